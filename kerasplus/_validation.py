@@ -1,0 +1,118 @@
+"""Argument checks shared by every kerasplus component.
+
+Each check raises at construction time with a message that names the
+argument, the value received and what is allowed, e.g.::
+
+    ValueError: `max_lr` must be > 0; received max_lr=-1.0.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable
+
+
+def _received(name: str, value: Any) -> str:
+    return f"received {name}={value!r}"
+
+
+def check_number(name: str, value: Any) -> float:
+    """Returns `value` as a float; `TypeError` for non-numbers, `ValueError` for NaN/inf."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a real number; {_received(name, value)} "
+            f"of type {type(value).__name__}."
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite; {_received(name, value)}.")
+    return value
+
+
+def check_positive(name: str, value: Any) -> float:
+    """A finite number > 0."""
+    value = check_number(name, value)
+    if value <= 0:
+        raise ValueError(f"`{name}` must be > 0; {_received(name, value)}.")
+    return value
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """A finite number >= 0."""
+    value = check_number(name, value)
+    if value < 0:
+        raise ValueError(f"`{name}` must be >= 0; {_received(name, value)}.")
+    return value
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """A finite number inside an interval, e.g. ``(0, 1)`` or ``[0, 1]``."""
+    value = check_number(name, value)
+    above = value >= low if low_inclusive else value > low
+    below = value <= high if high_inclusive else value < high
+    if not (above and below):
+        interval = (
+            ("[" if low_inclusive else "(")
+            + f"{low}, {high}"
+            + ("]" if high_inclusive else ")")
+        )
+        raise ValueError(
+            f"`{name}` must be in {interval}; {_received(name, value)}."
+        )
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """An integer (Python or numpy), optionally >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be an integer; {_received(name, value)} "
+            f"of type {type(value).__name__}."
+        )
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}; {_received(name, value)}."
+        )
+    return value
+
+
+def check_optional_int(name: str, value: Any, *, minimum: int | None = None):
+    """`None` or an integer >= `minimum`."""
+    if value is None:
+        return None
+    return check_int(name, value, minimum=minimum)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """One of a fixed set of values (usually strings)."""
+    choices = tuple(choices)
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(
+            f"`{name}` must be one of {allowed}; {_received(name, value)}."
+        )
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False; {_received(name, value)}.")
+    return value
+
+
+def check_less(name_a: str, a: float, name_b: str, b: float) -> None:
+    """`a < b` for two already-checked numbers."""
+    if not a < b:
+        raise ValueError(
+            f"`{name_a}` must be < `{name_b}`; received {name_a}={a!r}, {name_b}={b!r}."
+        )

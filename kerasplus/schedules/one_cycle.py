@@ -1,0 +1,176 @@
+"""The 1cycle policy (Smith & Topin 2018), step for step as torch's OneCycleLR."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from kerasplus import _validation as v
+from kerasplus.schedules._anneal import ANNEAL_STRATEGIES, anneal, as_float_step
+
+
+def _phase_ends(total_steps: int, pct_start: float, three_phase: bool):
+    # The same floats torch.optim.lr_scheduler.OneCycleLR uses as `end_step`.
+    if three_phase:
+        return (
+            float(pct_start * total_steps) - 1,
+            float(2 * pct_start * total_steps) - 2,
+            float(total_steps) - 1,
+        )
+    return (float(pct_start * total_steps) - 1, float(total_steps) - 1)
+
+
+def _minus(boundary: float, step):
+    """``boundary - step`` without rounding `boundary` (e.g. 20.2) to float32 first."""
+    whole = math.floor(boundary)
+    return (whole - step) + (boundary - whole)
+
+
+def _piecewise(step, ends, values, strategy, hold, total_steps):
+    """torch's phase walk: the first phase with ``step <= end`` (else the last)."""
+    step = as_float_step(step)
+    starts = (0.0,) + tuple(ends[:-1])
+    pieces = []
+    for start, end, v0, v1 in zip(starts, ends, values[:-1], values[1:]):
+        length = end - start
+        pct = -_minus(start, step) / length
+        remaining = _minus(end, step) / length
+        pieces.append(anneal(v0, v1, pct, remaining, strategy))
+    result = pieces[-1]
+    for end, piece in zip(reversed(ends[:-1]), reversed(pieces[:-1])):
+        result = ops.where(step <= end, piece, result)
+    return ops.where(step > total_steps, ops.cast(hold, "float32"), result)
+
+
+def validate_one_cycle(total_steps, pct_start, anneal_strategy, three_phase):
+    """Checks shared by the schedule and the callback."""
+    total_steps = v.check_int("total_steps", total_steps, minimum=1)
+    pct_start = v.check_range(
+        "pct_start", pct_start, 0.0, 1.0, low_inclusive=False, high_inclusive=False
+    )
+    v.check_choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
+    v.check_bool("three_phase", three_phase)
+    ends = _phase_ends(total_steps, pct_start, three_phase)
+    lengths = [b - a for a, b in zip((0.0,) + ends[:-1], ends)]
+    if min(lengths) <= 0:
+        raise ValueError(
+            "Every phase of the cycle needs a positive length: with "
+            f"total_steps={total_steps}, pct_start={pct_start}, "
+            f"three_phase={three_phase} the phases end at steps {ends}. "
+            "Use more total_steps or a pct_start with pct_start * total_steps > 1"
+            + (" and pct_start < 0.5." if three_phase else ".")
+        )
+    return total_steps, pct_start
+
+
+def one_cycle(
+    step,
+    *,
+    max_lr: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    anneal_strategy: str = "cos",
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    three_phase: bool = False,
+):
+    """Learning rate after `step` optimizer steps (float32 tensor).
+
+    Equals ``torch.optim.lr_scheduler.OneCycleLR``'s rate after `step` calls of
+    ``scheduler.step()`` for every step in ``[0, total_steps]``; past
+    `total_steps` it holds the final rate ``max_lr / div_factor /
+    final_div_factor``. Like torch, the value at exactly ``step == total_steps``
+    extrapolates the last phase one step (for ``"linear"`` it is negative); it
+    is only used if training goes past `total_steps`, which the callback warns
+    about. `step` may be a scalar or an array of steps.
+    """
+    initial_lr = max_lr / div_factor
+    min_lr = initial_lr / final_div_factor
+    if three_phase:
+        values = (initial_lr, max_lr, initial_lr, min_lr)
+    else:
+        values = (initial_lr, max_lr, min_lr)
+    ends = _phase_ends(total_steps, pct_start, three_phase)
+    return _piecewise(step, ends, values, anneal_strategy, min_lr, total_steps)
+
+
+def one_cycle_momentum(
+    step,
+    *,
+    total_steps: int,
+    base_momentum: float = 0.85,
+    max_momentum: float = 0.95,
+    pct_start: float = 0.3,
+    anneal_strategy: str = "cos",
+    three_phase: bool = False,
+):
+    """Momentum (or Adam's beta_1) after `step` steps, inverse to the rate, as torch."""
+    if three_phase:
+        values = (max_momentum, base_momentum, max_momentum, max_momentum)
+    else:
+        values = (max_momentum, base_momentum, max_momentum)
+    ends = _phase_ends(total_steps, pct_start, three_phase)
+    return _piecewise(step, ends, values, anneal_strategy, max_momentum, total_steps)
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """One-cycle learning rate, identical to `torch.optim.lr_scheduler.OneCycleLR`.
+
+    The rate rises from ``max_lr / div_factor`` to `max_lr` over the first
+    ``pct_start`` of `total_steps`, then anneals to
+    ``max_lr / div_factor / final_div_factor``. With ``three_phase=True`` it
+    first returns to the initial rate, then anneals to the final one.
+
+    Args:
+        max_lr: peak learning rate, > 0.
+        total_steps: number of optimizer steps in the cycle, >= 1.
+        pct_start: fraction of the cycle spent rising, in (0, 1).
+        anneal_strategy: ``"cos"`` or ``"linear"``.
+        div_factor: initial rate is ``max_lr / div_factor``; > 0.
+        final_div_factor: final rate is ``initial_lr / final_div_factor``; > 0.
+        three_phase: use torch's three-phase variant.
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> schedule = kerasplus.schedules.OneCycle(max_lr=0.1, total_steps=100)
+    >>> optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
+    >>> round(float(schedule(0)), 6)
+    0.004
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ):
+        self.max_lr = v.check_positive("max_lr", max_lr)
+        self.total_steps, self.pct_start = validate_one_cycle(
+            total_steps, pct_start, anneal_strategy, three_phase
+        )
+        self.anneal_strategy = anneal_strategy
+        self.div_factor = v.check_positive("div_factor", div_factor)
+        self.final_div_factor = v.check_positive("final_div_factor", final_div_factor)
+        self.three_phase = three_phase
+
+    def __call__(self, step):
+        return one_cycle(step, **self.get_config())
+
+    def get_config(self):
+        return {
+            "max_lr": self.max_lr,
+            "total_steps": self.total_steps,
+            "pct_start": self.pct_start,
+            "anneal_strategy": self.anneal_strategy,
+            "div_factor": self.div_factor,
+            "final_div_factor": self.final_div_factor,
+            "three_phase": self.three_phase,
+        }

@@ -1,0 +1,126 @@
+"""Learning-rate warm-up that wraps any schedule or constant."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasplus import _validation as v
+from kerasplus.schedules._anneal import anneal, as_float_step
+
+WARMUP_SHAPES = ("linear", "cos", "exp")
+
+
+def warmup(step, target, *, warmup_steps: int, warmup_init_lr: float = 0.0, shape: str = "linear"):
+    """Warm-up rate at `step` (< warmup_steps) rising from `warmup_init_lr` to `target`.
+
+    ``linear`` and ``cos`` interpolate; ``exp`` rises geometrically and needs
+    both ends > 0. At ``step == warmup_steps`` every shape reaches `target`.
+    """
+    step = as_float_step(step)
+    pct = step / float(warmup_steps)
+    remaining = (float(warmup_steps) - step) / float(warmup_steps)
+    return anneal(warmup_init_lr, target, pct, remaining, shape)
+
+
+def _value(schedule, step):
+    if isinstance(schedule, float):
+        return ops.convert_to_tensor(schedule, "float32")
+    return ops.cast(schedule(step), "float32")
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class Warmup(keras.optimizers.schedules.LearningRateSchedule):
+    """Warm-up in front of any learning rate schedule or constant rate.
+
+    For ``step < warmup_steps`` the rate goes from `warmup_init_lr` to the
+    value the wrapped schedule has when warm-up ends; from then on it is the
+    wrapped schedule, so there is no jump.
+
+    Which step the wrapped schedule sees:
+
+    * ``shift_schedule=True`` (default): ``step - warmup_steps``. The wrapped
+      schedule starts at its own step 0 when warm-up ends, so a
+      ``CosineDecay(decay_steps=total - warmup_steps)`` ends on time. This is
+      how Keras's own ``CosineDecay(warmup_steps=...)`` and Optax's
+      ``join_schedules`` count.
+    * ``shift_schedule=False``: the global ``step``. Warm-up replaces the
+      wrapped schedule's first `warmup_steps` values (timm's convention).
+
+    Args:
+        schedule: a `LearningRateSchedule` or a constant float rate.
+        warmup_steps: number of warm-up steps, >= 0 (0 disables warm-up).
+        warmup_init_lr: rate at step 0, >= 0 (> 0 for ``shape="exp"``).
+        shape: ``"linear"``, ``"cos"`` (half cosine) or ``"exp"`` (geometric).
+        shift_schedule: see above.
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> decay = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=900)
+    >>> schedule = kerasplus.schedules.Warmup(decay, warmup_steps=100)
+    >>> round(float(schedule(50)), 6), round(float(schedule(100)), 6)
+    (0.05, 0.1)
+    """
+
+    def __init__(
+        self,
+        schedule,
+        warmup_steps: int,
+        warmup_init_lr: float = 0.0,
+        shape: str = "linear",
+        shift_schedule: bool = True,
+    ):
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            self.schedule = schedule
+        elif isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
+            self.schedule = v.check_non_negative("schedule", schedule)
+        else:
+            raise TypeError(
+                "`schedule` must be a keras LearningRateSchedule or a float "
+                f"learning rate; received schedule={schedule!r} of type "
+                f"{type(schedule).__name__}."
+            )
+        self.warmup_steps = v.check_int("warmup_steps", warmup_steps, minimum=0)
+        self.warmup_init_lr = v.check_non_negative("warmup_init_lr", warmup_init_lr)
+        self.shape = v.check_choice("shape", shape, WARMUP_SHAPES)
+        if shape == "exp":
+            v.check_positive("warmup_init_lr", warmup_init_lr)
+            if isinstance(self.schedule, float):
+                v.check_positive("schedule", self.schedule)
+        self.shift_schedule = v.check_bool("shift_schedule", shift_schedule)
+
+    def __call__(self, step):
+        step = as_float_step(step)
+        if self.warmup_steps == 0:
+            return _value(self.schedule, step)
+        offset = float(self.warmup_steps) if self.shift_schedule else 0.0
+        after = _value(self.schedule, ops.maximum(step - offset, 0.0))
+        target = _value(self.schedule, float(self.warmup_steps) - offset)
+        rising = warmup(
+            ops.minimum(step, float(self.warmup_steps)),
+            target,
+            warmup_steps=self.warmup_steps,
+            warmup_init_lr=self.warmup_init_lr,
+            shape=self.shape,
+        )
+        return ops.where(step < self.warmup_steps, rising, after)
+
+    def get_config(self):
+        schedule = self.schedule
+        if not isinstance(schedule, float):
+            schedule = keras.saving.serialize_keras_object(schedule)
+        return {
+            "schedule": schedule,
+            "warmup_steps": self.warmup_steps,
+            "warmup_init_lr": self.warmup_init_lr,
+            "shape": self.shape,
+            "shift_schedule": self.shift_schedule,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config["schedule"], dict):
+            config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)

@@ -1,0 +1,1 @@
+"""kerasplus.tuning: its components arrive with issue 8; this namespace exists so imports are stable."""
