@@ -1,0 +1,229 @@
+"""What every learning-rate callback shares: installing an in-graph schedule.
+
+A callback puts a `LearningRateSchedule` on the optimizer for the length of one
+`fit`, counted from the step where that `fit`'s epoch 0 began, and forces a new
+train function, so the schedule is read inside the
+compiled step from `optimizer.iterations` (correct under `jit_compile=True` and
+`steps_per_execution > 1`, and after a train function was already traced). The
+momentum (SGD, RMSprop) or `beta_1` (Adam family) is cycled the same way through
+`ScheduledScalar`. When `fit` ends the optimizer gets back what it had.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import keras
+from keras import ops
+
+# optimizer -> {attribute name: value before the first kerasplus callback of this fit}
+_ORIGINALS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def inner_optimizer(model):
+    """The optimizer that applies updates (unwraps `LossScaleOptimizer`)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        raise ValueError("The model has no optimizer: compile it before calling fit.")
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+class ScheduledScalar(float):
+    """A float hyperparameter whose in-graph value follows a schedule.
+
+    Keras optimizers read `momentum`/`beta_1` as Python floats while tracing the
+    update step (``ops.cast(self.beta_1, dtype)``, ``1 - self.beta_1``). This
+    float keeps its base value for comparisons and `get_config` (so the
+    optimizer still serializes), but converts to ``fn()`` — a tensor computed
+    from `optimizer.iterations` — in every arithmetic use and TF conversion.
+    """
+
+    def __new__(cls, base_value, fn):
+        obj = super().__new__(cls, base_value)
+        obj._fn = fn
+        return obj
+
+    def value(self):
+        return self._fn()
+
+    def __tf_tensor__(self, dtype=None, name=None):
+        value = self._fn()
+        return value if dtype is None else ops.cast(value, dtype)
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+    def __add__(self, other):
+        return ops.add(self._fn(), other)
+
+    def __radd__(self, other):
+        return ops.add(other, self._fn())
+
+    def __sub__(self, other):
+        return ops.subtract(self._fn(), other)
+
+    def __rsub__(self, other):
+        return ops.subtract(other, self._fn())
+
+    def __mul__(self, other):
+        return ops.multiply(self._fn(), other)
+
+    def __rmul__(self, other):
+        return ops.multiply(other, self._fn())
+
+    def __truediv__(self, other):
+        return ops.divide(self._fn(), other)
+
+    def __rtruediv__(self, other):
+        return ops.divide(other, self._fn())
+
+    def __pow__(self, other):
+        return ops.power(self._fn(), other)
+
+    def __rpow__(self, other):
+        return ops.power(other, self._fn())
+
+    def __neg__(self):
+        return ops.negative(self._fn())
+
+
+def momentum_attribute(optimizer) -> str:
+    """`beta_1` for the Adam family, `momentum` for SGD/RMSprop; else ValueError."""
+    if hasattr(optimizer, "beta_1"):
+        return "beta_1"
+    if getattr(optimizer, "momentum", 0.0):
+        return "momentum"
+    raise ValueError(
+        "cycle_momentum=True needs an optimizer with momentum: SGD or RMSprop "
+        "created with momentum > 0, or one of the Adam family (beta_1); received "
+        f"{type(optimizer).__name__}"
+        + (" with momentum=0" if hasattr(optimizer, "momentum") else "")
+        + ". Pass cycle_momentum=False to keep the momentum fixed."
+    )
+
+
+def fit_total_steps(params: dict, epochs=None, steps_per_epoch=None, who="callback") -> int:
+    """Optimizer steps `fit` will run, from explicit arguments or `fit`'s params."""
+    epochs = epochs if epochs is not None else params.get("epochs")
+    steps = steps_per_epoch if steps_per_epoch is not None else params.get("steps")
+    if steps is None:
+        raise ValueError(
+            f"{who} cannot tell how many steps an epoch has: the data has no "
+            "known length (e.g. an endless or filtered tf.data.Dataset) and fit "
+            "got no steps_per_epoch. Pass steps_per_epoch=... to fit, or "
+            f"total_steps=... (or steps_per_epoch=...) to {who}."
+        )
+    return int(epochs) * int(steps)
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` counted from optimizer step `first_step`: ``schedule(step - first_step)``.
+
+    What a callback installs, so a cycle starts where its `fit` starts (a second
+    `fit` runs a new cycle) and a resumed `fit` (``initial_epoch > 0``)
+    continues the curve. Serializable, so checkpoints saved mid-`fit` load.
+    """
+
+    def __init__(self, schedule, first_step: int = 0):
+        self.schedule = schedule
+        self.first_step = int(first_step)
+
+    def __call__(self, step):
+        return self.schedule(ops.convert_to_tensor(step) - self.first_step)
+
+    def get_config(self):
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "first_step": self.first_step,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
+
+
+class ScheduleCallback(keras.callbacks.Callback):
+    """Base class: subclasses return their schedules from `make_schedules`.
+
+    The schedule is installed at the first `on_epoch_begin` of a `fit`, when
+    the real initial epoch is known (Keras's `BackupAndRestore` may raise it in
+    its `on_train_begin`). Its step 0 is the optimizer step at which epoch 0 of
+    this `fit` began: ``iterations - initial_epoch * steps_per_epoch``.
+    """
+
+    def __init__(self, cycle_momentum: bool = False):
+        super().__init__()
+        self.cycle_momentum = cycle_momentum
+        self._momentum_fn = None
+        self._momentum_attribute = None
+        self._installed = False
+
+    def make_schedules(self, optimizer):
+        """Returns ``(lr_schedule, momentum_fn_or_None)``, both counting from 0."""
+        raise NotImplementedError
+
+    def on_train_begin(self, logs=None):
+        self._installed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._installed:
+            self._install(epoch)
+            self._installed = True
+
+    def _first_step(self, optimizer, initial_epoch):
+        iterations = int(ops.convert_to_numpy(optimizer._iterations))
+        if initial_epoch == 0:
+            return iterations
+        steps = self.params.get("steps")
+        if steps is None:
+            raise ValueError(
+                f"{type(self).__name__} resumes at epoch {initial_epoch} but "
+                "cannot tell how many steps an epoch has; pass steps_per_epoch "
+                "to fit."
+            )
+        return iterations - initial_epoch * int(steps)
+
+    def _install(self, initial_epoch):
+        optimizer = inner_optimizer(self.model)
+        first_step = self._first_step(optimizer, initial_epoch)
+        self.first_step = first_step
+        originals = _ORIGINALS.setdefault(optimizer, {})
+        originals.setdefault("_learning_rate", optimizer._learning_rate)
+        schedule, momentum_fn = self.make_schedules(optimizer)
+        optimizer._learning_rate = StartedSchedule(schedule, first_step)
+        self._momentum_fn = None
+        if self.cycle_momentum:
+            if keras.backend.backend() != "tensorflow":
+                raise NotImplementedError(
+                    "cycle_momentum=True is implemented for the TensorFlow "
+                    "backend; pass cycle_momentum=False on "
+                    f"{keras.backend.backend()!r}."
+                )
+            name = momentum_attribute(optimizer)
+            base = float(originals.setdefault(name, getattr(optimizer, name)))
+            iterations = optimizer._iterations
+            self._momentum_fn = lambda: momentum_fn(ops.convert_to_tensor(iterations) - first_step)
+            self._momentum_attribute = name
+            setattr(optimizer, name, ScheduledScalar(base, self._momentum_fn))
+        # A train function traced before (an earlier fit) captured the old rate.
+        self.model.make_train_function(force=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not self._installed:
+            return
+        optimizer = inner_optimizer(self.model)
+        logs["learning_rate"] = float(ops.convert_to_numpy(optimizer.learning_rate))
+        if self._momentum_fn is not None:
+            logs[self._momentum_attribute] = float(ops.convert_to_numpy(self._momentum_fn()))
+
+    def on_train_end(self, logs=None):
+        optimizer = inner_optimizer(self.model)
+        originals = _ORIGINALS.pop(optimizer, None)
+        if originals:
+            for name, value in originals.items():
+                setattr(optimizer, name, value)
+            # The next fit must not reuse a function traced with our schedule.
+            self.model.train_function = None

@@ -1,0 +1,55 @@
+"""`CyclicLR`: cyclical learning rates added to an already compiled model's `fit`."""
+
+from __future__ import annotations
+
+import functools
+
+from kerasplus import _validation as v
+from kerasplus.callbacks._schedule_callback import ScheduleCallback
+from kerasplus.callbacks.one_cycle_lr import check_momentum_range
+from kerasplus.schedules import cyclic as cyclic_module
+
+
+class CyclicLR(ScheduleCallback):
+    """Cyclical learning rate and inverse momentum, as `torch.optim.lr_scheduler.CyclicLR`.
+
+    Puts a `kerasplus.schedules.CyclicLR` on the optimizer for this `fit` and,
+    with ``cycle_momentum=True`` (torch's default), cycles momentum/`beta_1`
+    from `max_momentum` down to `base_momentum` while the rate rises. Epoch logs
+    gain `learning_rate` (and `momentum`/`beta_1`).
+
+    Args:
+        base_lr, max_lr, step_size_up, step_size_down, mode, gamma: as
+            `kerasplus.schedules.CyclicLR`.
+        cycle_momentum: cycle momentum/`beta_1` (TensorFlow backend).
+        base_momentum, max_momentum: momentum range, 0 <= base <= max < 1.
+
+    Example:
+
+    >>> import kerasplus
+    >>> callback = kerasplus.callbacks.CyclicLR(1e-3, 1e-2, step_size_up=50,
+    ...                                         cycle_momentum=False)
+    """
+
+    def __init__(
+        self,
+        base_lr: float,
+        max_lr: float,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.8,
+        max_momentum: float = 0.9,
+    ):
+        super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
+        self.schedule = cyclic_module.CyclicLR(
+            base_lr, max_lr, step_size_up, step_size_down, mode, gamma
+        )
+        self.base_momentum, self.max_momentum = check_momentum_range(base_momentum, max_momentum)
+
+    def make_schedules(self, optimizer):
+        config = self.schedule.get_config()
+        config.update(base_lr=self.max_momentum, max_lr=self.base_momentum)
+        return self.schedule, functools.partial(cyclic_module.cyclic, **config)

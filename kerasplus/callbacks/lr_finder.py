@@ -1,0 +1,288 @@
+"""The learning-rate range test (Smith 2017; fastai's `lr_find`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasplus import _validation as v
+from kerasplus.callbacks._schedule_callback import ScheduleCallback, inner_optimizer
+from kerasplus.schedules._anneal import anneal, as_float_step
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class ExponentialSweep(keras.optimizers.schedules.LearningRateSchedule):
+    """``start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))``."""
+
+    def __init__(self, start_lr: float, end_lr: float, num_steps: int):
+        self.start_lr = v.check_positive("start_lr", start_lr)
+        self.end_lr = v.check_positive("end_lr", end_lr)
+        v.check_less("start_lr", self.start_lr, "end_lr", self.end_lr)
+        self.num_steps = v.check_int("num_steps", num_steps, minimum=2)
+
+    def __call__(self, step):
+        done = as_float_step(step)
+        span = float(self.num_steps - 1)
+        return anneal(self.start_lr, self.end_lr, done / span, (span - done) / span, "exp")
+
+    def get_config(self):
+        return {
+            "start_lr": self.start_lr,
+            "end_lr": self.end_lr,
+            "num_steps": self.num_steps,
+        }
+
+
+def _steep(lrs, losses):
+    """Rate where the loss falls fastest against log(rate) (fastai's `steep`)."""
+    slopes = np.diff(losses) / np.diff(np.log(lrs))
+    return float(lrs[int(np.argmin(slopes))])
+
+
+def _valley(lrs, losses):
+    """fastai's `valley`: inside the longest descending run, 1/2 of the way down."""
+    n = len(losses)
+    run = [1] * n
+    best_end, best_start = 0, 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and run[i] < run[j] + 1:
+                run[i] = run[j] + 1
+            if run[best_end] < run[i]:
+                best_end = i
+                best_start = best_end - run[best_end]
+    section = (best_end - best_start) / 3
+    return float(lrs[best_start + int(section) + int(section / 2)])
+
+
+@dataclasses.dataclass
+class LRFinderResult:
+    """What a range test recorded: one row per optimizer step.
+
+    Attributes:
+        lrs: learning rate applied at each step.
+        losses: the batch loss of each step.
+        smoothed_losses: bias-corrected exponential moving average of `losses`.
+        diverged: whether the sweep stopped early because the loss blew up.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    diverged: bool
+
+    def _trimmed(self):
+        # As fastai: skip the first 10% and the last 5 points, which are noisy.
+        n = len(self.lrs)
+        if n < 3:
+            raise ValueError(
+                f"The range test recorded {n} steps; it needs at least 3 for a "
+                "suggestion. Use more num_steps or a lower start_lr."
+            )
+        lo, hi = (n // 10, n - 5) if n >= 20 else (0, n)
+        return self.lrs[lo:hi], self.smoothed_losses[lo:hi]
+
+    @property
+    def suggestion_steep(self) -> float:
+        """Rate at the steepest descent of the smoothed loss."""
+        return _steep(*self._trimmed())
+
+    @property
+    def suggestion_valley(self) -> float:
+        """fastai's default "valley" suggestion."""
+        return _valley(*self._trimmed())
+
+    @property
+    def suggestion(self) -> float:
+        return self.suggestion_valley
+
+    def plot(self, path):
+        """Writes loss against learning rate (log scale) as a PNG; returns `path`."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(self.lrs, self.losses, alpha=0.3, label="batch loss")
+        ax.plot(self.lrs, self.smoothed_losses, label="smoothed loss")
+        for name, lr, marker in (
+            ("steep", self.suggestion_steep, "o"),
+            ("valley", self.suggestion_valley, "s"),
+        ):
+            index = int(np.argmin(np.abs(self.lrs - lr)))
+            ax.plot(lr, self.smoothed_losses[index], marker, label=f"{name} {lr:.2e}")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+class LRFinder(ScheduleCallback):
+    """Learning-rate range test as a callback in your own `fit`.
+
+    Sweeps the rate exponentially from `start_lr` to `end_lr` over `num_steps`
+    optimizer steps (in-graph, from `optimizer.iterations`), records each
+    batch loss, and stops `fit` after `num_steps` or when the smoothed loss
+    exceeds ``diverge_threshold`` times its minimum (or is not finite). The
+    recording is in `result`. It does not restore the weights: `lr_find` does.
+
+    Batch losses are recovered from the epoch's running mean that Keras logs,
+    so each is exact when batches have equal size; with
+    ``steps_per_execution=k`` one row is the mean of k batches.
+
+    Args:
+        start_lr, end_lr: sweep range, 0 < start_lr < end_lr.
+        num_steps: steps in the sweep, >= 2.
+        beta: smoothing of the loss, in [0, 1).
+        diverge_threshold: stop when smoothed loss > threshold * best; > 1.
+
+    Example:
+
+    >>> import kerasplus
+    >>> finder = kerasplus.callbacks.LRFinder(1e-5, 1.0, num_steps=50)
+    """
+
+    def __init__(
+        self,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        beta: float = 0.98,
+        diverge_threshold: float = 4.0,
+    ):
+        super().__init__(cycle_momentum=False)
+        ExponentialSweep(start_lr, end_lr, num_steps)  # validates the sweep
+        self.start_lr, self.end_lr, self.num_steps = float(start_lr), float(end_lr), int(num_steps)
+        self.beta = v.check_range("beta", beta, 0.0, 1.0, high_inclusive=False)
+        self.diverge_threshold = v.check_range(
+            "diverge_threshold", diverge_threshold, 1.0, math.inf, low_inclusive=False
+        )
+        self.result = None
+
+    def make_schedules(self, optimizer):
+        self._sweep = ExponentialSweep(self.start_lr, self.end_lr, self.num_steps)
+        self._lrs, self._losses, self._smoothed = [], [], []
+        self._average, self._best, self._diverged = 0.0, math.inf, False
+        return self._sweep, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._last_batch, self._last_mean = -1, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        mean = float(logs["loss"])
+        count = batch - self._last_batch
+        loss = ((batch + 1) * mean - (self._last_batch + 1) * self._last_mean) / count
+        self._last_batch, self._last_mean = batch, mean
+        iterations = int(ops.convert_to_numpy(inner_optimizer(self.model)._iterations))
+        step = iterations - 1 - self.first_step  # the sweep step just applied
+        if not math.isfinite(loss):
+            self._diverged = True
+            self.model.stop_training = True
+            return
+        self._average = self.beta * self._average + (1 - self.beta) * loss
+        smoothed = self._average / (1 - self.beta ** (len(self._losses) + 1))
+        self._lrs.append(float(ops.convert_to_numpy(self._sweep(step))))
+        self._losses.append(loss)
+        self._smoothed.append(smoothed)
+        self._best = min(self._best, smoothed)
+        if smoothed > self.diverge_threshold * self._best:
+            self._diverged = True
+            self.model.stop_training = True
+        if step + 1 >= self.num_steps:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        self.result = LRFinderResult(
+            lrs=np.asarray(self._lrs),
+            losses=np.asarray(self._losses),
+            smoothed_losses=np.asarray(self._smoothed),
+            diverged=self._diverged,
+        )
+
+
+def _batches(x, y, batch_size, seed):
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset):
+        if y is not None:
+            raise ValueError("`y` must be None when `x` is a tf.data.Dataset.")
+        return x.repeat()
+    data = (x,) if y is None else (x, y)
+    dataset = tf.data.Dataset.from_tensor_slices(data)
+    dataset = dataset.shuffle(len(x), seed=seed).repeat().batch(batch_size)
+    return dataset
+
+
+def lr_find(
+    model,
+    x,
+    y=None,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    batch_size: int = 32,
+    beta: float = 0.98,
+    diverge_threshold: float = 4.0,
+    seed: int = 0,
+    verbose: int = 0,
+) -> LRFinderResult:
+    """Runs a learning-rate range test on a compiled model, then puts it back.
+
+    Trains for up to `num_steps` steps while the rate grows exponentially from
+    `start_lr` to `end_lr`, stopping early if the loss diverges. Afterwards
+    every model variable and every optimizer variable (slots, iteration count,
+    rate) is restored bit for bit, so the model trains next as if this never ran.
+
+    Args:
+        model: a compiled Keras model.
+        x: numpy inputs, or a batched `tf.data.Dataset` of ``(x, y)`` (repeated
+            as needed).
+        y: numpy targets (None with a dataset).
+        start_lr, end_lr, num_steps, beta, diverge_threshold: as `LRFinder`.
+        batch_size: batch size for numpy inputs, >= 1.
+        seed: shuffle seed for numpy inputs.
+        verbose: passed to `fit`.
+
+    Returns:
+        `LRFinderResult` with `lrs`, `losses`, `suggestion` and `plot(path)`.
+
+    Example:
+
+    >>> result = kerasplus.lr_find(model, x, y, num_steps=50)  # doctest: +SKIP
+    >>> result.plot("lr_find.png"); model.optimizer.learning_rate = result.suggestion
+    """
+    finder = LRFinder(start_lr, end_lr, num_steps, beta, diverge_threshold)
+    v.check_int("batch_size", batch_size, minimum=1)
+    dataset = _batches(x, y, batch_size, seed)
+    if not model.built:
+        first = next(iter(dataset))
+        model(first[0] if isinstance(first, tuple) else first)
+    optimizer = model.optimizer
+    if optimizer is None:
+        raise ValueError("lr_find needs a compiled model: call model.compile first.")
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    saved_model = [ops.convert_to_numpy(w) for w in model.variables]
+    saved_optimizer = [ops.convert_to_numpy(w) for w in optimizer.variables]
+    stop_training = model.stop_training
+    try:
+        model.fit(dataset, epochs=1, steps_per_epoch=num_steps, callbacks=[finder], verbose=verbose)
+    finally:
+        for variable, value in zip(model.variables, saved_model):
+            variable.assign(value)
+        for variable, value in zip(optimizer.variables, saved_optimizer):
+            variable.assign(value)
+        model.stop_training = stop_training
+    return finder.result

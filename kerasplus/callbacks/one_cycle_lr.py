@@ -1,0 +1,126 @@
+"""`OneCycleLR`: the 1cycle policy added to an already compiled model's `fit`."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+from kerasplus import _validation as v
+from kerasplus.callbacks._schedule_callback import ScheduleCallback, fit_total_steps
+from kerasplus.schedules._anneal import ANNEAL_STRATEGIES
+from kerasplus.schedules.one_cycle import OneCycle, one_cycle_momentum
+
+
+def check_momentum_range(base_momentum, max_momentum):
+    """Shared by the cycling callbacks: 0 <= base <= max < 1."""
+    base = v.check_range("base_momentum", base_momentum, 0.0, 1.0, high_inclusive=False)
+    top = v.check_range("max_momentum", max_momentum, 0.0, 1.0, high_inclusive=False)
+    if base > top:
+        raise ValueError(
+            "`base_momentum` must be <= `max_momentum`; received "
+            f"base_momentum={base!r}, max_momentum={top!r}."
+        )
+    return base, top
+
+
+class OneCycleLR(ScheduleCallback):
+    """One-cycle learning rate and inverse momentum, as `torch.optim.lr_scheduler.OneCycleLR`.
+
+    Add it to the `callbacks` of any compiled model's `fit`. It works out
+    `total_steps` from ``epochs * steps_per_epoch`` (each taken from `fit` when
+    not given), puts a `kerasplus.schedules.OneCycle` on the optimizer, read
+    in-graph from `optimizer.iterations`, and cycles SGD/RMSprop `momentum` or
+    Adam-family `beta_1` between `max_momentum` and `base_momentum` inversely to
+    the rate. The epoch logs gain `learning_rate` and `momentum`/`beta_1` (put
+    this callback before `CSVLogger`/`TensorBoard` so they see them). When `fit`
+    ends the optimizer gets back its own rate and momentum.
+
+    Because the schedule depends only on `optimizer.iterations`, a run resumed
+    from a checkpoint (with ``initial_epoch``) continues the same curve.
+
+    Args:
+        max_lr: peak learning rate, > 0.
+        epochs, steps_per_epoch: override what `fit` reports; each >= 1.
+        total_steps: length of the cycle in optimizer steps; overrides both.
+        pct_start, anneal_strategy, div_factor, final_div_factor, three_phase:
+            as `kerasplus.schedules.OneCycle`.
+        cycle_momentum: cycle momentum/`beta_1` (TensorFlow backend).
+        base_momentum, max_momentum: momentum range, 0 <= base <= max < 1.
+
+    Example:
+
+    >>> import numpy as np, keras, kerasplus
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(momentum=0.9), "mse")
+    >>> x, y = np.zeros((32, 4)), np.zeros((32, 1))
+    >>> history = model.fit(x, y, epochs=2, batch_size=8, verbose=0,
+    ...                     callbacks=[kerasplus.callbacks.OneCycleLR(max_lr=0.1)])
+    >>> sorted(k for k in history.history if k != "loss")
+    ['learning_rate', 'momentum']
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        total_steps: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ):
+        super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
+        self.max_lr = v.check_positive("max_lr", max_lr)
+        self.epochs = v.check_optional_int("epochs", epochs, minimum=1)
+        self.steps_per_epoch = v.check_optional_int("steps_per_epoch", steps_per_epoch, minimum=1)
+        self.total_steps = v.check_optional_int("total_steps", total_steps, minimum=1)
+        self.pct_start = v.check_range(
+            "pct_start", pct_start, 0.0, 1.0, low_inclusive=False, high_inclusive=False
+        )
+        self.anneal_strategy = v.check_choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
+        self.base_momentum, self.max_momentum = check_momentum_range(base_momentum, max_momentum)
+        self.div_factor = v.check_positive("div_factor", div_factor)
+        self.final_div_factor = v.check_positive("final_div_factor", final_div_factor)
+        self.three_phase = v.check_bool("three_phase", three_phase)
+        self.schedule = None
+        if self.total_steps is not None:
+            self.schedule = self._schedule(self.total_steps)
+
+    def _schedule(self, total_steps):
+        return OneCycle(
+            max_lr=self.max_lr,
+            total_steps=total_steps,
+            pct_start=self.pct_start,
+            anneal_strategy=self.anneal_strategy,
+            div_factor=self.div_factor,
+            final_div_factor=self.final_div_factor,
+            three_phase=self.three_phase,
+        )
+
+    def make_schedules(self, optimizer):
+        fit_steps = fit_total_steps(self.params, self.epochs, self.steps_per_epoch, "OneCycleLR")
+        total_steps = self.total_steps or fit_steps
+        if fit_steps > total_steps:
+            warnings.warn(
+                f"OneCycleLR: fit runs {fit_steps} optimizer steps but the cycle "
+                f"has total_steps={total_steps}; past it the learning rate holds "
+                "at its final value (torch raises here).",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.schedule = self._schedule(total_steps)
+        momentum_fn = functools.partial(
+            one_cycle_momentum,
+            total_steps=total_steps,
+            base_momentum=self.base_momentum,
+            max_momentum=self.max_momentum,
+            pct_start=self.pct_start,
+            anneal_strategy=self.anneal_strategy,
+            three_phase=self.three_phase,
+        )
+        return self.schedule, momentum_fn

@@ -1,0 +1,63 @@
+"""`WarmupLR`: warm-up in front of whatever learning rate the optimizer has."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasplus.callbacks._schedule_callback import ScheduleCallback, StartedSchedule
+from kerasplus.schedules.warmup import Warmup
+
+
+class WarmupLR(ScheduleCallback):
+    """Warms up the optimizer's own learning rate or schedule during `fit`.
+
+    At the start of `fit` it wraps what the optimizer has — a constant rate, a
+    Keras schedule such as `CosineDecay`, or a schedule a callback earlier in
+    the list installed (e.g. `OneCycleLR`) — in `kerasplus.schedules.Warmup`.
+    Epoch logs gain `learning_rate`.
+
+    Args:
+        warmup_steps, warmup_init_lr, shape, shift_schedule: as
+            `kerasplus.schedules.Warmup`.
+
+    Example:
+
+    >>> import kerasplus
+    >>> callback = kerasplus.callbacks.WarmupLR(warmup_steps=100)
+    """
+
+    def __init__(
+        self,
+        warmup_steps: int,
+        warmup_init_lr: float = 0.0,
+        shape: str = "linear",
+        shift_schedule: bool = True,
+    ):
+        super().__init__(cycle_momentum=False)
+        # Validate now, with a placeholder rate; the real one is known in fit.
+        self._arguments = dict(
+            warmup_steps=warmup_steps,
+            warmup_init_lr=warmup_init_lr,
+            shape=shape,
+            shift_schedule=shift_schedule,
+        )
+        Warmup(1.0, **self._arguments)
+        self.schedule = None
+
+    def make_schedules(self, optimizer):
+        current = optimizer._learning_rate
+        if isinstance(current, StartedSchedule):
+            # Installed by a callback earlier in the list: wrap its own curve.
+            current = current.schedule
+        if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
+            wrapped = current
+        elif isinstance(current, keras.Variable):
+            wrapped = float(ops.convert_to_numpy(current))
+        else:
+            raise TypeError(
+                "WarmupLR wraps a float learning rate or a LearningRateSchedule; "
+                f"the optimizer's learning_rate is {current!r}."
+            )
+        self.schedule = Warmup(wrapped, **self._arguments)
+        return self.schedule, None
