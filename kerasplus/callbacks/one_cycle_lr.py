@@ -103,9 +103,12 @@ class OneCycleLR(ScheduleCallback):
         )
 
     def make_schedules(self, optimizer):
-        fit_steps = fit_total_steps(self.params, self.epochs, self.steps_per_epoch, "OneCycleLR")
+        if self.total_steps is not None and self.params.get("steps") is None:
+            fit_steps = None  # endless data: fit's length is the user's business
+        else:
+            fit_steps = fit_total_steps(self.params, self.epochs, self.steps_per_epoch, "OneCycleLR")
         total_steps = self.total_steps or fit_steps
-        if fit_steps > total_steps:
+        if fit_steps is not None and fit_steps > total_steps:
             warnings.warn(
                 f"OneCycleLR: fit runs {fit_steps} optimizer steps but the cycle "
                 f"has total_steps={total_steps}; past it the learning rate holds "

@@ -1,0 +1,37 @@
+"""Tiny models whose weights reveal what the optimizer did."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="kerasplus_tests")
+def sum_loss(y_true, y_pred):
+    """Loss whose gradient with respect to the prediction is 1."""
+    return ops.sum(y_pred)
+
+
+def rate_probe(num_steps, optimizer=None, **compile_kwargs):
+    """A model where batch k is the one-hot row e_k, so SGD writes -lr_k into weight k.
+
+    Train it with ``batch_size=1, shuffle=False``: afterwards ``-kernel[k]`` is
+    exactly the learning rate applied at optimizer step k.
+    """
+    model = keras.Sequential(
+        [
+            keras.Input((num_steps,)),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros"),
+        ]
+    )
+    model.compile(optimizer or keras.optimizers.SGD(learning_rate=1.0), loss=sum_loss, **compile_kwargs)
+    x = np.eye(num_steps, dtype="float32")
+    y = np.zeros((num_steps, 1), dtype="float32")
+    return model, x, y
+
+
+def applied_rates(model):
+    return -model.get_weights()[0][:, 0].astype(np.float64)
+
+
+def values(schedule_fn, steps, **kwargs):
+    return ops.convert_to_numpy(schedule_fn(np.asarray(steps), **kwargs)).astype(np.float64)

@@ -1,0 +1,113 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import torch
+
+from kerasplus.schedules import OneCycle, one_cycle, one_cycle_momentum
+from tests.helpers import values
+
+
+def torch_one_cycle(total_steps, **kwargs):
+    """torch's rate and momentum after k calls of scheduler.step(), k = 0..total_steps."""
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=total_steps, **kwargs)
+    rates = [optimizer.param_groups[0]["lr"]]
+    momenta = [optimizer.param_groups[0]["momentum"]]
+    for _ in range(total_steps):
+        optimizer.step()
+        scheduler.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+        momenta.append(optimizer.param_groups[0]["momentum"])
+    return np.array(rates), np.array(momenta)
+
+
+@pytest.mark.parametrize("anneal_strategy", ["cos", "linear"])
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize(
+    "total_steps, pct_start, div_factor, final_div_factor",
+    [(100, 0.3, 25.0, 1e4), (37, 0.3, 10.0, 100.0), (1000, 0.25, 25.0, 1e4), (57, 0.45, 5.0, 1e3)],
+)
+def test_one_cycle_matches_torch_at_every_step(
+    anneal_strategy, three_phase, total_steps, pct_start, div_factor, final_div_factor
+):
+    kwargs = dict(
+        max_lr=0.5,
+        pct_start=pct_start,
+        anneal_strategy=anneal_strategy,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        three_phase=three_phase,
+    )
+    rates, momenta = torch_one_cycle(total_steps, base_momentum=0.85, max_momentum=0.95, **kwargs)
+    steps = np.arange(total_steps + 1)
+    ours = values(one_cycle, steps, total_steps=total_steps, **kwargs)
+    np.testing.assert_allclose(ours, rates, rtol=1e-6, atol=0)
+    schedule = OneCycle(total_steps=total_steps, **kwargs)
+    np.testing.assert_allclose(values(schedule, steps), rates, rtol=1e-6, atol=0)
+    ours_momentum = values(
+        one_cycle_momentum,
+        steps,
+        total_steps=total_steps,
+        base_momentum=0.85,
+        max_momentum=0.95,
+        pct_start=pct_start,
+        anneal_strategy=anneal_strategy,
+        three_phase=three_phase,
+    )
+    np.testing.assert_allclose(ours_momentum, momenta, rtol=1e-6, atol=0)
+
+
+def test_one_cycle_holds_final_rate_past_total_steps():
+    schedule = OneCycle(max_lr=1.0, total_steps=50)
+    past = values(schedule, [51, 60, 10_000])
+    np.testing.assert_allclose(past, 1.0 / 25.0 / 1e4, rtol=1e-6)
+
+
+def test_one_cycle_accepts_int64_optimizer_steps_under_xla():
+    schedule = OneCycle(max_lr=0.2, total_steps=40)
+    compiled = tf.function(lambda step: schedule(step), jit_compile=True)
+    step = tf.Variable(13, dtype=tf.int64)
+    assert float(compiled(step)) == pytest.approx(float(schedule(13)), rel=1e-7)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_lr=0.0), "`max_lr` must be > 0; received max_lr=0.0"),
+        (dict(max_lr=-1.0), "`max_lr` must be > 0"),
+        (dict(total_steps=0), "`total_steps` must be an integer >= 1; received total_steps=0"),
+        (dict(pct_start=0.0), r"`pct_start` must be in \(0.0, 1.0\); received pct_start=0.0"),
+        (dict(pct_start=1.0), r"`pct_start` must be in \(0.0, 1.0\)"),
+        (dict(div_factor=0.0), "`div_factor` must be > 0; received div_factor=0.0"),
+        (dict(final_div_factor=-2.0), "`final_div_factor` must be > 0"),
+        (dict(anneal_strategy="exp"), "`anneal_strategy` must be one of 'cos', 'linear'; received anneal_strategy='exp'"),
+        (dict(total_steps=3), "Every phase of the cycle needs a positive length"),
+        (dict(three_phase=True, pct_start=0.6), "pct_start < 0.5"),
+    ],
+)
+def test_one_cycle_rejects_bad_arguments(kwargs, message):
+    arguments = dict(max_lr=0.1, total_steps=100)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        OneCycle(**arguments)
+
+
+def test_one_cycle_rejects_non_integer_total_steps():
+    with pytest.raises(TypeError, match="`total_steps` must be an integer"):
+        OneCycle(max_lr=0.1, total_steps=10.5)
+
+
+def test_one_cycle_round_trips_through_keras_file(tmp_path):
+    schedule = OneCycle(max_lr=0.3, total_steps=120, pct_start=0.25, anneal_strategy="linear", three_phase=True)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(learning_rate=schedule), "mse")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    restored = loaded.optimizer._learning_rate
+    assert isinstance(restored, OneCycle)
+    assert restored.get_config() == schedule.get_config()
+    steps = np.arange(0, 121, 7)
+    np.testing.assert_array_equal(values(restored, steps), values(schedule, steps))
