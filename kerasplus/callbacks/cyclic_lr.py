@@ -7,7 +7,8 @@ import functools
 from kerasplus import _validation as v
 from kerasplus.callbacks._schedule_callback import ScheduleCallback
 from kerasplus.callbacks.one_cycle_lr import check_momentum_range
-from kerasplus.schedules import cyclic as cyclic_module
+from kerasplus.schedules.cyclic import CyclicLR as CyclicSchedule
+from kerasplus.schedules.cyclic import cyclic
 
 
 class CyclicLR(ScheduleCallback):
@@ -44,7 +45,7 @@ class CyclicLR(ScheduleCallback):
         max_momentum: float = 0.9,
     ):
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
-        self.schedule = cyclic_module.CyclicLR(
+        self.schedule = CyclicSchedule(
             base_lr, max_lr, step_size_up, step_size_down, mode, gamma
         )
         self.base_momentum, self.max_momentum = check_momentum_range(base_momentum, max_momentum)
@@ -52,4 +53,4 @@ class CyclicLR(ScheduleCallback):
     def make_schedules(self, optimizer):
         config = self.schedule.get_config()
         config.update(base_lr=self.max_momentum, max_lr=self.base_momentum)
-        return self.schedule, functools.partial(cyclic_module.cyclic, **config)
+        return self.schedule, functools.partial(cyclic, **config)

@@ -278,7 +278,14 @@ def lr_find(
     saved_optimizer = [ops.convert_to_numpy(w) for w in optimizer.variables]
     stop_training = model.stop_training
     try:
-        model.fit(dataset, epochs=1, steps_per_epoch=num_steps, callbacks=[finder], verbose=verbose)
+        model.fit(
+            dataset,
+            epochs=1,
+            steps_per_epoch=num_steps,
+            shuffle=False,
+            callbacks=[finder],
+            verbose=verbose,
+        )
     finally:
         for variable, value in zip(model.variables, saved_model):
             variable.assign(value)
