@@ -1,13 +1,17 @@
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(autouse=True)
 def _seeded():
+    # Keras is imported here, not at module level, so the pytest-xdist controller
+    # process never loads TensorFlow (whose C++ logger prints at process exit,
+    # after pytest's summary line).
+    import keras
+
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")
