@@ -40,8 +40,28 @@ class ScheduledScalar(float):
 
     def __new__(cls, base_value, fn):
         obj = super().__new__(cls, base_value)
-        obj._fn = fn
+        obj._compute = fn
+        obj._graph = None
+        obj._value = None
         return obj
+
+    def _fn(self):
+        """``fn()``, computed once per traced graph rather than once per variable.
+
+        The optimizer reads the value in `update_step` for every variable, all
+        before it increments `iterations`, so within one graph (TF2 control flow
+        gives each branch and loop body a graph of its own) the value is the same.
+        """
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            return self._compute()
+        graph = tf.compat.v1.get_default_graph()
+        cached = self._graph() if self._graph is not None else None
+        if cached is not graph:
+            self._value = self._compute()
+            self._graph = weakref.ref(graph)
+        return self._value
 
     def value(self):
         return self._fn()

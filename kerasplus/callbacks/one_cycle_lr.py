@@ -7,7 +7,7 @@ import warnings
 
 from kerasplus import _validation as v
 from kerasplus.callbacks._schedule_callback import ScheduleCallback, fit_total_steps
-from kerasplus.schedules._anneal import ANNEAL_STRATEGIES
+from kerasplus.schedules._anneal import ANNEAL_STRATEGIES, TABLE_LIMIT, lookup, tabulate
 from kerasplus.schedules.one_cycle import OneCycle, one_cycle_momentum
 
 
@@ -117,8 +117,7 @@ class OneCycleLR(ScheduleCallback):
                 stacklevel=2,
             )
         self.schedule = self._schedule(total_steps)
-        momentum_fn = functools.partial(
-            one_cycle_momentum,
+        momentum = dict(
             total_steps=total_steps,
             base_momentum=self.base_momentum,
             max_momentum=self.max_momentum,
@@ -126,4 +125,7 @@ class OneCycleLR(ScheduleCallback):
             anneal_strategy=self.anneal_strategy,
             three_phase=self.three_phase,
         )
-        return self.schedule, momentum_fn
+        if total_steps < TABLE_LIMIT:
+            table = tabulate(one_cycle_momentum, total_steps + 2, **momentum)
+            return self.schedule, functools.partial(lookup, table)
+        return self.schedule, functools.partial(one_cycle_momentum, **momentum)

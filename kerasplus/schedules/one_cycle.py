@@ -8,7 +8,14 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.schedules._anneal import ANNEAL_STRATEGIES, anneal, as_float_step
+from kerasplus.schedules._anneal import (
+    ANNEAL_STRATEGIES,
+    TABLE_LIMIT,
+    anneal,
+    as_float_step,
+    lookup,
+    tabulate,
+)
 
 
 def _phase_ends(total_steps: int, pct_start: float, three_phase: bool):
@@ -119,6 +126,9 @@ def one_cycle_momentum(
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """One-cycle learning rate, identical to `torch.optim.lr_scheduler.OneCycleLR`.
 
+    Integer steps read a table of `one_cycle` values computed at construction
+    (for ``total_steps < 2**20``), so the train step does one gather.
+
     The rate rises from ``max_lr / div_factor`` to `max_lr` over the first
     ``pct_start`` of `total_steps`, then anneals to
     ``max_lr / div_factor / final_div_factor``. With ``three_phase=True`` it
@@ -160,8 +170,15 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         self.div_factor = v.check_positive("div_factor", div_factor)
         self.final_div_factor = v.check_positive("final_div_factor", final_div_factor)
         self.three_phase = three_phase
+        # Entries 0..total_steps, then the value held past the end.
+        self._horizon = self.total_steps + 1  # constant from here on
+        self._table = None
+        if self.total_steps < TABLE_LIMIT:
+            self._table = tabulate(one_cycle, self.total_steps + 2, **self.get_config())
 
     def __call__(self, step):
+        if self._table is not None:
+            return lookup(self._table, step)
         return one_cycle(step, **self.get_config())
 
     def get_config(self):

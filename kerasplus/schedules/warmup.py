@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.schedules._anneal import anneal, as_float_step
+from kerasplus.schedules._anneal import TABLE_LIMIT, anneal, as_float_step, lookup, tabulate
 
 WARMUP_SHAPES = ("linear", "cos", "exp")
 
@@ -86,17 +86,45 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
         self.shape = v.check_choice("shape", shape, WARMUP_SHAPES)
         if shape == "exp":
             v.check_positive("warmup_init_lr", warmup_init_lr)
-            if isinstance(self.schedule, float):
-                v.check_positive("schedule", self.schedule)
         self.shift_schedule = v.check_bool("shift_schedule", shift_schedule)
+        self._offset = float(self.warmup_steps) if self.shift_schedule else 0.0
+        # Where warm-up must arrive: a constant, computed once (schedules are pure).
+        self._target = float(
+            ops.convert_to_numpy(_value(self.schedule, float(self.warmup_steps) - self._offset))
+        )
+        if shape == "exp" and self.warmup_steps and self._target <= 0:
+            raise ValueError(
+                'shape="exp" needs the wrapped schedule to be > 0 where warm-up '
+                f"ends; it is {self._target!r} at step {self.warmup_steps}."
+            )
+
+        # With a finite horizon (a constant or a tabulated schedule inside), the
+        # whole curve is tabulated too, so the train step does a single gather.
+        self._horizon = self._find_horizon()
+        self._table = None
+        if self._horizon is not None and self._horizon < TABLE_LIMIT:
+            self._table = tabulate(self._formula, self._horizon + 1)
+
+    def _find_horizon(self):
+        """First step from which the value never changes, or None if unknown."""
+        if isinstance(self.schedule, float):
+            return self.warmup_steps
+        inner = getattr(self.schedule, "_horizon", None)
+        if inner is None:
+            return None
+        return inner + self.warmup_steps if self.shift_schedule else max(inner, self.warmup_steps)
 
     def __call__(self, step):
-        step = as_float_step(step)
+        if self._table is not None:
+            return lookup(self._table, step)
+        return self._formula(step)
+
+    def _formula(self, step):
         if self.warmup_steps == 0:
             return _value(self.schedule, step)
-        offset = float(self.warmup_steps) if self.shift_schedule else 0.0
-        after = _value(self.schedule, ops.maximum(step - offset, 0.0))
-        target = _value(self.schedule, float(self.warmup_steps) - offset)
+        step = as_float_step(step)
+        after = _value(self.schedule, ops.maximum(step - self._offset, 0.0))
+        target = self._target
         rising = warmup(
             ops.minimum(step, float(self.warmup_steps)),
             target,

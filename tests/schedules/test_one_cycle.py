@@ -1,3 +1,5 @@
+import importlib
+
 import keras
 import numpy as np
 import pytest
@@ -29,9 +31,12 @@ def torch_one_cycle(total_steps, **kwargs):
     "total_steps, pct_start, div_factor, final_div_factor",
     [(100, 0.3, 25.0, 1e4), (37, 0.3, 10.0, 100.0), (1000, 0.25, 25.0, 1e4), (57, 0.45, 5.0, 1e3)],
 )
+@pytest.mark.parametrize("tabulated", [True, False])
 def test_one_cycle_matches_torch_at_every_step(
-    anneal_strategy, three_phase, total_steps, pct_start, div_factor, final_div_factor
+    anneal_strategy, three_phase, total_steps, pct_start, div_factor, final_div_factor, tabulated, monkeypatch
 ):
+    if not tabulated:  # the formula path that very long cycles take
+        monkeypatch.setattr(importlib.import_module("kerasplus.schedules.one_cycle"), "TABLE_LIMIT", 0)
     kwargs = dict(
         max_lr=0.5,
         pct_start=pct_start,
@@ -45,6 +50,7 @@ def test_one_cycle_matches_torch_at_every_step(
     ours = values(one_cycle, steps, total_steps=total_steps, **kwargs)
     np.testing.assert_allclose(ours, rates, rtol=1e-6, atol=0)
     schedule = OneCycle(total_steps=total_steps, **kwargs)
+    assert (schedule._table is not None) == tabulated
     np.testing.assert_allclose(values(schedule, steps), rates, rtol=1e-6, atol=0)
     ours_momentum = values(
         one_cycle_momentum,

@@ -65,6 +65,7 @@ def test_zero_warmup_steps_is_the_wrapped_schedule():
         (dict(shape="square"), ValueError, "`shape` must be one of 'linear', 'cos', 'exp'; received shape='square'"),
         (dict(warmup_init_lr=-0.1), ValueError, "`warmup_init_lr` must be >= 0"),
         (dict(shape="exp"), ValueError, "`warmup_init_lr` must be > 0; received warmup_init_lr=0.0"),
+        (dict(schedule=0.0, shape="exp", warmup_init_lr=1e-3), ValueError, 'shape="exp" needs the wrapped schedule to be > 0'),
         (dict(schedule="fast"), TypeError, "`schedule` must be a keras LearningRateSchedule or a float"),
         (dict(shift_schedule=1), TypeError, "`shift_schedule` must be True or False"),
     ],

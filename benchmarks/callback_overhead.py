@@ -1,0 +1,177 @@
+"""Training speed with kerasplus LR callbacks vs a bare `fit`.
+
+Variants, all in this one process, order rotated each repeat, medians reported:
+  ours    OneCycleLR + WarmupLR + keras EarlyStopping
+  bare    no callbacks (the anchor)
+  python  a per-batch callback that assigns the rate from Python (the common pattern)
+
+Rows:
+  fit steps/s      per epoch after the first (tracing excluded for every variant)
+  train step us    `model.train_function` called directly: the compiled step
+                   alone, with our in-graph schedules installed vs without
+
+TensorFlow runs with one intra-op and one inter-op thread: the machines here are
+shared 2-core boxes and single-threaded runs are far less noisy; the ratio is
+what matters.
+
+Run: python benchmarks/callback_overhead.py [--repeats 11] [--epochs 8]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from _header import print_header  # noqa: E402
+
+import kerasplus  # noqa: E402
+from kerasplus.schedules import one_cycle  # noqa: E402
+
+BATCH = 32
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.durations = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.durations.append(time.perf_counter() - self._start)
+
+
+class PythonAssignLR(keras.callbacks.Callback):
+    """The pattern we replace: compute the rate in Python and assign it per batch."""
+
+    def __init__(self, max_lr, total_steps):
+        super().__init__()
+        self.rates = keras.ops.convert_to_numpy(
+            one_cycle(np.arange(total_steps + 1), max_lr=max_lr, total_steps=total_steps)
+        )
+        self.step = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(float(self.rates[min(self.step, len(self.rates) - 1)]))
+        self.step += 1
+
+
+def make_data():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.data / 16.0).astype("float32"), digits.target.astype("int32")
+
+
+def make_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=1,
+    )
+    return model
+
+
+def callbacks_for(variant, steps, epochs):
+    return {
+        "ours": [
+            kerasplus.callbacks.OneCycleLR(max_lr=0.1),
+            kerasplus.callbacks.WarmupLR(warmup_steps=steps),
+            keras.callbacks.EarlyStopping(monitor="loss", patience=100),
+        ],
+        "bare": [],
+        "python": [PythonAssignLR(0.1, epochs * steps)],
+    }[variant]
+
+
+def fit_steps_per_second(variant, x, y, epochs):
+    model = make_model()
+    steps = int(np.ceil(len(x) / BATCH))
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=callbacks_for(variant, steps, epochs) + [timer])
+    return steps * (epochs - 1) / sum(timer.durations[1:])
+
+
+class KeepInstalled(keras.callbacks.Callback):
+    """Ends fit early, leaving the schedules the callbacks before it installed."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.stop_training = True
+        self.model.kept_train_function = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.model.kept_train_function = self.model.train_function
+
+
+def compiled_step_models(x, y):
+    """One model per variant whose train_function has (or lacks) our schedules traced in."""
+    models = {}
+    for variant in ("ours", "bare"):
+        model = make_model()
+        steps = int(np.ceil(len(x) / BATCH))
+        model.fit(x, y, batch_size=BATCH, epochs=10, verbose=0, callbacks=callbacks_for(variant, steps, 10) + [KeepInstalled()])
+        models[variant] = model
+    return models
+
+
+def time_compiled_step(model, iterator, calls=200):
+    function = model.kept_train_function
+    start = time.perf_counter()
+    for _ in range(calls):
+        function(iterator)
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    print_header("callback_overhead: small MLP (64-64-64-10) on digits, batch 32, steps_per_execution=1, TF threads 1+1")
+    x, y = make_data()
+    variants = ["ours", "bare", "python"]
+    fit_rates = {v: [] for v in variants}
+    fit_steps_per_second("bare", x, y, 2)  # warm up TensorFlow
+    models = compiled_step_models(x, y)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH, drop_remainder=True).repeat()
+    iterators = {v: iter(dataset) for v in models}
+    step_us = {v: [] for v in models}
+    for r in range(args.repeats):
+        for variant in variants[r % 3 :] + variants[: r % 3]:
+            fit_rates[variant].append(fit_steps_per_second(variant, x, y, args.epochs))
+        for variant in ("ours", "bare") if r % 2 else ("bare", "ours"):
+            step_us[variant].append(time_compiled_step(models[variant], iterators[variant]))
+    fit = {v: statistics.median(fit_rates[v]) for v in variants}
+    step = {v: statistics.median(step_us[v]) for v in step_us}
+    print(f"# repeats={args.repeats} epochs={args.epochs}")
+    print(f"{'name':52s} {'ours':>9s} {'anchor':>9s} {'ratio':>7s}")
+    rows = [
+        ("fit steps/s: kerasplus callbacks / bare fit", fit["ours"], fit["bare"]),
+        ("fit steps/s: per-batch Python assign / bare fit", fit["python"], fit["bare"]),
+        ("fit steps/s: kerasplus / per-batch Python assign", fit["ours"], fit["python"]),
+        ("train step steps/s (1e6/us): kerasplus / bare", 1e6 / step["ours"], 1e6 / step["bare"]),
+    ]
+    for name, ours, anchor in rows:
+        print(f"{name:52s} {ours:9.1f} {anchor:9.1f} {ours / anchor:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
