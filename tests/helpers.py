@@ -35,3 +35,24 @@ def applied_rates(model):
 
 def values(schedule_fn, steps, **kwargs):
     return ops.convert_to_numpy(schedule_fn(np.asarray(steps), **kwargs)).astype(np.float64)
+
+
+def torch_curve(scheduler_name, num_steps, **kwargs):
+    """torch's rate and momentum after k calls of ``scheduler.step()``, k = 0..num_steps.
+
+    Index k is also the value torch applies in its (k+1)-th optimizer step.
+    `scheduler_name` is a class in ``torch.optim.lr_scheduler``.
+    """
+    import torch
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
+    scheduler = getattr(torch.optim.lr_scheduler, scheduler_name)(optimizer, **kwargs)
+    rates = [optimizer.param_groups[0]["lr"]]
+    momenta = [optimizer.param_groups[0]["momentum"]]
+    for _ in range(num_steps):
+        optimizer.step()
+        scheduler.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+        momenta.append(optimizer.param_groups[0]["momentum"])
+    return np.array(rates), np.array(momenta)

@@ -1,12 +1,11 @@
 import keras
 import numpy as np
 import pytest
-import torch
 
 from kerasplus.callbacks import CyclicLR
 from kerasplus.schedules import cyclic
 from tests.callbacks.test_one_cycle_lr import scalar_model, sgd_momentum_by_hand
-from tests.helpers import applied_rates, rate_probe, values
+from tests.helpers import applied_rates, rate_probe, torch_curve, values
 
 
 @pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
@@ -21,15 +20,7 @@ def test_rate_applied_at_every_step_under_xla_and_steps_per_execution(mode):
 def test_momentum_cycles_inversely_as_torch():
     steps = 20
     gradients = np.random.default_rng(1).uniform(0.5, 2.0, size=(steps, 1)).astype("float32")
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=0.01, max_lr=0.05, step_size_up=3)
-    rates, momenta = [], []
-    for _ in range(steps):
-        rates.append(optimizer.param_groups[0]["lr"])
-        momenta.append(optimizer.param_groups[0]["momentum"])
-        optimizer.step()
-        scheduler.step()
+    rates, momenta = torch_curve("CyclicLR", steps, base_lr=0.01, max_lr=0.05, step_size_up=3)
     model = scalar_model(keras.optimizers.SGD(learning_rate=0.01, momentum=0.9))
     history = model.fit(
         gradients,

@@ -4,11 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import torch
 
 from kerasplus.callbacks import OneCycleLR
 from kerasplus.schedules import one_cycle
-from tests.helpers import applied_rates, rate_probe, values
+from tests.helpers import applied_rates, rate_probe, torch_curve, values
 
 
 def fit_probe(model, x, y, callback, epochs, **kwargs):
@@ -31,15 +30,8 @@ def test_total_steps_comes_from_fit_and_matches_torch_step_for_step():
     steps = 40
     model, x, y = rate_probe(steps)
     fit_probe(model, x, y, OneCycleLR(max_lr=0.3, cycle_momentum=False), epochs=1)
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=0.3)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.3, total_steps=steps)
-    torch_rates = []
-    for _ in range(steps):
-        torch_rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    np.testing.assert_allclose(applied_rates(model), torch_rates, rtol=1e-6)
+    torch_rates, _ = torch_curve("OneCycleLR", steps, max_lr=0.3, total_steps=steps)
+    np.testing.assert_allclose(applied_rates(model), torch_rates[:steps], rtol=1e-6)
 
 
 def test_new_schedule_takes_effect_after_a_train_function_was_traced():
@@ -102,19 +94,6 @@ def adam_by_hand(gradients, rates, beta_1s, beta_2=0.999, epsilon=1e-7):
     return w
 
 
-def torch_schedule(total_steps, **kwargs):
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=total_steps, **kwargs)
-    rates, momenta = [], []
-    for _ in range(total_steps):
-        rates.append(optimizer.param_groups[0]["lr"])
-        momenta.append(optimizer.param_groups[0]["momentum"])
-        optimizer.step()
-        scheduler.step()
-    return np.array(rates), np.array(momenta)
-
-
 def scalar_model(optimizer, **compile_kwargs):
     from tests.helpers import sum_loss
 
@@ -130,7 +109,7 @@ def scalar_model(optimizer, **compile_kwargs):
 def test_momentum_cycling_changes_the_compiled_update_as_computed_by_hand(optimizer_name, compile_kwargs):
     steps = 24
     gradients = np.random.default_rng(0).uniform(0.5, 2.0, size=(steps, 1)).astype("float32")
-    rates, momenta = torch_schedule(steps, max_lr=0.05, base_momentum=0.6, max_momentum=0.95)
+    rates, momenta = torch_curve("OneCycleLR", steps, total_steps=steps, max_lr=0.05, base_momentum=0.6, max_momentum=0.95)
 
     def train(cycle_momentum):
         optimizer = (
@@ -169,7 +148,7 @@ def test_learning_rate_and_momentum_reach_history_and_csv_logger(tmp_path):
         verbose=0,
         callbacks=[OneCycleLR(max_lr=0.1), keras.callbacks.CSVLogger(str(log))],
     )
-    rates, momenta = torch_schedule(15, max_lr=0.1)
+    rates, momenta = torch_curve("OneCycleLR", 15, total_steps=15, max_lr=0.1)
     # Logged at epoch end: the values for the optimizer's next step.
     expected_rates = values(one_cycle, [5, 10, 15], max_lr=0.1, total_steps=15)
     np.testing.assert_allclose(history.history["learning_rate"], expected_rates, rtol=1e-6)

@@ -1,24 +1,9 @@
 import keras
 import numpy as np
 import pytest
-import torch
 
 from kerasplus.schedules import CyclicLR, cyclic
-from tests.helpers import values
-
-
-def torch_cyclic(num_steps, **kwargs):
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.CyclicLR(optimizer, **kwargs)
-    rates = [optimizer.param_groups[0]["lr"]]
-    momenta = [optimizer.param_groups[0]["momentum"]]
-    for _ in range(num_steps):
-        optimizer.step()
-        scheduler.step()
-        rates.append(optimizer.param_groups[0]["lr"])
-        momenta.append(optimizer.param_groups[0]["momentum"])
-    return np.array(rates), np.array(momenta)
+from tests.helpers import torch_curve, values
 
 
 @pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
@@ -33,7 +18,7 @@ def test_cyclic_matches_torch_at_every_step(mode, step_size_up, step_size_down):
         gamma=0.9995,
     )
     num_steps = 10_000
-    rates, momenta = torch_cyclic(num_steps, base_momentum=0.8, max_momentum=0.9, **kwargs)
+    rates, momenta = torch_curve("CyclicLR", num_steps, base_momentum=0.8, max_momentum=0.9, **kwargs)
     steps = np.arange(num_steps + 1)
     np.testing.assert_allclose(values(cyclic, steps, **kwargs), rates, rtol=1e-6, atol=0)
     np.testing.assert_allclose(values(CyclicLR(**kwargs), steps), rates, rtol=1e-6, atol=0)

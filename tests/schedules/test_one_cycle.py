@@ -4,25 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import torch
 
 from kerasplus.schedules import OneCycle, one_cycle, one_cycle_momentum
-from tests.helpers import values
-
-
-def torch_one_cycle(total_steps, **kwargs):
-    """torch's rate and momentum after k calls of scheduler.step(), k = 0..total_steps."""
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=total_steps, **kwargs)
-    rates = [optimizer.param_groups[0]["lr"]]
-    momenta = [optimizer.param_groups[0]["momentum"]]
-    for _ in range(total_steps):
-        optimizer.step()
-        scheduler.step()
-        rates.append(optimizer.param_groups[0]["lr"])
-        momenta.append(optimizer.param_groups[0]["momentum"])
-    return np.array(rates), np.array(momenta)
+from tests.helpers import torch_curve, values
 
 
 @pytest.mark.parametrize("anneal_strategy", ["cos", "linear"])
@@ -45,7 +29,9 @@ def test_one_cycle_matches_torch_at_every_step(
         final_div_factor=final_div_factor,
         three_phase=three_phase,
     )
-    rates, momenta = torch_one_cycle(total_steps, base_momentum=0.85, max_momentum=0.95, **kwargs)
+    rates, momenta = torch_curve(
+        "OneCycleLR", total_steps, total_steps=total_steps, base_momentum=0.85, max_momentum=0.95, **kwargs
+    )
     steps = np.arange(total_steps + 1)
     ours = values(one_cycle, steps, total_steps=total_steps, **kwargs)
     np.testing.assert_allclose(ours, rates, rtol=1e-6, atol=0)
