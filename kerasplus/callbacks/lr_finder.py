@@ -260,8 +260,15 @@ def lr_find(
 
     Example:
 
-    >>> result = kerasplus.lr_find(model, x, y, num_steps=50)  # doctest: +SKIP
-    >>> result.plot("lr_find.png"); model.optimizer.learning_rate = result.suggestion
+    >>> import numpy as np, keras, kerasplus
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(), "mse")
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.random((64, 4)), rng.random((64, 1))
+    >>> result = kerasplus.lr_find(model, x, y, start_lr=1e-4, end_lr=0.1, num_steps=20)
+    >>> len(result.lrs), round(float(result.lrs[0]), 6)
+    (20, 0.0001)
+    >>> model.optimizer.learning_rate = result.suggestion  # then train as usual
     """
     finder = LRFinder(start_lr, end_lr, num_steps, beta, diverge_threshold)
     v.check_int("batch_size", batch_size, minimum=1)

@@ -1,0 +1,24 @@
+"""Every `Example:` in a public docstring runs and prints what it shows."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "kerasplus.schedules.one_cycle",
+    "kerasplus.schedules.cyclic",
+    "kerasplus.schedules.warmup",
+    "kerasplus.callbacks.one_cycle_lr",
+    "kerasplus.callbacks.cyclic_lr",
+    "kerasplus.callbacks.warmup_lr",
+    "kerasplus.callbacks.lr_finder",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    assert result.attempted > 0
