@@ -110,6 +110,9 @@ class ScheduleCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._installed = False
+        # Nothing of this fit is installed before the first epoch begins, so
+        # anything recorded now is left over from a fit an exception cut short.
+        self._restore_originals()
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self._installed:
@@ -163,6 +166,9 @@ class ScheduleCallback(keras.callbacks.Callback):
             logs[self._momentum_attribute] = float(ops.convert_to_numpy(self._momentum_fn()))
 
     def on_train_end(self, logs=None):
+        self._restore_originals()
+
+    def _restore_originals(self):
         optimizer = inner_optimizer(self.model)
         originals = _ORIGINALS.pop(optimizer, None)
         if originals:

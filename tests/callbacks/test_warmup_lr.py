@@ -42,3 +42,24 @@ def test_warmup_lr_validates_at_construction():
         WarmupLR(warmup_steps=-5)
     with pytest.raises(ValueError, match="`shape` must be one of"):
         WarmupLR(warmup_steps=5, shape="step")
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 3:
+            raise Interrupt()
+
+
+def test_a_fit_cut_short_leaves_nothing_for_the_next_fit_to_wrap():
+    steps = 12
+    model, x, y = rate_probe(steps, optimizer=keras.optimizers.SGD(learning_rate=0.1))
+    with pytest.raises(Interrupt):
+        model.fit(np.zeros_like(x), y, batch_size=1, verbose=0, callbacks=[OneCycleLR(0.5, cycle_momentum=False), InterruptAt()])
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0, callbacks=[WarmupLR(warmup_steps=6)])
+    expected = values(Warmup(0.1, warmup_steps=6), np.arange(steps))
+    np.testing.assert_allclose(applied_rates(model), expected, rtol=1e-6, atol=1e-9)
+    assert isinstance(model.optimizer._learning_rate, keras.Variable)
