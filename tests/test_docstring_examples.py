@@ -13,6 +13,11 @@ MODULES = [
     "kerasplus.callbacks.cyclic_lr",
     "kerasplus.callbacks.warmup_lr",
     "kerasplus.callbacks.lr_finder",
+    "kerasplus.losses.sparse_categorical_crossentropy",
+    "kerasplus.losses.focal_crossentropy",
+    "kerasplus.losses.binary_focal_crossentropy",
+    "kerasplus.losses.poly_loss",
+    "kerasplus.losses.quantile",
 ]
 
 
