@@ -18,6 +18,7 @@ MODULES = [
     "kerasplus.losses.binary_focal_crossentropy",
     "kerasplus.losses.poly_loss",
     "kerasplus.losses.quantile",
+    "kerasplus.initializers.for_activation",
 ]
 
 

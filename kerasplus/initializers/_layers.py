@@ -1,0 +1,81 @@
+"""Which layers carry kernels, and which activation follows each one."""
+
+from __future__ import annotations
+
+import keras
+
+# Layers a signal passes through on its way from a kernel to its activation.
+TRANSPARENT = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D,
+    keras.layers.GaussianNoise,
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.ZeroPadding2D,
+)
+ACTIVATION_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+)
+KERNEL_ATTRIBUTES = ("kernel", "depthwise_kernel")
+
+
+def kernel_of(layer):
+    """The kernel variable of a Dense/Conv/Depthwise layer, or None."""
+    if isinstance(layer, keras.layers.SeparableConv2D) or isinstance(layer, keras.layers.SeparableConv1D):
+        return None  # two kernels with different roles: left as they are
+    for attribute in KERNEL_ATTRIBUTES:
+        variable = getattr(layer, attribute, None)
+        if isinstance(variable, keras.Variable):
+            return variable
+    return None
+
+
+def kernel_layers(model):
+    """Layers with a kernel, in the order the model runs them (nested models included)."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.extend(kernel_layers(layer))
+        elif kernel_of(layer) is not None:
+            found.append(layer)
+    return found
+
+
+def consumers(model, layer):
+    """Layers that take `layer`'s output as input."""
+    if isinstance(model, keras.Sequential):
+        layers = model.layers
+        index = layers.index(layer) if layer in layers else -1
+        return layers[index + 1 : index + 2] if index >= 0 else []
+    return [node.operation for node in getattr(layer, "_outbound_nodes", [])]
+
+
+def following_activation(model, layer):
+    """The activation applied to `layer`'s output: its own, or the next activation layer's.
+
+    Walks through normalisation, dropout and reshaping layers; anything else
+    (another Dense, an Add, the model output) means the output stays linear.
+    """
+    own = getattr(layer, "activation", None)
+    if own is not None and own is not keras.activations.linear:
+        return own
+    current = layer
+    while True:
+        nexts = consumers(model, current)
+        if len(nexts) != 1:
+            return None
+        (current,) = nexts
+        if isinstance(current, ACTIVATION_LAYERS):
+            return current
+        if not isinstance(current, TRANSPARENT):
+            return None

@@ -1,0 +1,56 @@
+import keras
+import numpy as np
+import pytest
+
+from kerasplus.initializers import lsuv
+
+
+def pre_activation_variances(model, batch):
+    from kerasplus.initializers._layers import kernel_layers
+    from kerasplus.initializers.lsuv import layer_input_model, pre_activation
+
+    return [
+        float(np.var(keras.ops.convert_to_numpy(pre_activation(layer_input_model(model, layer), layer, batch))))
+        for layer in kernel_layers(model)
+    ]
+
+
+def conv_net():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(inputs)
+    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(32, activation="tanh")(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+@pytest.mark.parametrize("tol", [0.1, 0.02])
+def test_every_layer_ends_within_tolerance_of_unit_variance(tol):
+    batch = np.random.default_rng(0).random((128, 8, 8, 1)).astype("float32")
+    model = conv_net()
+    report = lsuv(model, batch, tol=tol, seed=0)
+    assert [row["converged"] for row in report] == [True] * 4
+    for variance in pre_activation_variances(model, batch):
+        assert abs(variance - 1.0) < tol
+    assert [row["layer"] for row in report] == [layer.name for layer in model.layers if layer.weights][:4]
+
+
+def test_sequential_models_work_too():
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(50, activation="relu"), keras.layers.Dense(5)])
+    batch = np.random.default_rng(1).normal(size=(64, 20)).astype("float32") * 7.0
+    report = lsuv(model, batch)
+    assert all(abs(row["variance"] - 1.0) < 0.1 for row in report)
+
+
+def test_rejects_unbuilt_models_wrong_batches_and_bad_arguments():
+    batch = np.zeros((16, 8, 8, 1), "float32")
+    with pytest.raises(ValueError, match="lsuv needs a built model"):
+        lsuv(keras.Sequential([keras.layers.Dense(3)]), batch)
+    with pytest.raises(ValueError, match=r"`batch` must have shape \(n, 8, 8, 1\).*received batch of shape \(16, 4, 4, 1\)"):
+        lsuv(conv_net(), np.zeros((16, 4, 4, 1), "float32"))
+    with pytest.raises(ValueError, match="`batch` needs at least 2 examples"):
+        lsuv(conv_net(), batch[:1])
+    with pytest.raises(ValueError, match=r"`tol` must be in \(0.0, 1.0\)"):
+        lsuv(conv_net(), batch, tol=0.0)
+    with pytest.raises(ValueError, match="`max_iters` must be an integer >= 1"):
+        lsuv(conv_net(), batch, max_iters=0)
