@@ -1,4 +1,4 @@
-"""The schedules and LR callbacks on Keras's JAX backend (a fresh process each)."""
+"""Schedules, LR callbacks, losses and LSUV on Keras's JAX backend (a fresh process each)."""
 
 import json
 import os
@@ -29,6 +29,23 @@ SCRIPT = textwrap.dedent(
     out["cyclic"] = ops.convert_to_numpy(CyclicLR(0.01, 0.1, 4, mode="exp_range", gamma=0.9)(steps)).tolist()
     out["warmup"] = ops.convert_to_numpy(Warmup(OneCycle(0.1, 100), 10, shape="cos")(steps)).tolist()
 
+    from kerasplus import losses
+    rng = np.random.default_rng(0)
+    logits = (rng.normal(size=(16, 4)) * 5).astype("float32")
+    labels = rng.integers(0, 4, size=16)
+    multi = (rng.random((16, 4)) > 0.5).astype("float32")
+    out["losses"] = [
+        float(losses.SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(labels, logits)),
+        float(losses.FocalCrossentropy(gamma=2.0, alpha=[1, 2, 3, 4], from_logits=True, sparse=True)(labels, logits)),
+        float(losses.BinaryFocalCrossentropy(gamma=2.0, alpha=0.25, from_logits=True)(multi, logits)),
+        float(losses.PolyLoss(epsilon=1.0, from_logits=True, sparse=True, ignore_class=3)(labels, logits)),
+        float(losses.Quantile(0.3)(multi, logits)),
+    ]
+    from kerasplus.initializers import lsuv
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    out["lsuv"] = [row["converged"] for row in lsuv(net, rng.normal(size=(32, 6)).astype("float32"), seed=0)]
+
     model, x, y = rate_probe(24, jit_compile=True, steps_per_execution=8)
     model.fit(x, y, batch_size=1, shuffle=False, verbose=0,
               callbacks=[kerasplus.callbacks.OneCycleLR(0.2, cycle_momentum=False)])
@@ -54,13 +71,14 @@ def run_on(backend):
     return json.loads(line[len("RESULT ") :])
 
 
-def test_schedules_and_callbacks_agree_between_jax_and_tensorflow():
+def test_schedules_callbacks_and_losses_agree_between_jax_and_tensorflow():
     import numpy as np
 
     jax_out = run_on("jax")
     tf_out = run_on("tensorflow")
     assert jax_out["backend"] == "jax" and tf_out["backend"] == "tensorflow"
-    for key in ("one_cycle", "one_cycle_fn", "cyclic", "warmup", "applied"):
+    assert jax_out["lsuv"] == [True, True]
+    for key in ("one_cycle", "one_cycle_fn", "cyclic", "warmup", "applied", "losses"):
         np.testing.assert_allclose(jax_out[key], tf_out[key], rtol=1e-6, err_msg=key)
     expected = np.asarray(tf_out["one_cycle_fn"])
     np.testing.assert_allclose(jax_out["one_cycle"], expected, rtol=1e-6)
