@@ -91,3 +91,17 @@ def mask_ignored(loss, valid):
     loss = ops.where(valid, loss, ops.zeros_like(loss))
     set_keras_mask(loss, mask=valid)
     return loss
+
+
+def targets_and_log_probs(y_true, y_pred, *, from_logits, sparse, ignore_class, label_smoothing, axis):
+    """What every softmax loss starts from: ``(targets, log_probs, valid_mask)``.
+
+    Class axis last; targets one-hot (from indices when `sparse`) or as given,
+    then smoothed; `valid_mask` is None unless `ignore_class` is set.
+    """
+    y_pred = class_last(y_pred, axis)
+    if sparse:
+        targets, valid = sparse_targets(y_true, y_pred, ignore_class)
+    else:
+        targets, valid = dense_targets(y_true, y_pred, axis), None
+    return smooth(targets, label_smoothing), log_probabilities(y_pred, from_logits), valid

@@ -10,7 +10,7 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus.losses import _log_probs as lp
-from kerasplus.losses.sparse_categorical_crossentropy import check_label_smoothing
+from kerasplus.losses._softmax_loss import SoftmaxLoss
 
 
 def modulating_factor(one_minus_p, gamma):
@@ -68,23 +68,25 @@ def focal_crossentropy(
     `y_k` are the (smoothed) targets. With logits, ``log p`` is `log_softmax`
     and ``1 - p`` is ``-expm1(log p)``, so neither saturates.
     """
-    y_pred = lp.class_last(y_pred, axis)
-    if sparse:
-        targets, valid = lp.sparse_targets(y_true, y_pred, ignore_class)
-    else:
-        targets, valid = lp.dense_targets(y_true, y_pred, axis), None
-    targets = lp.smooth(targets, label_smoothing)
-    log_probs = lp.log_probabilities(y_pred, from_logits)
+    targets, log_probs, valid = lp.targets_and_log_probs(
+        y_true,
+        y_pred,
+        from_logits=from_logits,
+        sparse=sparse,
+        ignore_class=ignore_class,
+        label_smoothing=label_smoothing,
+        axis=axis,
+    )
     one_minus_p = -ops.expm1(log_probs)
     terms = -targets * modulating_factor(one_minus_p, gamma) * log_probs
-    weights = class_weights(alpha, y_pred.shape[-1], y_pred.dtype)
+    weights = class_weights(alpha, log_probs.shape[-1], log_probs.dtype)
     if weights is not None:
         terms = terms * weights
     return lp.mask_ignored(ops.sum(terms, axis=-1), valid)
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")
-class FocalCrossentropy(keras.losses.Loss):
+class FocalCrossentropy(SoftmaxLoss):
     """Softmax focal loss for dense or sparse labels, stable with logits.
 
     ``FL = -sum_k alpha_k * y_k * (1 - p_k) ** gamma * log(p_k)``. Unlike
@@ -124,39 +126,12 @@ class FocalCrossentropy(keras.losses.Loss):
         name: str = "focal_crossentropy",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(label_smoothing, from_logits, sparse, ignore_class, axis, reduction, name, dtype)
         self.gamma = v.check_non_negative("gamma", gamma)
         self.alpha = check_alpha(alpha)
-        self.label_smoothing = check_label_smoothing(label_smoothing)
-        self.from_logits = v.check_bool("from_logits", from_logits)
-        self.sparse = v.check_bool("sparse", sparse)
-        self.ignore_class = v.check_optional_int("ignore_class", ignore_class)
-        if self.ignore_class is not None and not self.sparse:
-            raise ValueError("`ignore_class` needs sparse=True (class-index labels).")
-        self.axis = v.check_int("axis", axis)
 
     def call(self, y_true, y_pred):
-        return focal_crossentropy(
-            y_true,
-            y_pred,
-            self.gamma,
-            self.alpha,
-            self.label_smoothing,
-            self.from_logits,
-            self.sparse,
-            self.ignore_class,
-            self.axis,
-        )
+        return focal_crossentropy(y_true, y_pred, self.gamma, self.alpha, **self.target_arguments())
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            gamma=self.gamma,
-            alpha=self.alpha,
-            label_smoothing=self.label_smoothing,
-            from_logits=self.from_logits,
-            sparse=self.sparse,
-            ignore_class=self.ignore_class,
-            axis=self.axis,
-        )
-        return config
+        return {**super().get_config(), "gamma": self.gamma, "alpha": self.alpha}

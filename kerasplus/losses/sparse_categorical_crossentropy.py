@@ -17,11 +17,16 @@ def sparse_categorical_crossentropy(
     This is ``torch.nn.functional.cross_entropy(..., label_smoothing=eps)``:
     cross-entropy against targets ``one_hot * (1 - eps) + eps / K``.
     """
-    y_pred = lp.class_last(y_pred, axis)
-    targets, valid = lp.sparse_targets(y_true, y_pred, ignore_class)
-    log_probs = lp.log_probabilities(y_pred, from_logits)
-    loss = -ops.sum(lp.smooth(targets, label_smoothing) * log_probs, axis=-1)
-    return lp.mask_ignored(loss, valid)
+    targets, log_probs, valid = lp.targets_and_log_probs(
+        y_true,
+        y_pred,
+        from_logits=from_logits,
+        sparse=True,
+        ignore_class=ignore_class,
+        label_smoothing=label_smoothing,
+        axis=axis,
+    )
+    return lp.mask_ignored(-ops.sum(targets * log_probs, axis=-1), valid)
 
 
 def check_label_smoothing(label_smoothing):
