@@ -103,6 +103,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._momentum_fn = None
         self._momentum_attribute = None
         self._installed = False
+        self.first_step = None
 
     def make_schedules(self, optimizer):
         """Returns ``(lr_schedule, momentum_fn_or_None)``, both counting from 0."""
@@ -134,14 +135,7 @@ class ScheduleCallback(keras.callbacks.Callback):
 
     def _install(self, initial_epoch):
         optimizer = inner_optimizer(self.model)
-        first_step = self._first_step(optimizer, initial_epoch)
-        self.first_step = first_step
-        originals = _ORIGINALS.setdefault(optimizer, {})
-        originals.setdefault("_learning_rate", optimizer._learning_rate)
-        schedule, momentum_fn = self.make_schedules(optimizer)
-        optimizer._learning_rate = StartedSchedule(schedule, first_step)
-        self._momentum_fn = None
-        if self.cycle_momentum:
+        if self.cycle_momentum:  # fail before changing anything
             if keras.backend.backend() != "tensorflow":
                 raise NotImplementedError(
                     "cycle_momentum=True is implemented for the TensorFlow "
@@ -149,6 +143,14 @@ class ScheduleCallback(keras.callbacks.Callback):
                     f"{keras.backend.backend()!r}."
                 )
             name = momentum_attribute(optimizer)
+        first_step = self._first_step(optimizer, initial_epoch)
+        self.first_step = first_step
+        schedule, momentum_fn = self.make_schedules(optimizer)
+        originals = _ORIGINALS.setdefault(optimizer, {})
+        originals.setdefault("_learning_rate", optimizer._learning_rate)
+        optimizer._learning_rate = StartedSchedule(schedule, first_step)
+        self._momentum_fn = None
+        if self.cycle_momentum:
             base = float(originals.setdefault(name, getattr(optimizer, name)))
             iterations = optimizer._iterations
             self._momentum_fn = lambda: momentum_fn(ops.convert_to_tensor(iterations) - first_step)

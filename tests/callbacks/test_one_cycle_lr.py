@@ -194,6 +194,7 @@ def test_cycle_momentum_needs_an_optimizer_with_momentum():
     model, x, y = rate_probe(4)  # plain SGD, momentum 0
     with pytest.raises(ValueError, match="cycle_momentum=True needs an optimizer with momentum.*momentum=0"):
         fit_probe(model, x, y, OneCycleLR(max_lr=0.1), epochs=1)
+    assert isinstance(model.optimizer._learning_rate, keras.Variable)  # nothing was changed
 
 
 @pytest.mark.parametrize(
