@@ -1,4 +1,4 @@
-"""kerasplus quickstart: digits, an LR range test, then one-cycle training.
+"""kerasplus quickstart: digits, a stratified split, an LR range test, then one-cycle training.
 
 Run:  python examples/quickstart.py        (about a minute on 2 CPU cores)
 Fast: KERASPLUS_FAST=1 python examples/quickstart.py   (what the tests run)
@@ -13,9 +13,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
 import kerasplus  # noqa: E402
 
 FAST = os.environ.get("KERASPLUS_FAST") == "1"
@@ -47,11 +44,9 @@ def main():
     keras.utils.set_random_seed(0)
     RUNS.mkdir(parents=True, exist_ok=True)
 
-    digits = load_digits()
-    x = (digits.images / 16.0).astype("float32")[..., None]
-    y = digits.target.astype("int32")
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
-    print(f"digits: {len(x_train)} train / {len(x_test)} test images, 8x8, 10 classes")
+    x, y = kerasplus.data.load("digits")
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = kerasplus.data.split(x, y, train=0.7, val=0.1, test=0.2)
+    print(f"digits: {len(x_train)} train / {len(x_val)} val / {len(x_test)} test images, 8x8, 10 classes")
 
     model = build_model()
     print("LR range test ...")
@@ -64,7 +59,7 @@ def main():
     history = model.fit(
         x_train,
         y_train,
-        validation_split=0.15,
+        validation_data=(x_val, y_val),
         epochs=EPOCHS,
         batch_size=32,
         verbose=2,

@@ -19,6 +19,9 @@ MODULES = [
     "kerasplus.losses.poly_loss",
     "kerasplus.losses.quantile",
     "kerasplus.initializers.for_activation",
+    "kerasplus.data.datasets",
+    "kerasplus.data.split",
+    "kerasplus.data.kfold",
 ]
 
 

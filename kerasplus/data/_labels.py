@@ -1,0 +1,31 @@
+"""Telling class labels from regression targets, for stratification."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stratification_labels(y):
+    """Class labels to stratify on, or ``(None, reason)`` when `y` is a regression target.
+
+    Integer, bool or string arrays are class labels; 2-D one-hot/soft rows
+    stratify on their argmax; a 1-D float array is a regression target (cast
+    float class labels to int to stratify on them).
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.argmax(y, axis=1), None
+    flat = y.reshape(len(y)) if y.ndim > 1 and y.size == len(y) else y
+    if flat.ndim == 1 and flat.dtype.kind in "iubUSO":
+        return flat, None
+    return None, (
+        f"y has dtype {y.dtype} and shape {y.shape}, i.e. a regression target "
+        "(cast class labels to int to stratify on them)"
+    )
+
+
+def check_same_length(x, y):
+    if y is not None and len(x) != len(y):
+        raise ValueError(
+            f"`y` must have one entry per example of `x`; received len(x)={len(x)}, len(y)={len(y)}."
+        )
