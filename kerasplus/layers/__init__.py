@@ -1,1 +1,11 @@
-"""kerasplus.layers: its components arrive with issue 3; this namespace exists so imports are stable."""
+"""Augmentation layers: Cutout, Mixup, CutMix and timm's Mixup-or-CutMix.
+
+Flips, rotations and zooms come from Keras (`keras.layers.RandomFlip`, ...).
+"""
+
+from kerasplus.layers.cutmix import CutMix
+from kerasplus.layers.cutout import Cutout
+from kerasplus.layers.mixup import Mixup
+from kerasplus.layers.mixup_or_cutmix import MixupOrCutMix
+
+__all__ = ["CutMix", "Cutout", "Mixup", "MixupOrCutMix"]

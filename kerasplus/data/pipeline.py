@@ -1,0 +1,53 @@
+"""A tf.data input pipeline from numpy arrays with augmentation layers applied per batch."""
+
+from __future__ import annotations
+
+from kerasplus import _validation as v
+from kerasplus.data._labels import check_same_length
+
+
+def augmented_dataset(x, y=None, layers=(), *, batch_size: int = 32, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False):
+    """Shuffled, batched, prefetched `tf.data.Dataset` with `layers` applied to each batch.
+
+    For users who call ``model.fit(x, y)`` today: pass the result to `fit`
+    instead. Image-only layers (e.g. `Cutout`, `keras.layers.RandomFlip`) get the
+    images; mixing layers (`Mixup`, `CutMix`, `MixupOrCutMix`) get
+    ``(images, labels)``. Layers run with ``training=True``.
+
+    Example:
+
+    >>> import numpy as np, kerasplus
+    >>> x, y = np.zeros((10, 8, 8, 1), "float32"), np.arange(10) % 2
+    >>> ds = kerasplus.data.augmented_dataset(
+    ...     x, y, [kerasplus.layers.Cutout(2, seed=0), kerasplus.layers.Mixup(num_classes=2, seed=0)], batch_size=4)
+    >>> [tuple(b.shape) for b in next(iter(ds))]
+    [(4, 8, 8, 1), (4, 2)]
+    """
+    import tensorflow as tf
+
+    from kerasplus.layers.mixup import MixingLayer
+
+    v.check_int("batch_size", batch_size, minimum=1)
+    v.check_bool("shuffle", shuffle)
+    check_same_length(x, y)
+    layers = list(layers)
+    if any(isinstance(layer, MixingLayer) for layer in layers) and y is None:
+        raise ValueError("`y` is needed when `layers` include Mixup/CutMix, which mix the labels too.")
+    dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+    def augment(*batch):
+        images = batch[0]
+        labels = batch[1] if len(batch) > 1 else None
+        for layer in layers:
+            if isinstance(layer, MixingLayer):
+                images, labels = layer((images, labels), training=True)
+            else:
+                images = layer(images, training=True)
+        return images if labels is None else (images, labels)
+
+    if layers:
+        dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

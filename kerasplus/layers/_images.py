@@ -1,0 +1,129 @@
+"""What the augmentation layers share: image batches, labels, boxes and masks.
+
+Everything is vectorised over the batch (no per-sample Python loop, no
+`map_fn`), so the layers run inside `tf.data.Dataset.map`, inside a model and
+under `jit_compile=True`. Random draws go through a `keras.random.SeedGenerator`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasplus import _validation as v
+
+
+def check_data_format(data_format):
+    data_format = data_format or keras.config.image_data_format()
+    return v.check_choice("data_format", data_format, ("channels_last", "channels_first"))
+
+
+def as_batch(images, who):
+    """(float32 batch, was_single_image, original dtype) for a rank-4 or rank-3 input."""
+    images = ops.convert_to_tensor(images)
+    rank = len(images.shape)
+    if rank not in (3, 4):
+        raise ValueError(
+            f"{who}: `images` must be a batch of rank 4 (or one image of rank 3); "
+            f"received shape {tuple(images.shape)}."
+        )
+    single = rank == 3
+    if single:
+        images = ops.expand_dims(images, 0)
+    dtype = keras.backend.standardize_dtype(images.dtype)
+    return ops.cast(images, "float32"), single, dtype
+
+
+def restore(images, single, dtype):
+    """Back to the caller's dtype (integers rounded and clipped) and rank."""
+    if "int" in dtype:
+        info = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767)}
+        low, high = info.get(dtype, (None, None))
+        images = ops.round(images)
+        if low is not None:
+            images = ops.clip(images, low, high)
+    images = ops.cast(images, dtype)
+    return ops.squeeze(images, 0) if single else images
+
+
+def spatial_size(images, data_format):
+    """Static (height, width) of a rank-4 batch."""
+    shape = images.shape
+    height, width = (shape[1], shape[2]) if data_format == "channels_last" else (shape[2], shape[3])
+    return height, width
+
+
+def box_mask(y0, y1, x0, x1, height, width, data_format):
+    """Float mask (batch, H, W, 1) or (batch, 1, H, W): 1 inside [y0, y1) x [x0, x1)."""
+    rows = ops.arange(height, dtype="float32")[None, :]
+    cols = ops.arange(width, dtype="float32")[None, :]
+    inside_y = ops.logical_and(rows >= y0[:, None], rows < y1[:, None])
+    inside_x = ops.logical_and(cols >= x0[:, None], cols < x1[:, None])
+    mask = ops.logical_and(inside_y[:, :, None], inside_x[:, None, :])
+    mask = ops.cast(mask, "float32")
+    return mask[:, :, :, None] if data_format == "channels_last" else mask[:, None, :, :]
+
+
+def random_box(seed_generator, batch, height, width, box_h, box_w):
+    """Boxes of size (box_h, box_w) centred uniformly over the pixels, clipped at the borders.
+
+    `box_h`/`box_w` are float tensors of shape (batch,) or scalars. Returns
+    ``y0, y1, x0, x1`` (float, shape (batch,)).
+    """
+    cy = ops.floor(keras.random.uniform((batch,), 0.0, float(height), seed=seed_generator))
+    cx = ops.floor(keras.random.uniform((batch,), 0.0, float(width), seed=seed_generator))
+    y0 = cy - ops.floor(box_h / 2.0)
+    x0 = cx - ops.floor(box_w / 2.0)
+    y1, x1 = y0 + box_h, x0 + box_w
+    return (
+        ops.clip(y0, 0.0, float(height)),
+        ops.clip(y1, 0.0, float(height)),
+        ops.clip(x0, 0.0, float(width)),
+        ops.clip(x1, 0.0, float(width)),
+    )
+
+
+def partner_order(seed_generator, batch):
+    """A random permutation of range(batch): each image's mixing partner."""
+    return ops.argsort(keras.random.uniform((batch,), seed=seed_generator))
+
+
+def split_inputs(data, who):
+    """(images, labels, rebuild) for ``(images, labels)`` or ``{"images":, "labels":}``."""
+    if isinstance(data, dict):
+        if "images" not in data or "labels" not in data:
+            raise ValueError(f"{who}: a dict input needs 'images' and 'labels' keys; received {sorted(data)}.")
+        return data["images"], data["labels"], lambda i, l: {**data, "images": i, "labels": l}
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1], lambda i, l: (i, l)
+    raise ValueError(
+        f"{who} mixes labels too: call it on (images, labels) or "
+        '{"images": ..., "labels": ...}.'
+    )
+
+
+def dense_labels(labels, num_classes, batch, who):
+    """Float32 (batch, classes) labels from one-hot/soft or sparse integer labels."""
+    labels = ops.convert_to_tensor(labels)
+    if labels.shape[0] is not None and batch is not None and labels.shape[0] != batch:
+        raise ValueError(
+            f"{who}: `labels` must have one row per image; received {labels.shape[0]} "
+            f"labels for {batch} images."
+        )
+    sparse = "int" in keras.backend.standardize_dtype(labels.dtype) or len(labels.shape) == 1 or (
+        len(labels.shape) == 2 and labels.shape[-1] == 1
+    )
+    if sparse:
+        if num_classes is None:
+            raise ValueError(
+                f"{who}: sparse integer labels need `num_classes`; received num_classes=None."
+            )
+        labels = ops.reshape(labels, (-1,))
+        return ops.one_hot(ops.cast(labels, "int32"), num_classes, dtype="float32")
+    return ops.cast(labels, "float32")
+
+
+def mix_labels(labels, order, weight_own):
+    """``w * y + (1 - w) * y[order]`` with `w` of shape (batch,)."""
+    w = weight_own[:, None]
+    return w * labels + (1.0 - w) * ops.take(labels, order, axis=0)

@@ -1,0 +1,65 @@
+"""`CutMix` (Yun et al. 2019): paste a box from a partner image; labels by pixel share."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasplus import _validation as v
+from kerasplus.layers import _images as im
+from kerasplus.layers.mixup import MixingLayer
+
+
+def cutmix_images(x, order, lam, seed_generator, data_format):
+    """Pastes from `x[order]` a box of area about ``1 - lam``; returns (images, own share).
+
+    The box is centred on a uniform pixel and clipped at the borders; the own
+    share is computed from the clipped box, so it equals the exact fraction of
+    pixels that still come from the image itself.
+    """
+    height, width = im.spatial_size(x, data_format)
+    ratio = ops.sqrt(1.0 - lam)
+    box_h = ops.floor(height * ratio)
+    box_w = ops.floor(width * ratio)
+    y0, y1, x0, x1 = im.random_box(seed_generator, ops.shape(x)[0], height, width, box_h, box_w)
+    mask = im.box_mask(y0, y1, x0, x1, height, width, data_format)
+    out = ops.where(mask > 0, ops.take(x, order, axis=0), x)
+    pasted = (y1 - y0) * (x1 - x0) / float(height * width)
+    return out, 1.0 - pasted
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class CutMix(MixingLayer):
+    """CutMix with exact label weights, ``lam ~ Beta(alpha, alpha)`` per image.
+
+    Same inputs and outputs as `Mixup`. The label weight of each image equals
+    the exact fraction of its pixels that were not replaced.
+
+    Args:
+        alpha: Beta concentration, > 0.
+        num_classes: needed for sparse integer labels.
+        seed: seed of the layer's `SeedGenerator`.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+
+    Example:
+
+    >>> import numpy as np, kerasplus
+    >>> images, labels = np.zeros((2, 8, 8, 1), "float32"), np.eye(2, dtype="float32")
+    >>> images[1] = 1.0
+    >>> mixed, soft = kerasplus.layers.CutMix(seed=1)((images, labels), training=True)
+    >>> bool(np.allclose(soft[:, 1], np.mean(mixed, axis=(1, 2, 3))))
+    True
+    """
+
+    who = "CutMix"
+
+    def __init__(self, alpha: float = 1.0, num_classes=None, seed=None, data_format=None, **kwargs):
+        super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
+        self.alpha = v.check_positive("alpha", alpha)
+
+    def mix(self, x, order, batch):
+        lam = keras.random.beta((batch,), self.alpha, self.alpha, seed=self.seed_generator)
+        return cutmix_images(x, order, lam, self.seed_generator, self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}

@@ -1,0 +1,56 @@
+"""`MixupOrCutMix`: timm's per-image choice between Mixup and CutMix."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasplus import _validation as v
+from kerasplus.layers.cutmix import cutmix_images
+from kerasplus.layers.mixup import MixingLayer, mixup_images
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class MixupOrCutMix(MixingLayer):
+    """Each image gets CutMix with probability `switch_prob`, else Mixup.
+
+    Args:
+        mixup_alpha, cutmix_alpha: Beta concentrations, > 0.
+        switch_prob: probability of CutMix, in [0, 1].
+        num_classes, seed, data_format: as `Mixup`.
+    """
+
+    who = "MixupOrCutMix"
+
+    def __init__(
+        self,
+        mixup_alpha: float = 0.2,
+        cutmix_alpha: float = 1.0,
+        switch_prob: float = 0.5,
+        num_classes=None,
+        seed=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
+        self.mixup_alpha = v.check_positive("mixup_alpha", mixup_alpha)
+        self.cutmix_alpha = v.check_positive("cutmix_alpha", cutmix_alpha)
+        self.switch_prob = v.check_range("switch_prob", switch_prob, 0.0, 1.0)
+
+    def mix(self, x, order, batch):
+        gen = self.seed_generator
+        lam_mix = keras.random.beta((batch,), self.mixup_alpha, self.mixup_alpha, seed=gen)
+        lam_cut = keras.random.beta((batch,), self.cutmix_alpha, self.cutmix_alpha, seed=gen)
+        use_cutmix = keras.random.uniform((batch,), seed=gen) < self.switch_prob
+        mixed = mixup_images(x, order, lam_mix)
+        cut, own_cut = cutmix_images(x, order, lam_cut, gen, self.data_format)
+        out = ops.where(ops.reshape(use_cutmix, (-1, 1, 1, 1)), cut, mixed)
+        return out, ops.where(use_cutmix, own_cut, lam_mix)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "mixup_alpha": self.mixup_alpha,
+            "cutmix_alpha": self.cutmix_alpha,
+            "switch_prob": self.switch_prob,
+        }
