@@ -22,6 +22,10 @@ MODULES = [
     "kerasplus.data.datasets",
     "kerasplus.data.split",
     "kerasplus.data.kfold",
+    "kerasplus.data.pipeline",
+    "kerasplus.layers.cutout",
+    "kerasplus.layers.mixup",
+    "kerasplus.layers.cutmix",
 ]
 
 

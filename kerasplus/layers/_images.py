@@ -103,17 +103,15 @@ def split_inputs(data, who):
 
 
 def dense_labels(labels, num_classes, batch, who):
-    """Float32 (batch, classes) labels from one-hot/soft or sparse integer labels."""
+    """Float32 labels to mix: integer labels become one-hot (needs `num_classes`),
+    float labels (one-hot, soft, or binary targets of any shape) are mixed as given."""
     labels = ops.convert_to_tensor(labels)
     if labels.shape[0] is not None and batch is not None and labels.shape[0] != batch:
         raise ValueError(
             f"{who}: `labels` must have one row per image; received {labels.shape[0]} "
             f"labels for {batch} images."
         )
-    sparse = "int" in keras.backend.standardize_dtype(labels.dtype) or len(labels.shape) == 1 or (
-        len(labels.shape) == 2 and labels.shape[-1] == 1
-    )
-    if sparse:
+    if "int" in keras.backend.standardize_dtype(labels.dtype):
         if num_classes is None:
             raise ValueError(
                 f"{who}: sparse integer labels need `num_classes`; received num_classes=None."
@@ -125,5 +123,5 @@ def dense_labels(labels, num_classes, batch, who):
 
 def mix_labels(labels, order, weight_own):
     """``w * y + (1 - w) * y[order]`` with `w` of shape (batch,)."""
-    w = weight_own[:, None]
+    w = ops.reshape(weight_own, (-1,) + (1,) * (len(labels.shape) - 1))
     return w * labels + (1.0 - w) * ops.take(labels, order, axis=0)

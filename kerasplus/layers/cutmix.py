@@ -7,6 +7,7 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus.layers import _images as im
+from kerasplus.layers._beta import beta_sample
 from kerasplus.layers.mixup import MixingLayer
 
 
@@ -58,7 +59,7 @@ class CutMix(MixingLayer):
         self.alpha = v.check_positive("alpha", alpha)
 
     def mix(self, x, order, batch):
-        lam = keras.random.beta((batch,), self.alpha, self.alpha, seed=self.seed_generator)
+        lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)
         return cutmix_images(x, order, lam, self.seed_generator, self.data_format)
 
     def get_config(self):

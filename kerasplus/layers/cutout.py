@@ -70,6 +70,7 @@ class Cutout(keras.layers.Layer):
     """
 
     def __init__(self, size, num_holes: int = 1, fill_value=0.0, seed: int | None = None, data_format=None, **kwargs):
+        kwargs.setdefault("autocast", False)  # images keep their dtype (float16, uint8, ...)
         super().__init__(**kwargs)
         self.size = check_size(size)
         self.num_holes = v.check_int("num_holes", num_holes, minimum=1)

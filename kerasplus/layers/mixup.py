@@ -7,6 +7,7 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus.layers import _images as im
+from kerasplus.layers._beta import beta_sample
 
 
 def mixup_images(x, order, lam):
@@ -21,6 +22,7 @@ class MixingLayer(keras.layers.Layer):
     who = "MixingLayer"
 
     def __init__(self, num_classes=None, seed=None, data_format=None, **kwargs):
+        kwargs.setdefault("autocast", False)  # images keep their dtype (float16, uint8, ...)
         super().__init__(**kwargs)
         self.num_classes = v.check_optional_int("num_classes", num_classes, minimum=2)
         self.seed = v.check_optional_int("seed", seed)
@@ -56,8 +58,9 @@ class Mixup(MixingLayer):
     """Mixup: ``lam * a + (1 - lam) * b`` for images and labels, ``lam ~ Beta(alpha, alpha)`` per image.
 
     Call it on ``(images, labels)`` or ``{"images": ..., "labels": ...}``; it
-    returns the same structure. Labels may be one-hot/soft, or sparse integers
-    (then `num_classes` is required and the labels come back dense). Only
+    returns the same structure. Integer labels are class indices (then
+    `num_classes` is required and the labels come back one-hot and mixed);
+    float labels (one-hot, soft, binary targets) are mixed as they are. Only
     active when ``training=True``.
 
     Args:
@@ -82,7 +85,7 @@ class Mixup(MixingLayer):
         self.alpha = v.check_positive("alpha", alpha)
 
     def mix(self, x, order, batch):
-        lam = keras.random.beta((batch,), self.alpha, self.alpha, seed=self.seed_generator)
+        lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)
         return mixup_images(x, order, lam), lam
 
     def get_config(self):

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
+from kerasplus.layers._beta import beta_sample
 from kerasplus.layers.cutmix import cutmix_images
 from kerasplus.layers.mixup import MixingLayer, mixup_images
 
@@ -39,8 +40,8 @@ class MixupOrCutMix(MixingLayer):
 
     def mix(self, x, order, batch):
         gen = self.seed_generator
-        lam_mix = keras.random.beta((batch,), self.mixup_alpha, self.mixup_alpha, seed=gen)
-        lam_cut = keras.random.beta((batch,), self.cutmix_alpha, self.cutmix_alpha, seed=gen)
+        lam_mix = beta_sample(gen, batch, self.mixup_alpha, self.mixup_alpha)
+        lam_cut = beta_sample(gen, batch, self.cutmix_alpha, self.cutmix_alpha)
         use_cutmix = keras.random.uniform((batch,), seed=gen) < self.switch_prob
         mixed = mixup_images(x, order, lam_mix)
         cut, own_cut = cutmix_images(x, order, lam_cut, gen, self.data_format)

@@ -1,0 +1,49 @@
+"""Beta(a, b) samples that compile under XLA.
+
+TensorFlow's gamma sampler (`StatelessRandomGammaV3`, behind `keras.random.beta`)
+has no XLA CPU kernel, so Mixup/CutMix could not run with `jit_compile=True`.
+This draws Gamma variates with Marsaglia & Tsang's method (2000) using a fixed
+number of vectorised proposals per sample and takes the first accepted one;
+each proposal is accepted with probability > 0.95, so all of them are
+rejected with probability < 0.05**8 ≈ 4e-11 (then the last is used).
+Shapes below 1 use Gamma(a) = Gamma(a + 1) * U**(1/a), and Beta is formed in
+log space, ``sigmoid(log X - log Y)``, so tiny shapes cannot give 0/0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+PROPOSALS = 8
+
+
+def _log_gamma_sample(seed_generator, shape, a):
+    """log of Gamma(a, 1) samples of `shape` (`a` a Python float > 0)."""
+    boost = a < 1.0
+    d = (a + 1.0 if boost else a) - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    x = keras.random.normal((PROPOSALS, *shape), seed=seed_generator)
+    u = keras.random.uniform((PROPOSALS, *shape), minval=1e-12, maxval=1.0, seed=seed_generator)
+    v = (1.0 + c * x) ** 3
+    safe_v = ops.where(v > 0, v, ops.ones_like(v))
+    accept = ops.logical_and(v > 0, ops.log(u) < 0.5 * x * x + d - d * safe_v + d * ops.log(safe_v))
+    # Index of the first accepted proposal (the last one if none is).
+    ranks = ops.where(accept, ops.arange(PROPOSALS, dtype="float32")[:, None], float(PROPOSALS - 1))
+    first = ops.cast(ops.min(ranks, axis=0), "int32")
+    chosen = ops.sum(ops.one_hot(first, PROPOSALS, axis=0, dtype="float32") * safe_v, axis=0)
+    log_sample = math.log(d) + ops.log(chosen)
+    if boost:
+        w = keras.random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)
+        log_sample = log_sample + ops.log(w) / a
+    return log_sample
+
+
+def beta_sample(seed_generator, batch, a: float, b: float):
+    """`batch` samples of Beta(a, b) as float32, XLA-compatible."""
+    shape = (batch,)
+    log_x = _log_gamma_sample(seed_generator, shape, float(a))
+    log_y = _log_gamma_sample(seed_generator, shape, float(b))
+    return ops.sigmoid(log_x - log_y)
