@@ -54,13 +54,12 @@ def spatial_size(images, data_format):
 
 
 def box_mask(y0, y1, x0, x1, height, width, data_format):
-    """Float mask (batch, H, W, 1) or (batch, 1, H, W): 1 inside [y0, y1) x [x0, x1)."""
+    """Boolean mask (batch, H, W, 1) or (batch, 1, H, W): True inside [y0, y1) x [x0, x1)."""
     rows = ops.arange(height, dtype="float32")[None, :]
     cols = ops.arange(width, dtype="float32")[None, :]
     inside_y = ops.logical_and(rows >= y0[:, None], rows < y1[:, None])
     inside_x = ops.logical_and(cols >= x0[:, None], cols < x1[:, None])
     mask = ops.logical_and(inside_y[:, :, None], inside_x[:, None, :])
-    mask = ops.cast(mask, "float32")
     return mask[:, :, :, None] if data_format == "channels_last" else mask[:, None, :, :]
 
 
@@ -69,6 +68,10 @@ def random_box(seed_generator, batch, height, width, box_h, box_w):
 
     `box_h`/`box_w` are float tensors of shape (batch,) or scalars. Returns
     ``y0, y1, x0, x1`` (float, shape (batch,)).
+
+    Each random quantity has its own `keras.random` draw: deriving them from
+    one shared draw let XLA fuse the random-number generation into the
+    per-pixel pass, 2-5x slower (benchmarks/augmentation.py).
     """
     cy = ops.floor(keras.random.uniform((batch,), 0.0, float(height), seed=seed_generator))
     cx = ops.floor(keras.random.uniform((batch,), 0.0, float(width), seed=seed_generator))
@@ -83,9 +86,23 @@ def random_box(seed_generator, batch, height, width, box_h, box_w):
     )
 
 
-def partner_order(seed_generator, batch):
-    """A random permutation of range(batch): each image's mixing partner."""
-    return ops.argsort(keras.random.uniform((batch,), seed=seed_generator))
+def partner_shift(seed_generator, batch):
+    """Random cyclic shift in [1, batch): image i mixes with image ``(i - shift) % batch``.
+
+    Every image gets a partner drawn uniformly from the others (itself for a
+    batch of one). A roll is a pair of contiguous copies, which XLA fuses into
+    the mixing pass; a random permutation would need a gather, several times
+    slower on CPU (measured in benchmarks/augmentation.py). The pairing is
+    random across batches as long as the data are shuffled, as in timm, which
+    pairs each image with the batch reversed.
+    """
+    upper = ops.maximum(ops.cast(batch, "int32"), 2)
+    return keras.random.randint((), 1, upper, seed=seed_generator)
+
+
+def partner(x, shift):
+    """The partner of every row: ``x[(i - shift) % batch]``."""
+    return ops.roll(x, shift, axis=0)
 
 
 def split_inputs(data, who):
@@ -121,7 +138,7 @@ def dense_labels(labels, num_classes, batch, who):
     return ops.cast(labels, "float32")
 
 
-def mix_labels(labels, order, weight_own):
-    """``w * y + (1 - w) * y[order]`` with `w` of shape (batch,)."""
+def mix_labels(labels, shift, weight_own):
+    """``w * y + (1 - w) * partner(y)`` with `w` of shape (batch,)."""
     w = ops.reshape(weight_own, (-1,) + (1,) * (len(labels.shape) - 1))
-    return w * labels + (1.0 - w) * ops.take(labels, order, axis=0)
+    return w * labels + (1.0 - w) * partner(labels, shift)

@@ -11,8 +11,8 @@ from kerasplus.layers._beta import beta_sample
 from kerasplus.layers.mixup import MixingLayer
 
 
-def cutmix_images(x, order, lam, seed_generator, data_format):
-    """Pastes from `x[order]` a box of area about ``1 - lam``; returns (images, own share).
+def cutmix_images(x, shift, lam, seed_generator, data_format):
+    """Pastes from each image's partner a box of area about ``1 - lam``; returns (images, own share).
 
     The box is centred on a uniform pixel and clipped at the borders; the own
     share is computed from the clipped box, so it equals the exact fraction of
@@ -24,7 +24,7 @@ def cutmix_images(x, order, lam, seed_generator, data_format):
     box_w = ops.floor(width * ratio)
     y0, y1, x0, x1 = im.random_box(seed_generator, ops.shape(x)[0], height, width, box_h, box_w)
     mask = im.box_mask(y0, y1, x0, x1, height, width, data_format)
-    out = ops.where(mask > 0, ops.take(x, order, axis=0), x)
+    out = ops.where(mask, im.partner(x, shift), x)
     pasted = (y1 - y0) * (x1 - x0) / float(height * width)
     return out, 1.0 - pasted
 
@@ -58,9 +58,9 @@ class CutMix(MixingLayer):
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
         self.alpha = v.check_positive("alpha", alpha)
 
-    def mix(self, x, order, batch):
+    def mix(self, x, shift, batch):
         lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)
-        return cutmix_images(x, order, lam, self.seed_generator, self.data_format)
+        return cutmix_images(x, shift, lam, self.seed_generator, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}

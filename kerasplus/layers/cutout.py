@@ -92,13 +92,13 @@ class Cutout(keras.layers.Layer):
         for _ in range(self.num_holes):
             box = im.random_box(self.seed_generator, batch, height, width, float(box_h), float(box_w))
             hole = im.box_mask(*box, height, width, self.data_format)
-            mask = hole if mask is None else ops.maximum(mask, hole)
+            mask = hole if mask is None else ops.logical_or(mask, hole)
         if self.fill_value == "mean":
             axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
             fill = ops.mean(x, axis=axes, keepdims=True)
         else:
             fill = self.fill_value
-        out = ops.where(mask > 0, fill, x)
+        out = ops.where(mask, fill, x)
         return im.restore(out, single, dtype)
 
     def compute_output_shape(self, input_shape):

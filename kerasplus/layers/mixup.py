@@ -10,10 +10,10 @@ from kerasplus.layers import _images as im
 from kerasplus.layers._beta import beta_sample
 
 
-def mixup_images(x, order, lam):
-    """``lam * x + (1 - lam) * x[order]`` with one `lam` per image."""
+def mixup_images(x, shift, lam):
+    """``lam * x + (1 - lam) * partner(x)`` with one `lam` per image."""
     weight = ops.reshape(lam, (-1, 1, 1, 1))
-    return weight * x + (1.0 - weight) * ops.take(x, order, axis=0)
+    return weight * x + (1.0 - weight) * im.partner(x, shift)
 
 
 class MixingLayer(keras.layers.Layer):
@@ -36,11 +36,11 @@ class MixingLayer(keras.layers.Layer):
         x, single, dtype = im.as_batch(images, self.who)
         y = im.dense_labels(labels, self.num_classes, x.shape[0], self.who)
         batch = ops.shape(x)[0]
-        order = im.partner_order(self.seed_generator, batch)
-        out, own_weight = self.mix(x, order, batch)
-        return rebuild(im.restore(out, single, dtype), im.mix_labels(y, order, own_weight))
+        shift = im.partner_shift(self.seed_generator, batch)
+        out, own_weight = self.mix(x, shift, batch)
+        return rebuild(im.restore(out, single, dtype), im.mix_labels(y, shift, own_weight))
 
-    def mix(self, x, order, batch):
+    def mix(self, x, shift, batch):
         """Returns (mixed images, weight of each image's own label)."""
         raise NotImplementedError
 
@@ -84,9 +84,9 @@ class Mixup(MixingLayer):
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
         self.alpha = v.check_positive("alpha", alpha)
 
-    def mix(self, x, order, batch):
+    def mix(self, x, shift, batch):
         lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)
-        return mixup_images(x, order, lam), lam
+        return mixup_images(x, shift, lam), lam
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}

@@ -38,13 +38,13 @@ class MixupOrCutMix(MixingLayer):
         self.cutmix_alpha = v.check_positive("cutmix_alpha", cutmix_alpha)
         self.switch_prob = v.check_range("switch_prob", switch_prob, 0.0, 1.0)
 
-    def mix(self, x, order, batch):
+    def mix(self, x, shift, batch):
         gen = self.seed_generator
         lam_mix = beta_sample(gen, batch, self.mixup_alpha, self.mixup_alpha)
         lam_cut = beta_sample(gen, batch, self.cutmix_alpha, self.cutmix_alpha)
         use_cutmix = keras.random.uniform((batch,), seed=gen) < self.switch_prob
-        mixed = mixup_images(x, order, lam_mix)
-        cut, own_cut = cutmix_images(x, order, lam_cut, gen, self.data_format)
+        mixed = mixup_images(x, shift, lam_mix)
+        cut, own_cut = cutmix_images(x, shift, lam_cut, gen, self.data_format)
         out = ops.where(ops.reshape(use_cutmix, (-1, 1, 1, 1)), cut, mixed)
         return out, ops.where(use_cutmix, own_cut, lam_mix)
 
