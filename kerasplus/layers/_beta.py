@@ -1,4 +1,4 @@
-"""Beta(a, b) samples that compile under XLA.
+"""Beta(a, b) samples that compile under XLA (Jöhnk for small shapes, Marsaglia-Tsang otherwise).
 
 TensorFlow's gamma sampler (`StatelessRandomGammaV3`, behind `keras.random.beta`)
 has no XLA CPU kernel, so Mixup/CutMix could not run with `jit_compile=True`.
@@ -50,7 +50,33 @@ def beta_sample(seed_generator, batch, a: float, b: float):
     """
     if a == 1.0 and b == 1.0:
         return keras.random.uniform((batch,), seed=seed_generator)
+    if a <= 0.5 and b <= 0.5:
+        return _johnk(seed_generator, batch, float(a), float(b))
     shape = (batch,)
     log_x = _log_gamma_sample(seed_generator, shape, float(a))
     log_y = _log_gamma_sample(seed_generator, shape, float(b))
     return ops.sigmoid(log_x - log_y)
+
+
+def _proposals_for(acceptance):
+    """Fewest proposals with P(all rejected) < 1e-9: random numbers are the cost under XLA CPU."""
+    return max(2, math.ceil(math.log(1e-9) / math.log(1.0 - acceptance)))
+
+
+def _johnk(seed_generator, batch, a, b):
+    """Jöhnk's method (1964) for small shapes: X = U**(1/a), Y = V**(1/b), accept X + Y <= 1.
+
+    Acceptance is Gamma(a+1)Gamma(b+1)/Gamma(a+b+1) (0.95 for Mixup's usual
+    a = b = 0.2, >= 0.785 for a, b <= 0.5); the number of proposals is chosen
+    so that all are rejected with probability < 1e-9. Two draws, no normals.
+    """
+    acceptance = math.exp(math.lgamma(a + 1) + math.lgamma(b + 1) - math.lgamma(a + b + 1))
+    proposals = _proposals_for(acceptance)
+    shape = (proposals, batch)
+    log_x = ops.log(keras.random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / a
+    log_y = ops.log(keras.random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / b
+    accept = ops.logaddexp(log_x, log_y) <= 0.0
+    ranks = ops.where(accept, ops.arange(proposals, dtype="float32")[:, None], float(proposals - 1))
+    first = ops.cast(ops.min(ranks, axis=0), "int32")
+    pick = ops.one_hot(first, proposals, axis=0, dtype="float32")
+    return ops.sigmoid(ops.sum(pick * (log_x - log_y), axis=0))
