@@ -59,7 +59,12 @@ def box_mask(y0, y1, x0, x1, height, width, data_format):
     cols = ops.arange(width, dtype="float32")[None, :]
     inside_y = ops.logical_and(rows >= y0[:, None], rows < y1[:, None])
     inside_x = ops.logical_and(cols >= x0[:, None], cols < x1[:, None])
-    mask = ops.logical_and(inside_y[:, :, None], inside_x[:, None, :])
+    # An outer product (a dot, which XLA does not fuse into its consumers) so
+    # the box coordinates, which come from random draws, are computed once per
+    # row and column rather than once per pixel.
+    rows_f = ops.cast(inside_y, "float32")[:, :, None]
+    cols_f = ops.cast(inside_x, "float32")[:, None, :]
+    mask = ops.matmul(rows_f, cols_f) > 0.5
     return mask[:, :, :, None] if data_format == "channels_last" else mask[:, None, :, :]
 
 
