@@ -46,6 +46,17 @@ SCRIPT = textwrap.dedent(
     net = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
     out["lsuv"] = [row["converged"] for row in lsuv(net, rng.normal(size=(32, 6)).astype("float32"), seed=0)]
 
+    from kerasplus import layers as aug
+    images = rng.random((8, 6, 5, 3)).astype("float32")
+    onehot = np.eye(8, dtype="float32")
+    cut = ops.convert_to_numpy(aug.Cutout(2, seed=0)(images, training=True))
+    out["cutout_changed"] = bool((cut != images).any()) and cut.shape == images.shape
+    sums = []
+    for layer in (aug.Mixup(0.2, seed=0), aug.CutMix(1.0, seed=0), aug.MixupOrCutMix(seed=0)):
+        mixed, soft = layer((images, onehot), training=True)
+        sums.append(float(np.abs(ops.convert_to_numpy(soft).sum(axis=1) - 1.0).max()))
+    out["mixing_label_error"] = max(sums)
+
     model, x, y = rate_probe(24, jit_compile=True, steps_per_execution=8)
     model.fit(x, y, batch_size=1, shuffle=False, verbose=0,
               callbacks=[kerasplus.callbacks.OneCycleLR(0.2, cycle_momentum=False)])
@@ -78,6 +89,7 @@ def test_schedules_callbacks_and_losses_agree_between_jax_and_tensorflow():
     tf_out = run_on("tensorflow")
     assert jax_out["backend"] == "jax" and tf_out["backend"] == "tensorflow"
     assert jax_out["lsuv"] == [True, True]
+    assert jax_out["cutout_changed"] and jax_out["mixing_label_error"] < 1e-6
     for key in ("one_cycle", "one_cycle_fn", "cyclic", "warmup", "applied", "losses"):
         np.testing.assert_allclose(jax_out[key], tf_out[key], rtol=1e-6, err_msg=key)
     expected = np.asarray(tf_out["one_cycle_fn"])

@@ -87,3 +87,19 @@ def test_bad_arguments_are_named():
         MixupOrCutMix(switch_prob=1.5)
     with pytest.raises(ValueError, match="`num_classes` must be an integer >= 2"):
         CutMix(num_classes=1)
+
+
+@pytest.mark.parametrize("layer_class", [Mixup, CutMix, MixupOrCutMix])
+def test_seeded_and_compiled_and_batch_of_one(layer_class):
+    images = constant_images(8, 6, 6)
+    labels = np.eye(8, dtype="float32")
+    first = layer_class(seed=3)((images, labels), training=True)
+    second = layer_class(seed=3)((images, labels), training=True)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    layer = layer_class(seed=0)
+    compiled = tf.function(lambda x, y: layer((x, y), training=True), jit_compile=True)
+    out, soft = compiled(images, labels)
+    np.testing.assert_allclose(soft.numpy().sum(axis=1), 1.0, rtol=1e-6)
+    one_image, one_label = layer_class(seed=0)((images[:1], labels[:1]), training=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(one_image), images[:1])
