@@ -6,7 +6,12 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.initializers._layers import consumers, following_activation, kernel_layers, kernel_of
+from kerasplus.initializers._layers import (
+    consumers,
+    following_activation,
+    kernel_layers,
+    kernel_of,
+)
 from kerasplus.initializers.for_activation import activation_name, for_activation
 
 

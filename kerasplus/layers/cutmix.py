@@ -8,7 +8,7 @@ from keras import ops
 from kerasplus import _validation as v
 from kerasplus.layers import _images as im
 from kerasplus.layers._beta import beta_sample
-from kerasplus.layers.mixup import MixingLayer
+from kerasplus.layers._mixing_layer import MixingLayer
 
 
 def cutmix_images(x, shift, lam, seed_generator, data_format):

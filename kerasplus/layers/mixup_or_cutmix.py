@@ -7,8 +7,9 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus.layers._beta import beta_sample
+from kerasplus.layers._mixing_layer import MixingLayer
 from kerasplus.layers.cutmix import cutmix_images
-from kerasplus.layers.mixup import MixingLayer, mixup_images
+from kerasplus.layers.mixup import mixup_images
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")

@@ -10,7 +10,9 @@ from kerasplus.losses.binary_focal_crossentropy import BinaryFocalCrossentropy
 from kerasplus.losses.focal_crossentropy import FocalCrossentropy
 from kerasplus.losses.poly_loss import PolyLoss
 from kerasplus.losses.quantile import Quantile
-from kerasplus.losses.sparse_categorical_crossentropy import SparseCategoricalCrossentropy
+from kerasplus.losses.sparse_categorical_crossentropy import (
+    SparseCategoricalCrossentropy,
+)
 
 __all__ = [
     "BinaryFocalCrossentropy",

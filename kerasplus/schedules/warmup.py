@@ -6,7 +6,13 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.schedules._anneal import TABLE_LIMIT, anneal, as_float_step, lookup, tabulate
+from kerasplus.schedules._anneal import (
+    TABLE_LIMIT,
+    anneal,
+    as_float_step,
+    lookup,
+    tabulate,
+)
 
 WARMUP_SHAPES = ("linear", "cos", "exp")
 
