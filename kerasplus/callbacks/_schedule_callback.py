@@ -88,6 +88,28 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return cls(**config)
 
 
+def _report_config_as_compiled(optimizer, originals):
+    """Make `optimizer.get_config()` describe the optimizer as compiled while fit runs.
+
+    A model saved mid-fit (ModelCheckpoint) then reloads an optimizer with the
+    same variables as the one that was saved — a float learning rate keeps its
+    variable — so the iteration count and slots load, and the callback installs
+    its schedule again when training resumes. Removed when fit ends.
+    """
+    if "get_config" in optimizer.__dict__:
+        return
+
+    def get_config():
+        installed = optimizer.__dict__["_learning_rate"]
+        optimizer.__dict__["_learning_rate"] = originals["_learning_rate"]
+        try:
+            return type(optimizer).get_config(optimizer)
+        finally:
+            optimizer.__dict__["_learning_rate"] = installed
+
+    optimizer.__dict__["get_config"] = get_config
+
+
 class ScheduleCallback(keras.callbacks.Callback):
     """Base class: subclasses return their schedules from `make_schedules`.
 
@@ -149,6 +171,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         originals = _ORIGINALS.setdefault(optimizer, {})
         originals.setdefault("_learning_rate", optimizer._learning_rate)
         optimizer._learning_rate = StartedSchedule(schedule, first_step)
+        _report_config_as_compiled(optimizer, originals)
         self._momentum_fn = None
         if self.cycle_momentum:
             base = float(originals.setdefault(name, getattr(optimizer, name)))
@@ -174,6 +197,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         optimizer = inner_optimizer(self.model)
         originals = _ORIGINALS.pop(optimizer, None)
         if originals:
+            optimizer.__dict__.pop("get_config", None)
             for name, value in originals.items():
                 setattr(optimizer, name, value)
             # The next fit must not reuse a function traced with our schedule.

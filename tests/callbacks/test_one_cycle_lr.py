@@ -216,3 +216,24 @@ def test_one_cycle_lr_rejects_bad_arguments(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         OneCycleLR(**arguments)
+
+
+def test_checkpoints_saved_during_fit_reload_as_compiled_and_resume_the_curve(tmp_path):
+    steps = 8
+    uninterrupted, x, y = rate_probe(steps, optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.5))
+    fit_probe(uninterrupted, x, y, OneCycleLR(max_lr=0.4), epochs=4)
+
+    model, _, _ = rate_probe(steps, optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.5))
+    path = tmp_path / "epoch{epoch}.keras"
+    model.fit(
+        x, y, batch_size=1, epochs=2, shuffle=False, verbose=0,
+        callbacks=[OneCycleLR(max_lr=0.4, epochs=4), keras.callbacks.ModelCheckpoint(str(path))],
+    )
+    loaded = keras.models.load_model(tmp_path / "epoch2.keras", safe_mode=True)
+    # Saved while the schedule was installed, it reloads as compiled, with its state.
+    assert isinstance(loaded.optimizer._learning_rate, keras.Variable)
+    assert float(loaded.optimizer.learning_rate) == pytest.approx(0.01)
+    assert type(loaded.optimizer.momentum) is float and loaded.optimizer.momentum == 0.5
+    assert int(loaded.optimizer.iterations) == 2 * steps
+    fit_probe(loaded, x, y, OneCycleLR(max_lr=0.4), epochs=4, initial_epoch=2)
+    np.testing.assert_allclose(loaded.get_weights()[0], uninterrupted.get_weights()[0], rtol=1e-5, atol=1e-7)
