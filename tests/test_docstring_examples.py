@@ -26,6 +26,7 @@ MODULES = [
     "kerasplus.layers.cutout",
     "kerasplus.layers.mixup",
     "kerasplus.layers.cutmix",
+    "kerasplus.tuning.cross_validate",
 ]
 
 

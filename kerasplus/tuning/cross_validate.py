@@ -1,0 +1,64 @@
+"""k-fold cross-validation of a Keras model builder."""
+
+from __future__ import annotations
+
+import math
+
+from kerasplus import _validation as v
+
+
+def check_built_model(model, who="build_model"):
+    """`build_model` must return a compiled keras Model."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`{who}` must return a keras Model; it returned {type(model).__name__}.")
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(f"`{who}` must return a compiled model: call model.compile(...) before returning it.")
+    return model
+
+
+def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed: int = 0, fit_kwargs=None):
+    """Trains a fresh model per fold and evaluates it on the held-out fold.
+
+    Args:
+        build_model: a function with no arguments returning a compiled model.
+        x, y: numpy arrays.
+        k, stratify, seed: as `kerasplus.data.kfold`.
+        fit_kwargs: passed to every `fit` (default ``epochs=1, verbose=0``).
+
+    Returns:
+        ``{"folds": [{metric: value}, ...], "mean": {...}, "std": {...}}`` with
+        the population standard deviation over folds.
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> x, y = kerasplus.data.load("iris")
+    >>> def build():
+    ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    ...     return model
+    >>> result = kerasplus.tuning.cross_validate(build, x, y, k=3)
+    >>> len(result["folds"]), sorted(result["mean"])
+    (3, ['accuracy', 'loss'])
+    """
+    import keras
+
+    from kerasplus.data.kfold import kfold
+
+    if not callable(build_model):
+        raise TypeError(f"`build_model` must be callable; received {build_model!r}.")
+    v.check_int("k", k, minimum=2)
+    fit_kwargs = {"epochs": 1, "verbose": 0, **(fit_kwargs or {})}
+    folds = []
+    for index, ((x_train, y_train), (x_val, y_val)) in enumerate(kfold(x, y, k, stratify=stratify, seed=seed)):
+        keras.utils.set_random_seed(seed + index)
+        model = check_built_model(build_model())
+        model.fit(x_train, y_train, **fit_kwargs)
+        scores = model.evaluate(x_val, y_val, verbose=0, return_dict=True)
+        folds.append({name: float(value) for name, value in scores.items()})
+    names = folds[0].keys()
+    mean = {name: sum(f[name] for f in folds) / len(folds) for name in names}
+    std = {name: math.sqrt(sum((f[name] - mean[name]) ** 2 for f in folds) / len(folds)) for name in names}
+    return {"folds": folds, "mean": mean, "std": std}

@@ -1,0 +1,55 @@
+"""Search-space helpers for KerasTuner that keep a `build_model(hp)` short.
+
+Each takes a `keras_tuner.HyperParameters` and returns a value to use directly;
+the names are fixed so results tables read the same across projects.
+"""
+
+from __future__ import annotations
+
+from kerasplus import _validation as v
+
+SCHEDULES = ("constant", "one_cycle", "cyclic")
+
+
+def learning_rate_schedule(hp, steps: int, *, min_lr: float = 1e-4, max_lr: float = 1e-1):
+    """A learning rate or schedule: constant, `OneCycle` or `CyclicLR`.
+
+    Hyperparameters: ``lr_schedule`` (choice), ``learning_rate`` (log-uniform in
+    [min_lr, max_lr]: the constant rate, the one-cycle peak, or the cyclic
+    top), and under the cyclic choice ``cyclic_cycles`` (1-4 cycles over `steps`).
+
+    Args:
+        hp: `keras_tuner.HyperParameters`.
+        steps: optimizer steps of the training run, >= 2.
+        min_lr, max_lr: the search range, 0 < min_lr < max_lr.
+    """
+    from kerasplus.schedules import CyclicLR, OneCycle
+
+    steps = v.check_int("steps", steps, minimum=2)
+    min_lr, max_lr = v.check_positive("min_lr", min_lr), v.check_positive("max_lr", max_lr)
+    v.check_less("min_lr", min_lr, "max_lr", max_lr)
+    kind = hp.Choice("lr_schedule", list(SCHEDULES))
+    rate = hp.Float("learning_rate", min_lr, max_lr, sampling="log")
+    if kind == "one_cycle":
+        return OneCycle(max_lr=rate, total_steps=steps, pct_start=0.3)
+    if kind == "cyclic":
+        with hp.conditional_scope("lr_schedule", ["cyclic"]):
+            cycles = hp.Int("cyclic_cycles", 1, 4)
+        half = max(1, steps // (2 * cycles))
+        return CyclicLR(base_lr=rate / 10.0, max_lr=rate, step_size_up=half)
+    return rate
+
+
+def mixup_alpha(hp):
+    """``mixup_alpha`` in [0.1, 0.4] (the range Zhang et al. found useful)."""
+    return hp.Float("mixup_alpha", 0.1, 0.4, step=0.1)
+
+
+def focal_gamma(hp):
+    """``focal_gamma`` in [0, 5] (Lin et al. use 2)."""
+    return hp.Float("focal_gamma", 0.0, 5.0, step=0.5)
+
+
+def dropout(hp, name: str = "dropout"):
+    """A dropout rate in [0, 0.5]."""
+    return hp.Float(name, 0.0, 0.5, step=0.1)
