@@ -40,9 +40,6 @@ class ScheduledScalar(float):
             self._graph = weakref.ref(graph)
         return self._value
 
-    def value(self):
-        return self._fn()
-
     def __tf_tensor__(self, dtype=None, name=None):
         value = self._fn()
         return value if dtype is None else ops.cast(value, dtype)

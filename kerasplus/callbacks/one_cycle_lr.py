@@ -116,7 +116,8 @@ class OneCycleLR(ScheduleCallback):
                 UserWarning,
                 stacklevel=2,
             )
-        self.schedule = self._schedule(total_steps)
+        if self.total_steps is None:  # with a fixed total, __init__ already built it
+            self.schedule = self._schedule(total_steps)
         momentum = dict(
             total_steps=total_steps,
             base_momentum=self.base_momentum,
