@@ -1,10 +1,8 @@
-"""Tuning: k-fold cross-validation and KerasTuner search-space helpers.
-
-`search` (KerasTuner with failure surfacing, resume and distributed runs)
-arrives with the rest of the tuning issue.
-"""
+"""Tuning: KerasTuner search that surfaces failures, k-fold cross-validation, search-space helpers."""
 
 from kerasplus.tuning import spaces
 from kerasplus.tuning.cross_validate import cross_validate
+from kerasplus.tuning.search import SearchResult, TrialsFailedError, search
+from kerasplus.tuning.search_summary import SearchSummary, TrialRecord
 
-__all__ = ["cross_validate", "spaces"]
+__all__ = ["SearchResult", "SearchSummary", "TrialRecord", "TrialsFailedError", "cross_validate", "search", "spaces"]

@@ -1,0 +1,299 @@
+"""Hyperparameter search with KerasTuner that never fails quietly."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from typing import NamedTuple
+
+from kerasplus import _validation as v
+from kerasplus.tuning.cross_validate import check_built_model
+from kerasplus.tuning.search_summary import SearchSummary, summarize
+
+METHODS = {
+    "random": "RandomSearch",
+    "grid": "GridSearch",
+    "bayesian": "BayesianOptimization",
+    "hyperband": "Hyperband",
+}
+_CV_FILE = "cv_folds.json"
+_TUNER_CLASSES = {}
+
+
+class SearchResult(NamedTuple):
+    """What `search` returns: ``tuner, summary = search(...)``."""
+
+    tuner: object
+    summary: SearchSummary
+
+
+class TrialsFailedError(RuntimeError):
+    """Every trial of a search failed; ``summary`` says how and why."""
+
+    def __init__(self, message, summary):
+        super().__init__(message)
+        self.summary = summary
+
+
+def search(
+    build_model,
+    x=None,
+    y=None,
+    *,
+    method: str = "random",
+    objective="val_loss",
+    max_trials: int | None = 10,
+    max_epochs: int | None = None,
+    directory: str = "kerasplus_tuning",
+    project_name: str = "search",
+    cv: int | None = None,
+    stratify: bool = True,
+    overwrite: bool = False,
+    seed: int = 0,
+    max_consecutive_failed_trials: int | None = None,
+    tensorboard_dir: str | None = None,
+    tuner_kwargs: dict | None = None,
+    **fit_kwargs,
+) -> SearchResult:
+    """Runs a KerasTuner search and surfaces every failed trial.
+
+    The tuner is KerasTuner's own (`RandomSearch`, `GridSearch`,
+    `BayesianOptimization` or `Hyperband`) with three changes:
+
+    - A trial that raises, or ends with a non-finite objective, is recorded as
+      failed with its error (KerasTuner scores an infinite objective as a
+      result). The summary counts failures and groups them by error; when
+      some failed a `UserWarning` says so, and when every trial failed
+      `search` raises `TrialsFailedError` with the first error instead of
+      returning a "best".
+    - ``cv=k`` makes a trial's objective the mean over k folds of
+      `kerasplus.data.kfold` (each fold a fresh model seeded with
+      ``seed + fold`` as in `cross_validate`; per-fold values are kept in the
+      trial folder and shown as ``±`` in the summary).
+    - `build_model` must return a compiled `keras.Model`; this is checked when
+      the tuner is created, before any trial runs.
+
+    Resume: KerasTuner saves the oracle after every trial, so calling `search`
+    again with the same `directory` and `project_name` (and ``overwrite=False``)
+    continues a killed search; finished trials are not rerun, the one that was
+    running is run again. Distributed search: start the same script on every
+    machine with ``KERASTUNER_TUNER_ID`` (``chief`` on one, unique names such as
+    ``tuner0`` elsewhere), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``
+    set; the chief serves the oracle and returns once every trial has ended, and
+    each worker's summary lists the trials it ran.
+
+    Args:
+        build_model: ``build_model(hp) -> compiled keras.Model``.
+        x, y: training data, passed to `fit` (x may be a `tf.data.Dataset` when
+            `cv` is None); numpy arrays when `cv` is set.
+        method: one of ``"random"``, ``"grid"``, ``"bayesian"``, ``"hyperband"``.
+        objective: KerasTuner objective: a metric name such as ``"val_loss"``
+            or ``"val_accuracy"``, or a `keras_tuner.Objective`.
+        max_trials: trials to run (random, bayesian; grid: None runs the whole
+            grid). Not used by hyperband.
+        max_epochs: hyperband's largest budget; defaults to ``epochs`` in
+            `fit_kwargs`.
+        directory, project_name: where KerasTuner keeps its state.
+        cv: None, or the number of folds (>= 2).
+        stratify: stratified folds when `cv` is set (classification labels).
+        overwrite: start afresh instead of resuming.
+        seed: the tuner's seed, and the folds' split seed.
+        max_consecutive_failed_trials: stop the search after this many failures
+            in a row (KerasTuner's option); None runs every trial.
+        tensorboard_dir: if set, each trial logs to ``<dir>/<trial>/`` with its
+            hyperparameters recorded for TensorBoard's HParams dashboard.
+        tuner_kwargs: anything else for the KerasTuner tuner (``factor``,
+            ``executions_per_trial``, ``max_retries_per_trial``...).
+        **fit_kwargs: passed to every `fit` (``epochs``, ``validation_data``,
+            ``callbacks``, ``verbose``...).
+
+    Returns:
+        ``SearchResult(tuner, summary)``: the tuner (``tuner.get_best_models()``,
+        ``tuner.results_summary()``... all work) and a `SearchSummary` whose
+        ``table()`` lists trials best first.
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> x, y = kerasplus.data.load("iris")
+    >>> def build(hp):
+    ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Int("units", 4, 8, step=4)),
+    ...                               keras.layers.Dense(3)])
+    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ...     return model
+    >>> import tempfile
+    >>> tuner, summary = kerasplus.tuning.search(build, x, y, method="grid", max_trials=None,
+    ...     objective="loss", directory=tempfile.mkdtemp(), epochs=1, verbose=0)
+    >>> summary.completed, summary.failed
+    (2, 0)
+    """
+    import keras
+
+    if not callable(build_model):
+        raise TypeError(f"`build_model` must be callable; received {build_model!r}.")
+    method = v.check_choice("method", method, tuple(METHODS))
+    if cv is not None:
+        cv = v.check_int("cv", cv, minimum=2)
+        if x is None or y is None:
+            raise ValueError("`cv` needs `x` and `y` as arrays: the folds are cut from them.")
+        clashing = sorted({"validation_data", "validation_split"} & set(fit_kwargs))
+        if clashing:
+            raise ValueError(f"`cv` builds each fold's validation set itself; do not pass {clashing[0]!r}.")
+    elif _needs_validation(objective) and not {"validation_data", "validation_split"} & set(fit_kwargs):
+        raise ValueError(
+            f"`objective`={objective!r} is measured on validation data: pass `validation_data` or "
+            "`validation_split`, or `cv=k`, or use a training metric such as 'loss'."
+        )
+    v.check_bool("overwrite", overwrite)
+    v.check_int("seed", seed, minimum=0)
+    kwargs = dict(tuner_kwargs or {})
+    if method == "hyperband":
+        if max_trials not in (None, 10) and "max_trials" not in kwargs:
+            raise ValueError("`max_trials` is not used by method='hyperband'; set `max_epochs` (its budget).")
+        max_epochs = fit_kwargs.get("epochs") if max_epochs is None else max_epochs
+        if max_epochs is None:
+            raise ValueError("method='hyperband' needs `max_epochs` (or `epochs` in the fit arguments).")
+        kwargs["max_epochs"] = v.check_int("max_epochs", max_epochs, minimum=1)
+    else:
+        kwargs["max_trials"] = v.check_optional_int("max_trials", max_trials, minimum=1)
+        if kwargs["max_trials"] is None and method != "grid":
+            raise ValueError(f"`max_trials` must be an integer >= 1 for method={method!r}; received None.")
+    if max_consecutive_failed_trials is None:
+        max_consecutive_failed_trials = 2**31 - 1
+    kwargs["max_consecutive_failed_trials"] = v.check_int(
+        "max_consecutive_failed_trials", max_consecutive_failed_trials, minimum=1
+    )
+
+    def checked_build(hp):
+        return check_built_model(build_model(hp))
+
+    tuner = _tuner_class(method)(
+        checked_build,
+        objective=objective,
+        directory=directory,
+        project_name=project_name,
+        overwrite=overwrite,
+        seed=seed,
+        **kwargs,
+    )
+    tuner._kerasplus_cv = (cv, stratify, seed)
+    if tensorboard_dir is not None:
+        callbacks = list(fit_kwargs.get("callbacks") or [])
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=tensorboard_dir))
+        fit_kwargs["callbacks"] = callbacks
+    try:
+        tuner.search(x, y, **fit_kwargs)
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            raise
+        summary = summarize(tuner)
+        raise TrialsFailedError(
+            f"The search stopped after {max_consecutive_failed_trials} failed trials in a row "
+            f"(max_consecutive_failed_trials).\n{summary}",
+            summary,
+        ) from None
+    summary = summarize(tuner)
+    if summary.trials and summary.completed == 0:
+        first = summary.failures_in_order()[0]
+        raise TrialsFailedError(
+            f"All {summary.failed} trials failed; the first (trial {first.trial_id}) with {first.error}\n"
+            f"{summary.failure_report()}\nIts traceback:\n{first.message}",
+            summary,
+        )
+    if summary.failed:
+        warnings.warn(f"{summary.failed} of {len(summary.trials)} trials failed:\n{summary.failure_report()}",
+                      UserWarning, stacklevel=2)
+    return SearchResult(tuner, summary)
+
+
+def _needs_validation(objective):
+    names = [objective] if isinstance(objective, str) else [getattr(objective, "name", "")]
+    if isinstance(objective, (list, tuple)):
+        names = [o if isinstance(o, str) else getattr(o, "name", "") for o in objective]
+    return any(str(name).startswith("val_") for name in names)
+
+
+def _tuner_class(method):
+    """KerasTuner's tuner for `method`, with failure surfacing and cv."""
+    if method in _TUNER_CLASSES:
+        return _TUNER_CLASSES[method]
+    import keras_tuner
+
+    base = getattr(keras_tuner, METHODS[method])
+
+    class Surfacing(base):
+        _kerasplus_cv = (None, True, 0)
+
+        def _build_hypermodel(self, hp):
+            if self._kerasplus_cv[0] is not None:
+                # Folds start from scratch: Hyperband's warm start would carry
+                # weights trained on another fold's validation data.
+                return keras_tuner.Tuner._build_hypermodel(self, hp)
+            return super()._build_hypermodel(hp)
+
+        def _build_and_fit_model(self, trial, *args, **kwargs):
+            if self._kerasplus_cv[0] is None:
+                results = super()._build_and_fit_model(trial, *args, **kwargs)
+            else:
+                results = self._fit_folds(trial, *args, **kwargs)
+            self._check_finite(results)
+            return results
+
+        def _fit_folds(self, trial, x, y, **kwargs):
+            import keras
+            from keras_tuner.src.engine import tuner_utils
+
+            from kerasplus.data.kfold import kfold
+
+            k, stratify, seed = self._kerasplus_cv
+            hp = trial.hyperparameters
+            kwargs["initial_epoch"] = 0
+            folds = []
+            tensorboards = [c for c in kwargs.get("callbacks", []) if type(c).__name__ == "TensorBoard"]
+            log_dirs = [str(c.log_dir) for c in tensorboards]
+            for index, ((x_train, y_train), validation) in enumerate(
+                kfold(x, y, k, stratify=stratify, seed=seed)
+            ):
+                for callback, log_dir in zip(tensorboards, log_dirs):
+                    callback.log_dir = os.path.join(log_dir, f"fold{index}")
+                keras.utils.set_random_seed(seed + index)
+                model = self._try_build(hp)
+                history = self.hypermodel.fit(hp, model, x_train, y_train, validation_data=validation, **kwargs)
+                folds.append(tuner_utils.convert_to_metrics_dict(history, self.oracle.objective))
+            values = {name: [float(f[name]) for f in folds] for name in folds[0]}
+            with open(os.path.join(self.get_trial_dir(trial.trial_id), _CV_FILE), "w") as f:
+                json.dump(values, f)
+            return {name: sum(vals) / len(vals) for name, vals in values.items()}
+
+        def _check_finite(self, results):
+            from keras_tuner.src import errors
+            from keras_tuner.src.engine import tuner_utils
+
+            metrics = tuner_utils.convert_to_metrics_dict(results, self.oracle.objective)
+            if not metrics:
+                return
+            value = self.oracle.objective.get_value(metrics)
+            if value is None or not math.isfinite(float(value)):
+                raise errors.FailedTrialError(
+                    f"NonFiniteObjective: {self.oracle.objective.name} = {value} "
+                    "(the run diverged or produced NaN)"
+                )
+
+        def on_trial_end(self, trial):
+            self._kerasplus_ran = [*getattr(self, "_kerasplus_ran", []), trial.trial_id]
+            super().on_trial_end(trial)
+
+    Surfacing.__name__ = Surfacing.__qualname__ = f"Kerasplus{base.__name__}"
+    _TUNER_CLASSES[method] = Surfacing
+    return Surfacing
+
+
+def cv_fold_values(tuner, trial_id):
+    """Per-fold objective values of a cv trial, or None."""
+    path = os.path.join(tuner.get_trial_dir(trial_id), _CV_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,292 @@
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from kerasplus.data import kfold, load
+from kerasplus.tuning import TrialsFailedError, search
+from kerasplus.tuning.search import cv_fold_values
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "search_script.py")
+
+
+def iris():
+    x, y = load("iris")
+    return (x - x.mean(0)) / x.std(0), y
+
+
+def classifier(hp, *, rate=None):
+    units = hp.Int("units", 4, 8, step=4)
+    rate = hp.Choice("learning_rate", [0.01, 0.1]) if rate is None else rate
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"), keras.layers.Dense(3)])
+    model.compile(
+        keras.optimizers.SGD(rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    return model
+
+
+def quiet(**kwargs):
+    return {"epochs": 1, "verbose": 0, "batch_size": 50, **kwargs}
+
+
+# --- searching -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["random", "grid", "bayesian", "hyperband"])
+def test_every_method_runs_and_lists_trials_best_first(method, tmp_path):
+    x, y = iris()
+    extra = {"max_epochs": 2, "tuner_kwargs": {"factor": 2, "hyperband_iterations": 1}} if method == "hyperband" else {}
+    limit = None if method == "grid" else 2
+    if method == "hyperband":
+        limit = 10
+    tuner, summary = search(
+        classifier, x, y, method=method, objective="loss", max_trials=limit, directory=str(tmp_path), **extra,
+        **quiet(),
+    )
+    assert type(tuner).__mro__[1].__name__ == {
+        "random": "RandomSearch", "grid": "GridSearch", "bayesian": "BayesianOptimization", "hyperband": "Hyperband",
+    }[method]
+    assert summary.failed == 0 and summary.completed == len(summary.trials) >= 2
+    if method == "grid":
+        assert summary.completed == 4  # 2 unit counts x 2 rates
+    scores = [t.score for t in summary.trials]
+    assert scores == sorted(scores)
+    assert summary.best.score == pytest.approx(tuner.oracle.get_best_trials(1)[0].score)
+    lines = summary.table().splitlines()
+    assert lines[0].split()[:3] == ["rank", "trial", "loss"] and len(lines) == 1 + len(summary.trials)
+    assert lines[1].split()[1] == summary.best.trial_id
+
+
+def test_a_crashing_trial_is_recorded_with_its_error_and_the_search_goes_on(tmp_path):
+    x, y = iris()
+
+    def build(hp):
+        model = classifier(hp)
+        if hp.get("units") == 8 and hp.get("learning_rate") == 0.1:
+            raise ImportError("No module named 'tensorboard'")
+        return model
+
+    with pytest.warns(UserWarning, match=r"1 of 4 trials failed"):
+        _, summary = search(build, x, y, method="grid", max_trials=None, objective="loss",
+                            directory=str(tmp_path), **quiet())
+    assert (summary.completed, summary.failed) == (3, 1)
+    failed = summary.trials[-1]
+    assert failed.status == "FAILED" and failed.score is None
+    assert failed.error == "ImportError: No module named 'tensorboard'"
+    assert failed.hyperparameters == {"units": 8, "learning_rate": 0.1}
+    assert "1 x ImportError: No module named 'tensorboard'" in str(summary)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_a_non_finite_objective_counts_as_a_failed_trial(bad_value, tmp_path):
+    x, y = iris()
+
+    class Poison(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if self.model.optimizer.learning_rate.numpy() > 0.05:
+                logs["loss"] = bad_value
+
+    with pytest.warns(UserWarning, match="2 of 4 trials failed"):
+        _, summary = search(classifier, x, y, method="grid", max_trials=None, objective="loss",
+                            directory=str(tmp_path), callbacks=[Poison()], **quiet())
+    failed = [t for t in summary.trials if t.status == "FAILED"]
+    assert {t.hyperparameters["learning_rate"] for t in failed} == {0.1}
+    assert all(t.error.startswith("NonFiniteObjective: loss = ") for t in failed)
+    assert summary.best.hyperparameters["learning_rate"] == 0.01
+
+
+def test_when_every_trial_fails_search_raises_the_first_error(tmp_path):
+    x, y = iris()
+
+    class Broken(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            raise ModuleNotFoundError("No module named 'missing_dependency'")
+
+    with pytest.raises(TrialsFailedError, match=r"All 2 trials failed; the first \(trial \w+\) with "
+                       r"ModuleNotFoundError: No module named 'missing_dependency'") as caught:
+        search(classifier, x, y, max_trials=2, objective="loss", directory=str(tmp_path),
+               callbacks=[Broken()], **quiet())
+    assert caught.value.summary.completed == 0 and caught.value.summary.failed == 2
+
+
+def test_max_consecutive_failed_trials_stops_early_with_the_summary(tmp_path):
+    x, y = iris()
+
+    class Broken(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            raise RuntimeError("boom")
+
+    with pytest.raises(TrialsFailedError, match="stopped after 2 failed trials in a row") as caught:
+        search(classifier, x, y, max_trials=5, objective="loss", directory=str(tmp_path),
+               max_consecutive_failed_trials=2, callbacks=[Broken()], **quiet())
+    assert caught.value.summary.failed == 2
+
+
+def test_cv_objective_is_the_mean_over_the_folds(tmp_path):
+    x, y = iris()
+    tuner, summary = search(lambda hp: classifier(hp, rate=0.05), x, y, max_trials=1, objective="val_loss", cv=3,
+                            directory=str(tmp_path), **quiet(epochs=2))
+    trial = summary.best
+    folds = cv_fold_values(tuner, trial.trial_id)["val_loss"]
+    assert len(folds) == 3 and trial.fold_scores == tuple(folds)
+    assert trial.score == pytest.approx(np.mean(folds))
+    # Independent check: the same folds trained by hand give the same per-fold best val_loss.
+    expected = []
+    for index, ((x_train, y_train), (x_val, y_val)) in enumerate(kfold(x, y, 3, seed=0)):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(index)
+        model = classifier(trial_hp(tuner, trial), rate=0.05)
+        history = model.fit(x_train, y_train, validation_data=(x_val, y_val), **quiet(epochs=2))
+        expected.append(min(history.history["val_loss"]))
+    np.testing.assert_allclose(folds, expected, rtol=1e-6)
+    assert "±" in summary.table()
+
+
+def trial_hp(tuner, record):
+    return tuner.oracle.get_trial(record.trial_id).hyperparameters
+
+
+def test_tensorboard_dir_records_hparams_for_every_trial(tmp_path):
+    x, y = iris()
+    logs = tmp_path / "tb"
+    _, summary = search(classifier, x, y, max_trials=2, objective="loss", directory=str(tmp_path / "search"),
+                        tensorboard_dir=str(logs), **quiet())
+    import tensorflow as tf
+
+    plugin_runs = set()
+    for path in glob.glob(str(logs / "**" / "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    plugin_runs.add(os.path.relpath(path, logs).split(os.sep)[0])
+    assert plugin_runs == {t.trial_id for t in summary.trials}
+
+
+# --- bad input -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "evolution"}, ValueError, "`method`"),
+        ({"cv": 1}, ValueError, "`cv`"),
+        ({"cv": 3, "validation_split": 0.2}, ValueError, "validation_split"),
+        ({"objective": "val_loss"}, ValueError, "validation_data"),
+        ({"max_trials": 0}, ValueError, "`max_trials`"),
+        ({"method": "hyperband", "epochs": None}, ValueError, "max_epochs"),
+        ({"max_consecutive_failed_trials": 0}, ValueError, "`max_consecutive_failed_trials`"),
+    ],
+)
+def test_bad_arguments_are_rejected_before_any_trial(kwargs, error, match, tmp_path):
+    x, y = iris()
+    fit = quiet()
+    fit.update({k: val for k, val in kwargs.items() if k in ("epochs", "validation_split")})
+    options = {"objective": "loss", **{k: val for k, val in kwargs.items() if k not in fit}}
+    if fit.get("epochs") is None:
+        fit.pop("epochs")
+    with pytest.raises(error, match=match):
+        search(classifier, x, y, directory=str(tmp_path), **options, **fit)
+    assert not (tmp_path / "search" / "trial_0").exists()
+
+
+def test_build_model_must_return_a_compiled_model(tmp_path):
+    x, y = iris()
+
+    def uncompiled(hp):
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Int("units", 1, 2))])
+
+    with pytest.raises(ValueError, match="`build_model` must return a compiled model"):
+        search(uncompiled, x, y, objective="loss", directory=str(tmp_path), **quiet())
+    with pytest.raises(TypeError, match="`build_model` must return a keras Model; it returned dict"):
+        search(lambda hp: {}, x, y, objective="loss", directory=str(tmp_path), **quiet())
+    with pytest.raises(TypeError, match="`build_model` must be callable"):
+        search("model", x, y, objective="loss", directory=str(tmp_path), **quiet())
+
+
+# --- processes: resume after SIGKILL, distributed --------------------------------------
+
+
+def read_log(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.split(maxsplit=2) for line in f if line.endswith("\n")]
+
+
+def script_env(**extra):
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.getcwd(), **extra}
+
+
+def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
+    directory, log = str(tmp_path / "search"), str(tmp_path / "log")
+    command = [sys.executable, SCRIPT, directory, log, "4", "0.4"]
+    process = subprocess.Popen(command, env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            events = read_log(log)
+            # Kill while the third trial trains: two trials are finished and saved.
+            if sum(e[0] == "end" for e in events) == 2 and events[-1][0] == "begin":
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the search ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    before = read_log(log)
+    finished = {e[2] for e in before if e[0] == "end"}
+    assert len(finished) == 2
+
+    subprocess.run(command, env=script_env(), check=True, timeout=180, capture_output=True)
+    after = read_log(log)[len(before):]
+    rerun = {e[2] for e in after if e[0] == "begin"} & finished
+    assert not rerun, f"finished trials ran again: {rerun}"
+    with open(os.path.join(directory, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["completed"] == 4 and summary["failed"] == 0
+    assert len({e[2] for e in before + after if e[0] == "end"}) == 4
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_search_runs_every_trial_exactly_once(tmp_path):
+    directory, log = str(tmp_path / "search"), str(tmp_path / "log")
+    port = str(free_port())
+    command = [sys.executable, SCRIPT, directory, log, "4", "0"]
+    processes = {}
+    try:
+        for tuner_id in ("chief", "tuner0", "tuner1"):
+            env = script_env(KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
+                             KERASTUNER_ORACLE_PORT=port)
+            processes[tuner_id] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.PIPE)
+            if tuner_id == "chief":
+                time.sleep(1.0)
+        for tuner_id, process in processes.items():
+            _, stderr = process.communicate(timeout=240)
+            assert process.returncode == 0, f"{tuner_id} failed:\n{stderr.decode()[-3000:]}"
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    ends = [e for e in read_log(log) if e[0] == "end"]
+    assert len(ends) == 4 and len({e[2] for e in ends}) == 4  # every trial exactly once
+    assert {e[1] for e in ends} <= {"tuner0", "tuner1"}  # the chief only serves the oracle
+    with open(os.path.join(directory, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["completed"] == 4 and summary["failed"] == 0
