@@ -27,6 +27,7 @@ MODULES = [
     "kerasplus.layers.mixup",
     "kerasplus.layers.cutmix",
     "kerasplus.tuning.cross_validate",
+    "kerasplus.tuning.search",
 ]
 
 
