@@ -28,6 +28,7 @@ MODULES = [
     "kerasplus.layers.cutmix",
     "kerasplus.tuning.cross_validate",
     "kerasplus.tuning.search",
+    "kerasplus.tuning.spaces",
 ]
 
 

@@ -6,6 +6,8 @@ the names are fixed so results tables read the same across projects.
 
 from __future__ import annotations
 
+import numpy as np
+
 from kerasplus import _validation as v
 
 SCHEDULES = ("constant", "one_cycle", "cyclic")
@@ -38,6 +40,36 @@ def learning_rate_schedule(hp, steps: int, *, min_lr: float = 1e-4, max_lr: floa
         half = max(1, steps // (2 * cycles))
         return CyclicLR(base_lr=rate / 10.0, max_lr=rate, step_size_up=half)
     return rate
+
+
+def lr_range(result, *, below: float = 10.0, above: float = 3.0):
+    """A search range for the learning rate seeded from an LR range test.
+
+    ``(valley / below, min(valley * above, largest rate tested))`` around the
+    test's "valley" suggestion, to pass as ``min_lr``/``max_lr`` to
+    `learning_rate_schedule`.
+
+    Args:
+        result: the `kerasplus.callbacks.LRFinderResult` of `kerasplus.lr_find`.
+        below, above: factors (> 1) below and above the suggestion.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kerasplus.callbacks import LRFinderResult
+    >>> lrs = np.geomspace(1e-5, 1.0, 50)
+    >>> losses = 2.0 - np.tanh(10 * (np.log10(lrs) + 3))  # falls around 1e-3
+    >>> result = LRFinderResult(lrs, losses, losses, diverged=False)
+    >>> low, high = lr_range(result)
+    >>> bool(low < result.suggestion_valley < high <= 1.0)
+    True
+    """
+    below = v.check_number("below", below)
+    above = v.check_number("above", above)
+    if below <= 1.0 or above <= 1.0:
+        raise ValueError(f"`below` and `above` must be > 1; received below={below}, above={above}.")
+    valley = float(result.suggestion_valley)
+    return valley / below, min(valley * above, float(np.max(result.lrs)))
 
 
 def mixup_alpha(hp):

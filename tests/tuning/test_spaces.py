@@ -37,3 +37,20 @@ def test_learning_rate_schedule_rejects_bad_ranges():
         spaces.learning_rate_schedule(keras_tuner.HyperParameters(), 100, min_lr=0.1, max_lr=0.01)
     with pytest.raises(ValueError, match="`steps` must be an integer >= 2"):
         spaces.learning_rate_schedule(keras_tuner.HyperParameters(), 1)
+
+
+def test_lr_range_brackets_the_range_test_suggestion():
+    from kerasplus.callbacks import LRFinderResult
+
+    lrs = np.geomspace(1e-5, 1.0, 60)
+    losses = 2.0 - np.tanh(10 * (np.log10(lrs) + 3))  # falls steepest around 1e-3, flat after
+    result = LRFinderResult(lrs, losses, losses, diverged=False)
+    low, high = spaces.lr_range(result)
+    assert low == pytest.approx(result.suggestion_valley / 10) and high == pytest.approx(result.suggestion_valley * 3)
+    capped = spaces.lr_range(result, above=1e9)[1]
+    assert capped == pytest.approx(1.0)
+    hp = keras_tuner.HyperParameters()
+    spaces.learning_rate_schedule(hp, 100, min_lr=low, max_lr=high)
+    assert low <= hp.get("learning_rate") <= high
+    with pytest.raises(ValueError, match="`below` and `above` must be > 1"):
+        spaces.lr_range(result, below=0.5)
