@@ -20,6 +20,7 @@ _NAMESPACES = (
     "losses",
     "quantization",
     "schedules",
+    "transfer",
     "tuning",
 )
 

@@ -29,6 +29,8 @@ MODULES = [
     "kerasplus.tuning.cross_validate",
     "kerasplus.tuning.search",
     "kerasplus.tuning.spaces",
+    "kerasplus.transfer.freeze",
+    "kerasplus.transfer.fine_tune",
 ]
 
 

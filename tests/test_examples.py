@@ -20,3 +20,19 @@ def test_quickstart_runs_and_reports_test_accuracy(tmp_path):
     accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
     assert accuracy > 0.3  # 10 classes: well above chance after 3 fast epochs
     assert (tmp_path / "quickstart" / "lr_find.png").stat().st_size > 5_000
+
+
+def test_transfer_learning_example_beats_training_from_scratch_when_labels_are_scarce():
+    env = dict(os.environ, KERASPLUS_FAST="1")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "transfer_learning.py")],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    ).stdout
+    blocks = re.findall(r"\((\d+) per class\).*?\n((?:  .*\n)+)", out)
+    assert [int(per_class) for per_class, _ in blocks] == [20, 5]
+    scores = {
+        int(per_class): {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"  (.+?)\s+test accuracy ([0-9.]+)", rows)}
+        for per_class, rows in blocks
+    }
+    assert scores[5]["fine-tuning"] > scores[5]["from scratch"]
+    assert all(min(row.values()) > 0.8 for row in scores.values())
