@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -36,3 +38,27 @@ def test_transfer_learning_example_beats_training_from_scratch_when_labels_are_s
     }
     assert scores[5]["fine-tuning"] > scores[5]["from scratch"]
     assert all(min(row.values()) > 0.8 for row in scores.values())
+
+
+# Every other example, in fast mode, with a line its output must contain.
+EXAMPLES = {
+    "schedules_and_lr_finder.py": r"OneCycleLR\s+0\.\d+",
+    "augmentation.py": r"Cutout \+ MixupOrCutMix\s+0\.\d+\s+0\.\d+",
+    "losses_and_initializers.py": r"lsuv\s+\d\.\d+e[-+]\d+",
+    "tuning.py": r"1 x NonFiniteLoss: loss = nan",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs_in_fast_mode(name, tmp_path):
+    env = dict(os.environ, KERASPLUS_FAST="1", KERASPLUS_RUNS=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True, env=env, timeout=300,
+        check=True, cwd=tmp_path,
+    ).stdout
+    assert re.search(EXAMPLES[name], out), out
+
+
+def test_every_example_is_run_by_a_test():
+    tested = {"quickstart.py", "transfer_learning.py", *EXAMPLES}
+    assert {p.name for p in (ROOT / "examples").glob("*.py")} == tested

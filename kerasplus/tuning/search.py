@@ -62,9 +62,10 @@ def search(
     The tuner is KerasTuner's own (`RandomSearch`, `GridSearch`,
     `BayesianOptimization` or `Hyperband`) with three changes:
 
-    - A trial that raises, or ends with a non-finite objective, is recorded as
-      failed with its error (KerasTuner scores an infinite objective as a
-      result). The summary counts failures and groups them by error; when
+    - A trial that raises, or ends with a non-finite objective or loss, is
+      recorded as failed with its error (KerasTuner scores an infinite
+      objective as a result, and a diverged model's NaN loss goes unseen when
+      the objective is an accuracy). The summary counts failures and groups them by error; when
       some failed a `UserWarning` says so, and when every trial failed
       `search` raises `TrialsFailedError` with the first error instead of
       returning a "best".
@@ -251,16 +252,23 @@ def _tuner_class(method):
             hp = trial.hyperparameters
             kwargs["initial_epoch"] = 0
             folds = []
-            tensorboards = [c for c in kwargs.get("callbacks", []) if type(c).__name__ == "TensorBoard"]
+            callbacks = list(kwargs.pop("callbacks", []))
+            tensorboards = [c for c in callbacks if type(c).__name__ == "TensorBoard"]
             log_dirs = [str(c.log_dir) for c in tensorboards]
+            # TensorBoard's HParams callback records the trial once and refuses a second fit.
+            hparams = [c for c in callbacks if type(c).__module__.startswith("tensorboard.plugins.hparams")]
             for index, ((x_train, y_train), validation) in enumerate(
                 kfold(x, y, k, stratify=stratify, seed=seed)
             ):
                 for callback, log_dir in zip(tensorboards, log_dirs):
                     callback.log_dir = os.path.join(log_dir, f"fold{index}")
+                fold_callbacks = callbacks if index == 0 else [c for c in callbacks if c not in hparams]
                 keras.utils.set_random_seed(seed + index)
                 model = self._try_build(hp)
-                history = self.hypermodel.fit(hp, model, x_train, y_train, validation_data=validation, **kwargs)
+                history = self.hypermodel.fit(
+                    hp, model, x_train, y_train, validation_data=validation, callbacks=fold_callbacks, **kwargs
+                )
+                self._check_finite(history)
                 folds.append(tuner_utils.convert_to_metrics_dict(history, self.oracle.objective))
             values = {name: [float(f[name]) for f in folds] for name in folds[0]}
             with open(os.path.join(self.get_trial_dir(trial.trial_id), _CV_FILE), "w") as f:
@@ -272,14 +280,19 @@ def _tuner_class(method):
             from keras_tuner.src.engine import tuner_utils
 
             metrics = tuner_utils.convert_to_metrics_dict(results, self.oracle.objective)
-            if not metrics:
-                return
-            value = self.oracle.objective.get_value(metrics)
-            if value is None or not math.isfinite(float(value)):
-                raise errors.FailedTrialError(
-                    f"NonFiniteObjective: {self.oracle.objective.name} = {value} "
-                    "(the run diverged or produced NaN)"
-                )
+            if metrics:
+                value = self.oracle.objective.get_value(metrics)
+                if value is None or not math.isfinite(float(value)):
+                    raise errors.FailedTrialError(
+                        f"NonFiniteObjective: {self.oracle.objective.name} = {value} "
+                        "(the run diverged or produced NaN)"
+                    )
+            # An accuracy objective stays finite when the model diverged: the losses say so.
+            for name, value in _final_losses(results):
+                if not math.isfinite(value):
+                    raise errors.FailedTrialError(
+                        f"NonFiniteLoss: {name} = {value} at the last epoch (the run diverged)"
+                    )
 
         def on_trial_end(self, trial):
             self._kerasplus_ran = [*getattr(self, "_kerasplus_ran", []), trial.trial_id]
@@ -288,6 +301,23 @@ def _tuner_class(method):
     Surfacing.__name__ = Surfacing.__qualname__ = f"Kerasplus{base.__name__}"
     _TUNER_CLASSES[method] = Surfacing
     return Surfacing
+
+
+def _final_losses(results):
+    """``(name, value)`` of every loss at the last epoch of `results` (History, dict or list)."""
+    import keras
+
+    if isinstance(results, (list, tuple)):
+        for item in results:
+            yield from _final_losses(item)
+    elif isinstance(results, keras.callbacks.History):
+        for name, values in results.history.items():
+            if (name == "loss" or name.endswith("_loss")) and len(values):
+                yield name, float(values[-1])
+    elif isinstance(results, dict):
+        for name, value in results.items():
+            if name == "loss" or name.endswith("_loss"):
+                yield name, float(value)
 
 
 def cv_fold_values(tuner, trial_id):

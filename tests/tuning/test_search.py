@@ -103,6 +103,22 @@ def test_a_non_finite_objective_counts_as_a_failed_trial(bad_value, tmp_path):
     assert summary.best.hyperparameters["learning_rate"] == 0.01
 
 
+@pytest.mark.parametrize("cv", [None, 2])
+def test_a_diverged_run_fails_even_when_the_objective_is_an_accuracy(cv, tmp_path):
+    x, y = iris()
+    fit = quiet() if cv else quiet(validation_split=0.2)
+
+    def build(hp):
+        return classifier(hp, rate=1e30 if hp.Int("units", 4, 8, step=4) == 8 else 0.01)
+
+    with pytest.warns(UserWarning, match="1 of 2 trials failed"):
+        _, summary = search(build, x, y, method="grid", max_trials=None, objective="val_accuracy", cv=cv,
+                            directory=str(tmp_path), **fit)
+    failed = [t for t in summary.trials if t.status == "FAILED"]
+    assert {t.hyperparameters["units"] for t in failed} == {8}
+    assert all(t.error.startswith("NonFiniteLoss: loss = nan") for t in failed)
+
+
 def test_when_every_trial_fails_search_raises_the_first_error(tmp_path):
     x, y = iris()
 
@@ -154,11 +170,12 @@ def trial_hp(tuner, record):
     return tuner.oracle.get_trial(record.trial_id).hyperparameters
 
 
-def test_tensorboard_dir_records_hparams_for_every_trial(tmp_path):
+@pytest.mark.parametrize("cv", [None, 2])
+def test_tensorboard_dir_records_hparams_for_every_trial(cv, tmp_path):
     x, y = iris()
     logs = tmp_path / "tb"
     _, summary = search(classifier, x, y, max_trials=2, objective="loss", directory=str(tmp_path / "search"),
-                        tensorboard_dir=str(logs), **quiet())
+                        tensorboard_dir=str(logs), cv=cv, **quiet())
     import tensorflow as tf
 
     plugin_runs = set()
