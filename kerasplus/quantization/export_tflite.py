@@ -116,7 +116,7 @@ def export_tflite(model, path, *, representative_data=None, int8_io: bool = Fals
             f"Model {model.name!r} is a float model: pass `representative_data` for post-training "
             "quantization, or train quantization-aware with kerasplus.quantization.quantize_model first."
         )
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if representative_data is not None:
         converter.representative_dataset = lambda: _calibration_batches(representative_data)
