@@ -27,6 +27,12 @@ MODULES = [
     "kerasplus.layers.mixup",
     "kerasplus.layers.cutmix",
     "kerasplus.tuning.cross_validate",
+    "kerasplus.quantization.quantization_config",
+    "kerasplus.quantization.quantize_wrapper",
+    "kerasplus.quantization.quantize_output",
+    "kerasplus.quantization.quantize_model",
+    "kerasplus.quantization.export_tflite",
+    "kerasplus.quantization.evaluate_tflite",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -15,7 +16,9 @@ MAX_CALIBRATION_SAMPLES = 500
 def _concrete_function(model):
     """The inference function of `model` (Keras 3 or tf_keras), variables frozen into constants."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     inputs = model.inputs
     if not inputs:
@@ -124,7 +127,11 @@ def export_tflite(model, path, *, representative_data=None, int8_io: bool = Fals
     if int8_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    flatbuffer = converter.convert()
+    with warnings.catch_warnings():
+        # The converter asks for input statistics even though the QAT graph's
+        # first FakeQuant provides them.
+        warnings.filterwarnings("ignore", "Statistics for quantized inputs", UserWarning)
+        flatbuffer = converter.convert()
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:

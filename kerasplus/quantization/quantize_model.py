@@ -9,7 +9,6 @@ from kerasplus.quantization.quantization_config import QuantizationConfig
 from kerasplus.quantization.quantize_output import QuantizeOutput
 from kerasplus.quantization.quantize_wrapper import (
     FIXED_RANGE_ACTIVATIONS,
-    FUSED_ACTIVATIONS,
     WEIGHTED_LAYERS,
     QuantizeWrapper,
     activation_name,

@@ -40,7 +40,7 @@ def compile_for(model, jit_compile=False):
     return model
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained():
     """(float model, QAT model after a short fine-tune, x, y, path of its int8 file)."""
     import os

@@ -4,7 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from kerasplus.quantization import QuantizationConfig, QuantizeOutput, QuantizeWrapper, quantize_model
+from kerasplus.quantization import (
+    QuantizationConfig,
+    QuantizeOutput,
+    QuantizeWrapper,
+    quantize_model,
+)
 from tests.quantization.conftest import build_float_model, compile_for, data
 
 L = keras.layers
@@ -115,12 +120,22 @@ def test_keep_float_leaves_a_weighted_layer_in_float():
     np.testing.assert_array_equal(qat.layers[-1].kernel.numpy(), model.layers[-1].kernel.numpy())
 
 
-def test_trains_with_fit_under_jit_and_round_trips_through_keras_file(tmp_path):
-    x, y = data(32)
-    qat = compile_for(quantize_model(build_float_model()), jit_compile=True)
-    history = qat.fit(x, y, epochs=2, batch_size=8, verbose=0)
+def test_trains_with_fit_under_jit_compile():
+    model = keras.Sequential([keras.Input((6,)), L.Dense(8), L.BatchNormalization(), L.ReLU(), L.Dense(2)])
+    qat = quantize_model(model)
+    qat.compile(keras.optimizers.Adam(1e-2), "mse", jit_compile=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    history = qat.fit(x, x[:, :2] * 2, epochs=3, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert float(qat.layers[1].output_range.seen.numpy()) == 1.0
+    assert float(qat.layers[1].input_range.minimum.numpy()) < 0
+
+
+def test_round_trips_through_keras_file_with_safe_mode(tmp_path):
+    x, y = data(32)
+    qat = compile_for(quantize_model(build_float_model()))
+    qat.fit(x, y, epochs=1, batch_size=8, verbose=0)
     path = os.path.join(tmp_path, "qat.keras")
     qat.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
