@@ -308,7 +308,14 @@ def _rebuild(model, plan, config):
             return args[0]
         return layer(*args, **kwargs)
 
-    quantized = keras.models.clone_model(model, clone_function=clone_function, call_function=call_function)
+    # New inputs keep the names of the model's InputLayers (clone_model would name them after tensors).
+    inputs = keras.tree.map_structure(
+        lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype, name=x._keras_history.operation.name),
+        model.input,
+    )
+    quantized = keras.models.clone_model(
+        model, input_tensors=inputs, clone_function=clone_function, call_function=call_function
+    )
     for layer, new in clones.values():
         step = plan[id(layer)]
         if step["role"] == "weighted":
