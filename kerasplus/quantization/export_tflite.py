@@ -71,7 +71,7 @@ def export_tflite(model, path, *, representative_data=None, int8_io: bool = Fals
 
     * A quantization-aware model (from `kerasplus.quantization.quantize_model`,
       Keras 3 or tfmot) is converted with the ranges it learned: weights int8,
-      activations int8, biases int32. With no `representative_data`.
+      activations int8, biases int32 (pass no `representative_data`).
     * A float model with `representative_data` is quantized after training
       (TFLite's post-training full-integer quantization, calibrated on up to
       500 samples), for comparison with QAT.
