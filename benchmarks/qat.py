@@ -101,8 +101,8 @@ def run(seed, args, folder):
     size = {name: os.path.getsize(path) for name, path in files.items()}
     latency = {"float": [], "qat": []}
     for _ in range(args.repeats):
-        for name in latency:
-            latency[name].append(evaluate_tflite(files[name], xs, num_threads=1)["latency_ms"])
+        for name, values in latency.items():
+            values.append(evaluate_tflite(files[name], xs, num_threads=1)["latency_ms"])
     latency = {name: statistics.median(values) for name, values in latency.items()}
     return acc, size, latency, len(ys)
 
