@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+import kerasplus
 from kerasplus.quantization import (
     QuantizationConfig,
     QuantizeOutput,
@@ -120,14 +121,17 @@ def test_keep_float_leaves_a_weighted_layer_in_float():
     np.testing.assert_array_equal(qat.layers[-1].kernel.numpy(), model.layers[-1].kernel.numpy())
 
 
-def test_trains_with_fit_under_jit_compile():
+def test_trains_with_fit_and_a_kerasplus_callback_under_jit_compile():
     model = keras.Sequential([keras.Input((6,)), L.Dense(8), L.BatchNormalization(), L.ReLU(), L.Dense(2)])
     qat = quantize_model(model)
     qat.compile(keras.optimizers.Adam(1e-2), "mse", jit_compile=True)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype("float32")
-    history = qat.fit(x, x[:, :2] * 2, epochs=3, batch_size=16, verbose=0)
+    schedule = kerasplus.callbacks.OneCycleLR(2e-2)  # kerasplus callbacks drop in as with any model
+    history = qat.fit(x, x[:, :2] * 2, epochs=3, batch_size=16, verbose=0, callbacks=[schedule])
     assert history.history["loss"][-1] < history.history["loss"][0]
+    rates = history.history["learning_rate"]  # logged by OneCycleLR at each epoch end
+    assert rates[0] > rates[-1] and rates[-1] < 2e-2 / 25  # the cycle ran to its end
     assert float(qat.layers[1].output_range.seen.numpy()) == 1.0
     assert float(qat.layers[1].input_range.minimum.numpy()) < 0
 
