@@ -61,7 +61,9 @@ def quantize_model(model, config: QuantizationConfig | None = None):
 
     A `tf_keras` model is handed to
     ``tfmot.quantization.keras.quantize_model`` (tfmot and tf_keras are
-    imported only then), so one call serves both kinds of model.
+    imported only then), so one call serves both kinds of model; with
+    ``config.keep_float`` the other layers are annotated with
+    ``quantize_annotate_layer`` and passed to ``quantize_apply``.
 
     Args:
         model: a built Keras 3 `Sequential` or functional model, or a
@@ -105,14 +107,27 @@ def quantize_model(model, config: QuantizationConfig | None = None):
 
 
 def _quantize_tf_keras(model, config):
-    if config.keep_float:
-        raise ValueError(
-            "`config.keep_float` is not supported for tf_keras models; annotate the layers to "
-            "quantize with tfmot.quantization.keras.quantize_annotate_layer and call quantize_apply."
-        )
     import tensorflow_model_optimization as tfmot
 
-    return tfmot.quantization.keras.quantize_model(model)
+    if not config.keep_float:
+        return tfmot.quantization.keras.quantize_model(model)
+    import tf_keras
+
+    missing = set(config.keep_float) - {layer.name for layer in model.layers}
+    if missing:
+        raise ValueError(
+            f"`config.keep_float` names layers that are not in model {model.name!r}: {sorted(missing)}."
+        )
+    # tfmot's documented route for quantizing some layers: annotate the others, then apply.
+    annotate = tfmot.quantization.keras.quantize_annotate_layer
+
+    def clone(layer):
+        new = type(layer).from_config(layer.get_config())
+        return new if layer.name in config.keep_float else annotate(new)
+
+    annotated = tf_keras.models.clone_model(model, clone_function=clone)
+    annotated.set_weights(model.get_weights())
+    return tfmot.quantization.keras.quantize_apply(annotated)
 
 
 def _as_functional(model):

@@ -157,8 +157,14 @@ def test_tf_keras_model_goes_to_tfmot():
     assert isinstance(qat, tf_keras.Model)
     assert "QuantizeWrapper" in type(qat.layers[-1]).__name__
     assert type(qat.layers[-1]).__module__.startswith("tensorflow_model_optimization")
-    with pytest.raises(ValueError, match="quantize_annotate_layer"):
-        quantize_model(model, QuantizationConfig(keep_float=["dense"]))
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer((6,)), tf_keras.layers.Dense(4, name="body"),
+                                 tf_keras.layers.Dense(3, name="head")])
+    partial = quantize_model(model, QuantizationConfig(keep_float=["head"]))
+    assert "QuantizeWrapper" in type(partial.get_layer("quant_body")).__name__
+    assert type(partial.get_layer("head")) is tf_keras.layers.Dense
+    np.testing.assert_array_equal(partial.get_layer("head").kernel.numpy(), model.get_layer("head").kernel.numpy())
+    with pytest.raises(ValueError, match="not in model"):
+        quantize_model(model, QuantizationConfig(keep_float=["nope"]))
 
 
 def test_quantize_output_is_registered_for_safe_loading():
