@@ -31,6 +31,12 @@ MODULES = [
     "kerasplus.tuning.spaces",
     "kerasplus.transfer.freeze",
     "kerasplus.transfer.fine_tune",
+    "kerasplus.quantization.quantization_config",
+    "kerasplus.quantization.quantize_wrapper",
+    "kerasplus.quantization.quantize_output",
+    "kerasplus.quantization.quantize_model",
+    "kerasplus.quantization.export_tflite",
+    "kerasplus.quantization.evaluate_tflite",
 ]
 
 

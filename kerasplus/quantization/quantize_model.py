@@ -1,0 +1,345 @@
+"""`quantize_model`: quantization-aware training for Keras 3 models, tfmot for tf_keras models."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kerasplus.quantization.quantization_config import QuantizationConfig
+from kerasplus.quantization.quantize_output import QuantizeOutput
+from kerasplus.quantization.quantize_wrapper import (
+    FIXED_RANGE_ACTIVATIONS,
+    WEIGHTED_LAYERS,
+    QuantizeWrapper,
+    activation_name,
+)
+
+L = keras.layers
+# Layers TFLite runs in int8 with the scale of their input: nothing to learn.
+PASSTHROUGH_LAYERS = (
+    L.Flatten, L.Reshape, L.MaxPooling2D, L.GlobalMaxPooling2D, L.Dropout, L.SpatialDropout2D,
+    L.Identity, L.ZeroPadding2D, L.Cropping2D,
+)
+# Layers whose int8 op rescales its output: they get a moving-average output range.
+OUTPUT_RANGE_LAYERS = (
+    L.Add, L.Subtract, L.Multiply, L.Concatenate, L.AveragePooling2D, L.GlobalAveragePooling2D,
+    L.BatchNormalization, L.ReLU,
+)
+
+
+def is_tf_keras_model(model) -> bool:
+    """True for a `tf_keras` (Keras 2) model, without importing tf_keras."""
+    return any(cls.__module__.split(".")[0] == "tf_keras" for cls in type(model).__mro__)
+
+
+def quantize_model(model, config: QuantizationConfig | None = None):
+    """Returns a copy of `model` that trains with int8 fake quantization.
+
+    For a Keras 3 `Sequential` or functional model, every `Dense`, `Conv2D`
+    and `DepthwiseConv2D` becomes a `QuantizeWrapper` (symmetric int8
+    weights: per channel for convolutions, per tensor for Dense) and every
+    activation that the int8 TFLite model stores gets an int8 range kept as a
+    moving average of batch minima and maxima. As in TFLite:
+
+    * a `BatchNormalization` that directly follows a convolution (or Dense)
+      with a linear activation is folded into its kernel and bias, using the
+      trained moving mean and variance; the quantized model has no batch
+      normalization left, and fine-tuning trains the folded kernel and bias
+      (folding happens once, here, so QAT does not use batch statistics;
+      tfmot instead keeps BN and folds at every step);
+    * a ReLU or ReLU6 (activation argument, `ReLU` layer or `Activation`
+      layer) that directly follows such a layer is fused into it, so there is
+      one int8 range after the activation;
+    * the model input gets an int8 range (the quantize op at the start of
+      the TFLite file).
+
+    Compile the returned model and train it with `fit` as usual (a short
+    fine-tune at a low learning rate from the float weights is typical), then
+    write the int8 file with `kerasplus.quantization.export_tflite`. The
+    model saves to `.keras` and loads with ``safe_mode=True``. A `Sequential`
+    model comes back as an equivalent functional model.
+
+    A `tf_keras` model is handed to
+    ``tfmot.quantization.keras.quantize_model`` (tfmot and tf_keras are
+    imported only then), so one call serves both kinds of model; with
+    ``config.keep_float`` the other layers are annotated with
+    ``quantize_annotate_layer`` and passed to ``quantize_apply``.
+
+    Args:
+        model: a built Keras 3 `Sequential` or functional model, or a
+            `tf_keras` model.
+        config: a `QuantizationConfig` (layers to keep in float, EMA decay).
+
+    Returns:
+        The quantization-aware model (the input model is not modified).
+
+    Raises:
+        TypeError: `model` is a subclassed model or not a model.
+        ValueError: the model is not built, or a layer has no int8 rule and is
+            not listed in ``config.keep_float``.
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...     keras.layers.BatchNormalization(), keras.layers.ReLU(),
+    ...     keras.layers.Flatten(), keras.layers.Dense(3)])
+    >>> qat = kerasplus.quantization.quantize_model(model)
+    >>> [type(layer).__name__ for layer in qat.layers]
+    ['InputLayer', 'QuantizeWrapper', 'Flatten', 'QuantizeWrapper']
+    >>> qat.layers[1].activation
+    'relu'
+    """
+    if config is None:
+        config = QuantizationConfig()
+    if not isinstance(config, QuantizationConfig):
+        raise TypeError(f"`config` must be a QuantizationConfig or None; received config={config!r}.")
+    if is_tf_keras_model(model):
+        return _quantize_tf_keras(model, config)
+    functional = _as_functional(model)
+    missing = set(config.keep_float) - {layer.name for layer in functional.layers}
+    if missing:
+        raise ValueError(
+            f"`config.keep_float` names layers that are not in model {model.name!r}: {sorted(missing)}."
+        )
+    plan = _plan(functional, config)
+    return _rebuild(functional, plan, config)
+
+
+def _quantize_tf_keras(model, config):
+    import tensorflow_model_optimization as tfmot
+
+    if not config.keep_float:
+        return tfmot.quantization.keras.quantize_model(model)
+    import tf_keras
+
+    missing = set(config.keep_float) - {layer.name for layer in model.layers}
+    if missing:
+        raise ValueError(
+            f"`config.keep_float` names layers that are not in model {model.name!r}: {sorted(missing)}."
+        )
+    # tfmot's documented route for quantizing some layers: annotate the others, then apply.
+    annotate = tfmot.quantization.keras.quantize_annotate_layer
+
+    def clone(layer):
+        new = type(layer).from_config(layer.get_config())
+        return new if layer.name in config.keep_float else annotate(new)
+
+    annotated = tf_keras.models.clone_model(model, clone_function=clone)
+    annotated.set_weights(model.get_weights())
+    return tfmot.quantization.keras.quantize_apply(annotated)
+
+
+def _as_functional(model):
+    from keras.src.models.functional import Functional
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`model` must be a Keras 3 Sequential or functional model (or a tf_keras model); "
+            f"received {model!r} of type {type(model).__name__}."
+        )
+    if isinstance(model, keras.Sequential):
+        if not model.built or not getattr(model, "_functional", None):
+            raise ValueError(
+                f"Sequential model {model.name!r} is not built: start it with keras.Input(shape) "
+                "(or call model.build(input_shape)) before quantize_model."
+            )
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    if not isinstance(model, Functional):
+        raise TypeError(
+            f"quantize_model needs a Sequential or functional model; {model.name!r} is a subclassed "
+            f"model ({type(model).__name__}), whose call() cannot be rewritten layer by layer. "
+            "Rebuild it with keras.Input and the functional API (or Sequential), then quantize."
+        )
+    return model
+
+
+def _nodes(model):
+    """Non-input nodes of a functional model in topological order."""
+    nodes = []
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if node.operation is not None and not node.is_input:
+                nodes.append(node)
+    return nodes
+
+
+def _relu_kind(layer):
+    """'relu' or 'relu6' when `layer` is a plain ReLU TFLite can fuse, else None."""
+    if isinstance(layer, L.ReLU):
+        if layer.negative_slope == 0 and layer.threshold == 0:
+            if layer.max_value is None:
+                return "relu"
+            if float(layer.max_value) == 6.0:
+                return "relu6"
+        return None
+    if isinstance(layer, L.Activation):
+        name = activation_name(layer.activation)
+        return name if name in ("relu", "relu6") else None
+    return None
+
+
+def _plan(model, config):
+    """Decides, layer by layer, what the quantized model does with it."""
+    nodes = _nodes(model)
+    seen, consumers = set(), {}
+    for node in nodes:
+        if id(node.operation) in seen:
+            raise ValueError(
+                f"Layer {node.operation.name!r} is used more than once (shared weights); "
+                "quantize_model supports each layer being called once."
+            )
+        seen.add(id(node.operation))
+        for parent in node.parent_nodes:
+            consumers[id(parent.operation)] = consumers.get(id(parent.operation), 0) + 1
+    for tensor in model.outputs:
+        producer = tensor._keras_history.operation
+        consumers[id(producer)] = consumers.get(id(producer), 0) + 1
+
+    plan, quantized, owner = {}, {}, {}
+    for node in nodes:
+        layer = node.operation
+        parents = [parent.operation for parent in node.parent_nodes]
+        inputs_quantized = bool(parents) and all(quantized.get(id(p), False) for p in parents)
+        parent = parents[0] if len(parents) == 1 else None
+        # The weighted layer that currently produces the single input (through folded/fused layers).
+        producer = owner.get(id(parent), parent) if parent is not None else None
+        weighted_producer = (
+            producer is not None
+            and plan.get(id(producer), {}).get("role") == "weighted"
+            and consumers.get(id(parent), 0) == 1
+        )
+        relu = _relu_kind(layer)
+        if layer.name in config.keep_float:
+            plan[id(layer)] = {"role": "float"}
+            quantized[id(layer)] = False
+        elif isinstance(layer, keras.Model):
+            raise ValueError(
+                f"Layer {layer.name!r} is a nested model ({type(layer).__name__}); quantize_model "
+                "works on one level: build the model from the nested model's layers, or keep it in "
+                f"float with QuantizationConfig(keep_float=[{layer.name!r}])."
+            )
+        elif type(layer) in WEIGHTED_LAYERS:
+            plan[id(layer)] = {
+                "role": "weighted",
+                "activation": activation_name(layer.activation),
+                "bn": None,
+                "quantize_inputs": not inputs_quantized,
+            }
+            quantized[id(layer)] = True
+        elif (
+            type(layer) is L.BatchNormalization
+            and weighted_producer
+            and producer is parent
+            and plan[id(parent)]["activation"] == "linear"
+            and plan[id(parent)]["bn"] is None
+            and layer.axis in (-1, len(layer.output.shape) - 1)
+        ):
+            plan[id(parent)]["bn"] = layer
+            plan[id(layer)] = {"role": "skip"}
+            owner[id(layer)] = parent
+            quantized[id(layer)] = True
+        elif relu is not None and weighted_producer and plan[id(producer)]["activation"] == "linear":
+            plan[id(producer)]["activation"] = relu
+            plan[id(layer)] = {"role": "skip"}
+            owner[id(layer)] = producer
+            quantized[id(layer)] = True
+        elif type(layer) in PASSTHROUGH_LAYERS:
+            plan[id(layer)] = {"role": "clone"}
+            quantized[id(layer)] = inputs_quantized
+        elif type(layer) in OUTPUT_RANGE_LAYERS or relu is not None:
+            plan[id(layer)] = {"role": "output"}
+            quantized[id(layer)] = True
+        elif type(layer) is L.Softmax or (
+            type(layer) is L.Activation and activation_name(layer.activation) in FIXED_RANGE_ACTIVATIONS
+        ):
+            # TFLite's int8 softmax/logistic/tanh have fixed output ranges.
+            plan[id(layer)] = {"role": "clone"}
+            quantized[id(layer)] = inputs_quantized
+        else:
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) has no int8 quantization rule in "
+                "kerasplus.quantization. Keep it in float with "
+                f"quantize_model(model, QuantizationConfig(keep_float=[{layer.name!r}])), "
+                "or replace it with a supported layer (Dense, Conv2D, DepthwiseConv2D, "
+                "BatchNormalization, ReLU, Add, Concatenate, pooling, Flatten, Reshape, Dropout)."
+            )
+    return plan
+
+
+def _folded_weights(layer, bn):
+    """Kernel and bias of `layer` with the inference-mode `bn` that follows it folded in."""
+    kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)
+    channels = kernel.shape[2] * kernel.shape[3] if isinstance(layer, L.DepthwiseConv2D) else kernel.shape[-1]
+    bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float64) if layer.use_bias else np.zeros(channels)
+    if bn is None:
+        return kernel, (bias if layer.use_bias else None)
+
+    def value(variable, default):
+        return default if variable is None else keras.ops.convert_to_numpy(variable).astype(np.float64)
+
+    gamma = value(bn.gamma, np.ones(channels))
+    beta = value(bn.beta, np.zeros(channels))
+    mean = value(bn.moving_mean, None)
+    variance = value(bn.moving_variance, None)
+    scale = gamma / np.sqrt(variance + bn.epsilon)
+    if isinstance(layer, L.DepthwiseConv2D):
+        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+    else:
+        kernel = kernel * scale
+    return kernel, (bias - mean) * scale + beta
+
+
+def _rebuild(model, plan, config):
+    clones = {}
+
+    def clone_function(layer):
+        step = plan[id(layer)]
+        if step["role"] == "skip":
+            return layer  # never called: call_function passes its input through
+        layer_config = layer.get_config()
+        if step["role"] == "weighted":
+            layer_config["activation"] = "linear"
+            if step["bn"] is not None:
+                layer_config["use_bias"] = True
+            inner = type(layer).from_config(layer_config)
+            new = QuantizeWrapper(
+                inner,
+                activation=step["activation"],
+                quantize_inputs=step["quantize_inputs"],
+                ema_decay=config.ema_decay,
+                name=f"quant_{layer.name}",
+            )
+        elif step["role"] == "output":
+            new = QuantizeOutput(type(layer).from_config(layer_config), ema_decay=config.ema_decay,
+                                 name=f"quant_{layer.name}")
+        else:
+            new = type(layer).from_config(layer_config)
+        clones[id(layer)] = (layer, new)
+        return new
+
+    def call_function(layer, *args, **kwargs):
+        if plan.get(id(layer), {}).get("role") == "skip":
+            return args[0]
+        return layer(*args, **kwargs)
+
+    # New inputs keep the names of the model's InputLayers (clone_model would name them after tensors).
+    inputs = keras.tree.map_structure(
+        lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype, name=x._keras_history.operation.name),
+        model.input,
+    )
+    quantized = keras.models.clone_model(
+        model, input_tensors=inputs, clone_function=clone_function, call_function=call_function
+    )
+    for layer, new in clones.values():
+        step = plan[id(layer)]
+        if step["role"] == "weighted":
+            kernel, bias = _folded_weights(layer, step["bn"])
+            new.layer.kernel.assign(kernel.astype("float32"))
+            if bias is not None:
+                new.layer.bias.assign(bias.astype("float32"))
+        elif step["role"] == "output":
+            new.layer.set_weights(layer.get_weights())
+        else:
+            new.set_weights(layer.get_weights())
+    return quantized

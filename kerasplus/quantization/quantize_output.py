@@ -1,0 +1,52 @@
+"""`QuantizeOutput`: an int8 range on the output of a layer without weights (Add, pooling, ...)."""
+
+from __future__ import annotations
+
+import keras
+
+from kerasplus import _validation as v
+from kerasplus.quantization._fake_quant import MovingRange
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class QuantizeOutput(keras.layers.Wrapper):
+    """Runs `layer`, then fake-quantizes its output to int8 over a moving-average range.
+
+    For layers whose int8 TFLite kernel rescales its output (`Add`,
+    `Concatenate`, average pooling, standalone activations, ...): the range
+    learned here becomes the output scale and zero point of the int8 op.
+    Ranges are updated only when ``training=True``.
+
+    Args:
+        layer: the layer to run (any Keras layer without trainable weights is
+            typical).
+        ema_decay: decay of the moving-average range, in ``[0, 1)``.
+
+    Example:
+
+    >>> import numpy as np, keras, kerasplus
+    >>> add = kerasplus.quantization.QuantizeOutput(keras.layers.Add())
+    >>> y = add([np.ones((1, 2), "float32"), np.ones((1, 2), "float32")], training=True)
+    >>> y.numpy().round(3).tolist(), float(add.output_range.maximum.numpy())
+    ([[2.0, 2.0]], 2.0)
+    """
+
+    def __init__(self, layer: keras.layers.Layer, ema_decay: float = 0.99, **kwargs):
+        super().__init__(layer, **kwargs)
+        self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.output_range = MovingRange(self, "output")
+
+    def call(self, inputs, training=None):
+        y = self.layer(inputs, training=training)
+        return self.output_range(y, training, self.ema_decay)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(ema_decay=self.ema_decay)
+        return config

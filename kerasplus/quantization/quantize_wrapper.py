@@ -1,0 +1,154 @@
+"""`QuantizeWrapper`: quantization-aware training of one Dense, Conv2D or DepthwiseConv2D."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasplus import _validation as v
+from kerasplus.quantization._fake_quant import MovingRange, quantize_weights
+
+WEIGHTED_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+# Activations TFLite fuses into the preceding Dense/Conv (one int8 output range).
+FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
+# Activations whose int8 TFLite kernels use a fixed output range, so no range is learned after them.
+FIXED_RANGE_ACTIVATIONS = ("softmax", "sigmoid", "tanh")
+
+
+def activation_name(activation) -> str:
+    name = activation if isinstance(activation, str) else keras.activations.serialize(activation)
+    if isinstance(name, dict):
+        name = name.get("config", name.get("class_name"))
+    return str(name)
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class QuantizeWrapper(keras.layers.Wrapper):
+    """Trains a `Dense`, `Conv2D` or `DepthwiseConv2D` layer with int8 fake quantization.
+
+    At every call the kernel is fake-quantized to symmetric int8 (zero point 0,
+    values in ``[-127, 127]``): per output channel for `Conv2D` and
+    `DepthwiseConv2D`, per tensor for `Dense` (the TFLite converter rejects
+    per-channel fake quantization on a fully connected kernel). The bias is
+    kept in float (TFLite stores it as int32). The output, after the fused
+    activation, is fake-quantized to int8 over a range kept as a moving average
+    of the batch minimum and maximum, updated only when ``training=True``.
+    The converted int8 TFLite op computes the same values, so the trained model
+    is what gets deployed.
+
+    Usually built by `kerasplus.quantization.quantize_model`, which also folds
+    a following `BatchNormalization` into the kernel and bias and fuses a
+    following ReLU into `activation`.
+
+    Args:
+        layer: a built or unbuilt `keras.layers.Dense`, `Conv2D` (``groups=1``,
+            ``channels_last``) or `DepthwiseConv2D` (``channels_last``) whose
+            own activation is ``"linear"``.
+        activation: activation applied after the bias: ``"linear"``,
+            ``"relu"``, ``"relu6"`` (fused, as TFLite does), or any other Keras
+            activation name, which gets its own int8 range (``"softmax"``,
+            ``"sigmoid"``, ``"tanh"`` use TFLite's fixed output ranges).
+        quantize_inputs: also fake-quantize the input (over a moving range);
+            needed where the input does not come from a quantized layer, e.g.
+            the model input.
+        ema_decay: decay of the moving-average ranges, in ``[0, 1)``.
+
+    Example:
+
+    >>> import numpy as np, keras, kerasplus
+    >>> layer = kerasplus.quantization.QuantizeWrapper(
+    ...     keras.layers.Dense(3), activation="relu", quantize_inputs=True)
+    >>> y = layer(np.ones((2, 4), "float32"), training=True)
+    >>> float(layer.output_range.minimum.numpy()), tuple(y.shape)
+    (0.0, (2, 3))
+    """
+
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        activation: str = "linear",
+        quantize_inputs: bool = False,
+        ema_decay: float = 0.99,
+        **kwargs,
+    ):
+        if type(layer) not in WEIGHTED_LAYERS:
+            raise TypeError(
+                "`layer` must be a keras.layers.Dense, Conv2D or DepthwiseConv2D; "
+                f"received layer={layer!r} of type {type(layer).__name__}."
+            )
+        if activation_name(layer.activation) != "linear":
+            raise ValueError(
+                f"`layer` must have activation='linear' (pass its activation as `activation`); "
+                f"received a {type(layer).__name__} with activation={activation_name(layer.activation)!r}."
+            )
+        if not isinstance(layer, keras.layers.Dense):
+            if layer.data_format != "channels_last":
+                raise ValueError(
+                    f"`layer` must use data_format='channels_last' (TFLite's layout); "
+                    f"received data_format={layer.data_format!r}."
+                )
+            if getattr(layer, "groups", 1) != 1:
+                raise ValueError(f"`layer` must have groups=1; received groups={layer.groups!r}.")
+        super().__init__(layer, **kwargs)
+        if not isinstance(activation, str):
+            raise TypeError(f"`activation` must be a Keras activation name; received activation={activation!r}.")
+        self.activation_fn = keras.activations.get(activation)
+        self.activation = activation
+        self.quantize_inputs = v.check_bool("quantize_inputs", quantize_inputs)
+        self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
+
+    @property
+    def fused(self) -> bool:
+        return self.activation in FUSED_ACTIVATIONS
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.input_range = MovingRange(self, "input") if self.quantize_inputs else None
+        self.pre_activation_range = None if self.fused else MovingRange(self, "pre_activation")
+        fixed = self.activation in FIXED_RANGE_ACTIVATIONS
+        self.output_range = None if fixed else MovingRange(self, "output")
+
+    def quantized_kernel(self):
+        """The kernel as the int8 model sees it (fake-quantized)."""
+        kernel = self.layer.kernel
+        if isinstance(self.layer, keras.layers.DepthwiseConv2D):
+            # Channels of a depthwise kernel (h, w, in, multiplier) are in * multiplier.
+            h, w, cin, mult = kernel.shape
+            flat = quantize_weights(ops.reshape(kernel, (h, w, cin * mult)), per_channel=True)
+            return ops.reshape(flat, (h, w, cin, mult))
+        return quantize_weights(kernel, per_channel=not isinstance(self.layer, keras.layers.Dense))
+
+    def call(self, inputs, training=None):
+        layer = self.layer
+        x = inputs
+        if self.input_range is not None:
+            x = self.input_range(x, training, self.ema_decay)
+        kernel = self.quantized_kernel()
+        if isinstance(layer, keras.layers.Dense):
+            y = ops.matmul(x, kernel)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            y = ops.depthwise_conv(
+                x, kernel, strides=layer.strides, padding=layer.padding,
+                data_format=layer.data_format, dilation_rate=layer.dilation_rate,
+            )
+        else:
+            y = ops.conv(
+                x, kernel, strides=layer.strides, padding=layer.padding,
+                data_format=layer.data_format, dilation_rate=layer.dilation_rate,
+            )
+        if layer.use_bias:
+            y = ops.add(y, layer.bias)
+        if self.pre_activation_range is not None:
+            y = self.pre_activation_range(y, training, self.ema_decay)
+        y = self.activation_fn(y)
+        if self.output_range is not None:
+            y = self.output_range(y, training, self.ema_decay)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(activation=self.activation, quantize_inputs=self.quantize_inputs, ema_decay=self.ema_decay)
+        return config

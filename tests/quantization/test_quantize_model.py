@@ -1,0 +1,172 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kerasplus
+from kerasplus.quantization import (
+    QuantizationConfig,
+    QuantizeOutput,
+    QuantizeWrapper,
+    quantize_model,
+)
+from tests.quantization.conftest import build_float_model, compile_for, data
+
+L = keras.layers
+
+
+def randomize_batch_norms(model):
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(size=n), rng.normal(size=n), rng.uniform(0.5, 2, n)])
+
+
+def test_batch_norm_is_folded_and_relu_fused_like_tflite():
+    qat = quantize_model(build_float_model())
+    assert [type(layer).__name__ for layer in qat.layers] == [
+        "InputLayer", "QuantizeWrapper", "QuantizeWrapper", "MaxPooling2D", "Flatten", "QuantizeWrapper",
+    ]
+    conv, depthwise, dense = (qat.layers[i] for i in (1, 2, 5))
+    assert (conv.activation, depthwise.activation, dense.activation) == ("relu", "relu6", "linear")
+    assert (conv.quantize_inputs, depthwise.quantize_inputs, dense.quantize_inputs) == (True, False, False)
+    assert depthwise.layer.use_bias  # the folded BN brings a bias
+
+
+def test_folded_layers_compute_what_conv_bn_relu_computed():
+    model = build_float_model()
+    randomize_batch_norms(model)
+    qat = quantize_model(model)
+    x, _ = data(8)
+    # Reference: the float model's own Conv -> BN (inference) -> ReLU -> Depthwise -> BN -> ReLU6.
+    reference = keras.Model(model.input, model.layers[6].output)(x, training=False)
+    conv, depthwise = qat.layers[1], qat.layers[2]
+    hidden = keras.ops.relu(conv.layer(x))
+    folded = keras.ops.relu6(depthwise.layer(hidden))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(folded), keras.ops.convert_to_numpy(reference),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_original_model_is_untouched_and_dense_weights_copied():
+    model = build_float_model()
+    before = [w.copy() for w in model.get_weights()]
+    qat = quantize_model(model)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(qat.layers[-1].layer.kernel.numpy(), model.layers[-1].kernel.numpy())
+
+
+def test_sequential_residual_and_standalone_layers():
+    seq = keras.Sequential([keras.Input((6,)), L.Dense(4, activation="relu"), L.Dense(3, activation="softmax")])
+    qat = quantize_model(seq)
+    assert [type(layer).__name__ for layer in qat.layers[1:]] == ["QuantizeWrapper", "QuantizeWrapper"]
+    assert qat.layers[2].output_range is None  # int8 softmax has a fixed output range
+    inputs = keras.Input((8, 8, 2))
+    a = L.Conv2D(2, 1)(inputs)
+    b = L.Add()([a, inputs])
+    c = L.ReLU()(b)
+    outputs = L.GlobalAveragePooling2D()(c)
+    qat = quantize_model(keras.Model(inputs, outputs))
+    kinds = [type(layer).__name__ for layer in qat.layers[1:]]
+    assert kinds == ["QuantizeWrapper", "QuantizeOutput", "QuantizeOutput", "QuantizeOutput"]
+    assert isinstance(qat.layers[2].layer, L.Add) and isinstance(qat.layers[3].layer, L.ReLU)
+
+
+def test_subclassed_model_is_rejected_with_what_to_do():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    net = Net()
+    net(np.zeros((1, 3), "float32"))
+    with pytest.raises(TypeError, match=r"subclassed model \(Net\).*functional API"):
+        quantize_model(net)
+    with pytest.raises(TypeError, match="Sequential or functional"):
+        quantize_model(L.Dense(2))
+
+
+def test_unbuilt_model_is_rejected_with_what_to_do():
+    with pytest.raises(ValueError, match=r"'unbuilt' is not built: start it with keras.Input"):
+        quantize_model(keras.Sequential([L.Dense(2)], name="unbuilt"))
+
+
+def test_unsupported_layer_is_named_and_keep_float_lets_it_through():
+    inputs = keras.Input((6,))
+    x = L.LayerNormalization(name="norm")(inputs)
+    outputs = L.Dense(2, name="head")(x)
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(ValueError, match=r"'norm' \(LayerNormalization\).*keep_float=\['norm'\]"):
+        quantize_model(model)
+    qat = quantize_model(model, QuantizationConfig(keep_float=["norm"]))
+    assert type(qat.layers[1]) is L.LayerNormalization
+    assert qat.layers[2].quantize_inputs  # the float layer's output is quantized again
+    np.testing.assert_array_equal(qat.layers[1].gamma.numpy(), model.layers[1].gamma.numpy())
+    with pytest.raises(ValueError, match="not in model"):
+        quantize_model(model, QuantizationConfig(keep_float=["nope"]))
+    with pytest.raises(TypeError, match="config"):
+        quantize_model(model, {"keep_float": ["norm"]})
+
+
+def test_keep_float_leaves_a_weighted_layer_in_float():
+    model = build_float_model()
+    name = model.layers[-1].name
+    qat = quantize_model(model, QuantizationConfig(keep_float=[name]))
+    assert type(qat.layers[-1]) is L.Dense
+    np.testing.assert_array_equal(qat.layers[-1].kernel.numpy(), model.layers[-1].kernel.numpy())
+
+
+def test_trains_with_fit_and_a_kerasplus_callback_under_jit_compile():
+    model = keras.Sequential([keras.Input((6,)), L.Dense(8), L.BatchNormalization(), L.ReLU(), L.Dense(2)])
+    qat = quantize_model(model)
+    qat.compile(keras.optimizers.Adam(1e-2), "mse", jit_compile=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    schedule = kerasplus.callbacks.OneCycleLR(2e-2)  # kerasplus callbacks drop in as with any model
+    history = qat.fit(x, x[:, :2] * 2, epochs=3, batch_size=16, verbose=0, callbacks=[schedule])
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    rates = history.history["learning_rate"]  # logged by OneCycleLR at each epoch end
+    assert rates[0] > rates[-1] and rates[-1] < 2e-2 / 25  # the cycle ran to its end
+    assert float(qat.layers[1].output_range.seen.numpy()) == 1.0
+    assert float(qat.layers[1].input_range.minimum.numpy()) < 0
+
+
+def test_round_trips_through_keras_file_with_safe_mode(tmp_path):
+    x, y = data(32)
+    qat = compile_for(quantize_model(build_float_model()))
+    qat.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    path = os.path.join(tmp_path, "qat.keras")
+    qat.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded.layers[1], QuantizeWrapper)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), qat.predict(x, verbose=0))
+    for a, b in zip(loaded.weights, qat.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_tf_keras_model_goes_to_tfmot():
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer((6,)), tf_keras.layers.Dense(3)])
+    qat = quantize_model(model)
+    assert isinstance(qat, tf_keras.Model)
+    assert "QuantizeWrapper" in type(qat.layers[-1]).__name__
+    assert type(qat.layers[-1]).__module__.startswith("tensorflow_model_optimization")
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer((6,)), tf_keras.layers.Dense(4, name="body"),
+                                 tf_keras.layers.Dense(3, name="head")])
+    partial = quantize_model(model, QuantizationConfig(keep_float=["head"]))
+    assert "QuantizeWrapper" in type(partial.get_layer("quant_body")).__name__
+    assert type(partial.get_layer("head")) is tf_keras.layers.Dense
+    np.testing.assert_array_equal(partial.get_layer("head").kernel.numpy(), model.get_layer("head").kernel.numpy())
+    with pytest.raises(ValueError, match="not in model"):
+        quantize_model(model, QuantizationConfig(keep_float=["nope"]))
+
+
+def test_quantize_output_is_registered_for_safe_loading():
+    assert keras.saving.get_registered_object("kerasplus>QuantizeOutput") is QuantizeOutput
+    assert keras.saving.get_registered_object("kerasplus>QuantizeWrapper") is QuantizeWrapper
