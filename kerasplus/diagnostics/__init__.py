@@ -1,1 +1,6 @@
-"""kerasplus.diagnostics: its components arrive with issue 5; this namespace exists so imports are stable."""
+"""Diagnostics: curve verdicts, gradient and dead-ReLU probes, learning-curve plots, the training linter."""
+
+from kerasplus.diagnostics.curve_verdict import VERDICTS, curve_verdict
+from kerasplus.diagnostics.fit_diagnostics import FitDiagnostics
+
+__all__ = ["VERDICTS", "FitDiagnostics", "curve_verdict"]
