@@ -11,7 +11,7 @@ from keras.src.utils import io_utils
 
 from kerasplus import _validation as v
 from kerasplus.diagnostics import _probes
-from kerasplus.diagnostics.curve_verdict import VERDICT_CODES, curve_verdict
+from kerasplus.diagnostics.verdicts import VERDICT_CODES, curve_verdict
 
 ADVICE = {
     "good fit": "nothing to change.",
@@ -41,7 +41,7 @@ class FitDiagnostics(keras.callbacks.Callback):
     """Says each epoch whether the run underfits, fits, overfits or diverges, and why.
 
     **Verdict** (from the epoch's ``loss`` and ``val_loss``; see
-    `kerasplus.diagnostics.curve_verdict` for the same rules as a function),
+    `kerasplus.diagnostics.verdicts` for the same rules as a function),
     checked in this order at epoch ``e``, ``L`` the training and ``V`` the
     validation loss per epoch:
 
