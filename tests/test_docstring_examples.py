@@ -27,6 +27,10 @@ MODULES = [
     "kerasplus.layers.mixup",
     "kerasplus.layers.cutmix",
     "kerasplus.tuning.cross_validate",
+    "kerasplus.diagnostics.verdicts",
+    "kerasplus.diagnostics.fit_diagnostics",
+    "kerasplus.diagnostics.learning_curves",
+    "kerasplus.diagnostics.linter",
 ]
 
 
