@@ -127,12 +127,11 @@ class FitDiagnostics(keras.callbacks.Callback):
         verbose: int = 0,
     ):
         super().__init__()
-        if held_batch is not None:
-            if not isinstance(held_batch, (tuple, list)) or len(held_batch) != 2:
-                raise TypeError(
-                    "`held_batch` must be a pair (x, y) or None; received "
-                    f"held_batch of type {type(held_batch).__name__}."
-                )
+        if held_batch is not None and (not isinstance(held_batch, (tuple, list)) or len(held_batch) != 2):
+            raise TypeError(
+                "`held_batch` must be a pair (x, y) or None; received "
+                f"held_batch of type {type(held_batch).__name__}."
+            )
         self.held_batch = None if held_batch is None else tuple(held_batch)
         self.gradient_every = v.check_optional_int("gradient_every", gradient_every, minimum=1)
         self.baseline_loss = None if baseline_loss is None else v.check_positive("baseline_loss", baseline_loss)

@@ -17,7 +17,12 @@ import numpy as np
 
 from kerasplus import _validation as v
 from kerasplus.diagnostics._loss_info import describe_loss, losses_per_output
-from kerasplus.initializers._layers import consumers, following_activation, kernel_layers, kernel_of
+from kerasplus.initializers._layers import (
+    consumers,
+    following_activation,
+    kernel_layers,
+    kernel_of,
+)
 
 _for_activation = importlib.import_module("kerasplus.initializers.for_activation")
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasplus.diagnostics import FitDiagnostics
-from kerasplus.diagnostics import _probes
+from kerasplus.diagnostics import FitDiagnostics, _probes
 
 
 def circles(n, seed):
@@ -272,3 +271,54 @@ def test_get_config_returns_the_constructor_arguments():
 def test_bad_arguments_are_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):
         FitDiagnostics(**kwargs)
+
+
+def test_works_under_jit_compile_and_steps_per_execution():
+    x, y = circles(64, 0)
+    model = mlp(2, [8], "relu")
+    model.compile("adam", "binary_crossentropy", jit_compile=True, steps_per_execution=4)
+    diagnostics = FitDiagnostics(held_batch=(x, y), gradient_every=1)
+    history = fit(model, x, y, diagnostics, epochs=2, batch_size=8)  # 2 executions per epoch
+    assert [step for step, _ in diagnostics.gradient_samples] == [1, 2, 3, 4]
+    assert np.isfinite(history.history["diag_grad_norm_max"]).all()
+
+
+def test_two_output_model_uses_the_compiled_loss_of_both_outputs():
+    x, y = circles(64, 0)
+    inputs = keras.Input((2,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    a = keras.layers.Dense(1, activation="sigmoid", name="a")(hidden)
+    b = keras.layers.Dense(1, name="b")(hidden)
+    model = keras.Model(inputs, {"a": a, "b": b})
+    model.compile("sgd", loss={"a": "binary_crossentropy", "b": "mse"})
+    diagnostics = FitDiagnostics(held_batch=(x, {"a": y, "b": y}), gradient_every=4)
+    model.fit(x, {"a": y, "b": y}, epochs=1, batch_size=16, verbose=0, callbacks=[diagnostics])
+    norms = diagnostics.records[-1]["grad_norms"]
+    assert set(norms) == {model.layers[1].name, "a", "b"} and all(value > 0 for value in norms.values())
+
+
+def test_subclassed_model_gets_gradients_but_no_dead_relu_share():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8, activation="relu")
+            self.out = keras.layers.Dense(1, activation="sigmoid")
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    x, y = circles(64, 0)
+    model = Net()
+    model.compile("sgd", "binary_crossentropy")
+    model(x[:1])
+    diagnostics = FitDiagnostics(held_batch=(x, y), gradient_every=2)
+    history = fit(model, x, y, diagnostics, epochs=1, batch_size=16)
+    assert len(diagnostics.records[-1]["grad_norms"]) == 2
+    assert "diag_dead_relu" not in history.history
+
+
+def test_gradient_probe_on_another_backend_asks_for_gradient_every_none(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(NotImplementedError, match="gradient_every=None"):
+        FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))))
+    FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))), gradient_every=None)
