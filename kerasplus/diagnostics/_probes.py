@@ -53,7 +53,14 @@ def probe_loss(model, x, y, y_pred):
         for extra in model.losses:
             total = total + ops.cast(extra, total.dtype)
         return total
-    return model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+    # Several outputs: Keras's own compute_loss, which also feeds the per-output
+    # loss metrics fit reports; their state is put back so the logs are unchanged.
+    saved = [variable.numpy() for variable in model.metrics_variables]
+    try:
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+    finally:
+        for variable, value in zip(model.metrics_variables, saved):
+            variable.assign(value)
 
 
 def layer_gradient_norms(model, x, y, layers) -> dict:

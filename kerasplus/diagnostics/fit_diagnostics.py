@@ -57,6 +57,10 @@ class FitDiagnostics(keras.callbacks.Callback):
        the untrained model on the held batch; else ``L[0]``.
     4. otherwise *good fit*.
 
+    With ``validation_freq > 1`` an epoch with validation is judged on the
+    validated epochs only (`patience` counts those), one without on the
+    training curve alone.
+
     **Gradient norms** (needs `held_batch`; TensorFlow backend): every
     `gradient_every` calls of ``on_train_batch_end`` (batches, or executions
     with ``steps_per_execution > 1``), and at an epoch's end if none was taken
@@ -260,13 +264,16 @@ class FitDiagnostics(keras.callbacks.Callback):
             self._sample_gradients()
         train = [r["loss"] for r in self.records] + [record["loss"]]
         val = [r["val_loss"] for r in self.records] + [record["val_loss"]]
-        has_val = all(value is not None for value in val)
+        if record["val_loss"] is not None:  # judged on the epochs that were validated
+            train, val = (list(curve) for curve in zip(*[(t, w) for t, w in zip(train, val) if w is not None]))
+        else:
+            val = None
         if any(value is None for value in train):
             verdict, reason = "good fit", "no training loss in the logs"
         else:
             verdict, reason = curve_verdict(
                 train,
-                val if has_val else None,
+                val,
                 baseline_loss=self.baseline,
                 underfit_ratio=self.underfit_ratio,
                 overfit_tolerance=self.overfit_tolerance,

@@ -291,10 +291,17 @@ def test_two_output_model_uses_the_compiled_loss_of_both_outputs():
     b = keras.layers.Dense(1, name="b")(hidden)
     model = keras.Model(inputs, {"a": a, "b": b})
     model.compile("sgd", loss={"a": "binary_crossentropy", "b": "mse"})
-    diagnostics = FitDiagnostics(held_batch=(x, {"a": y, "b": y}), gradient_every=4)
-    model.fit(x, {"a": y, "b": y}, epochs=1, batch_size=16, verbose=0, callbacks=[diagnostics])
+    initial = model.get_weights()
+    diagnostics = FitDiagnostics(held_batch=(x[:8], {"a": y[:8], "b": y[:8]}), gradient_every=1)
+    probed = model.fit(x, {"a": y, "b": y}, epochs=1, batch_size=16, verbose=0, callbacks=[diagnostics])
     norms = diagnostics.records[-1]["grad_norms"]
     assert set(norms) == {model.layers[1].name, "a", "b"} and all(value > 0 for value in norms.values())
+    # The per-output loss metrics fit reports are those of a run without the probe.
+    model.set_weights(initial)
+    model.optimizer.iterations.assign(0)
+    plain = model.fit(x, {"a": y, "b": y}, epochs=1, batch_size=16, verbose=0)
+    for key in ("loss", "a_loss", "b_loss"):
+        assert probed.history[key] == pytest.approx(plain.history[key], rel=1e-6), key
 
 
 def test_subclassed_model_gets_gradients_but_no_dead_relu_share():
@@ -322,3 +329,16 @@ def test_gradient_probe_on_another_backend_asks_for_gradient_every_none(monkeypa
     with pytest.raises(NotImplementedError, match="gradient_every=None"):
         FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))))
     FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))), gradient_every=None)
+
+
+def test_with_validation_freq_the_overfitting_rule_uses_the_validated_epochs():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(32, 10)).astype("float32"), rng.integers(0, 2, (32, 1)).astype("float32")
+    validation = rng.normal(size=(128, 10)).astype("float32"), rng.integers(0, 2, (128, 1)).astype("float32")
+    model = mlp(10, [256, 256], "relu")
+    model.compile(keras.optimizers.Adam(0.003), "binary_crossentropy")
+    diagnostics = FitDiagnostics(held_batch=(x, y), gradient_every=None, patience=2)
+    model.fit(x, y, validation_data=validation, validation_freq=2, epochs=12, batch_size=32,
+              verbose=0, callbacks=[diagnostics])
+    assert [r["val_loss"] is None for r in diagnostics.records] == [True, False] * 6
+    assert diagnostics.verdict == "overfitting", diagnostics.report()
