@@ -63,28 +63,61 @@ def probe_loss(model, x, y, y_pred):
             variable.assign(value)
 
 
-def layer_gradient_norms(model, x, y, layers) -> dict:
-    """L2 norm of the loss gradient over each layer's trainable weights (TensorFlow backend)."""
-    import tensorflow as tf
+class GradientProbe:
+    """Per-layer L2 norms of the loss gradient on a held batch (TensorFlow backend).
 
-    with tf.GradientTape() as tape:
-        y_pred = model(x, training=False)
-        loss = probe_loss(model, x, y, y_pred)
-    variables = [variable for layer in layers for variable in layer.trainable_weights]
-    gradients = tape.gradient(loss, variables)
-    norms, index = {}, 0
-    for layer in layers:
-        squares = 0.0
-        for _ in layer.trainable_weights:
-            gradient = gradients[index]
-            index += 1
+    For a single-output model the forward and backward pass run as one traced
+    `tf.function` (traced once for the held batch); with several outputs they
+    run eagerly, because Keras's `compute_loss` also feeds fit's per-output
+    loss metrics and their state is put back from Python.
+    """
+
+    def __init__(self, model, layers):
+        import tensorflow as tf
+
+        self.model = model
+        self.layers = list(layers)
+        self.variables = [variable for layer in self.layers for variable in layer.trainable_weights]
+        self.compiled = tf.function(self._squares, reduce_retracing=True)
+        self.single = None  # known after the first (eager) call
+
+    def _squares(self, x, y):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y_pred = self.model(x, training=False)
+            loss = probe_loss(self.model, x, y, y_pred)
+        if self.single is None:
+            self.single = loss_function(self.model) is not None and not isinstance(y_pred, (list, tuple, dict))
+        gradients = tape.gradient(loss, self.variables)
+        squares = []
+        for gradient in gradients:
             if gradient is None:
+                squares.append(tf.constant(0.0, tf.float64))
                 continue
             if isinstance(gradient, tf.IndexedSlices):
                 gradient = tf.convert_to_tensor(gradient)
-            squares += float(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float64))))
-        norms[layer.name] = math.sqrt(squares) if math.isfinite(squares) else float("nan")
-    return norms
+            squares.append(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float64))))
+        return squares
+
+    def __call__(self, x, y) -> dict:
+        import tensorflow as tf
+
+        x = tf.nest.map_structure(tf.convert_to_tensor, x)
+        y = tf.nest.map_structure(tf.convert_to_tensor, y)
+        squares = (self.compiled if self.single else self._squares)(x, y)
+        norms, index = {}, 0
+        for layer in self.layers:
+            count = len(layer.trainable_weights)
+            total = float(sum(float(value) for value in squares[index : index + count]))
+            index += count
+            norms[layer.name] = math.sqrt(total) if math.isfinite(total) else float("nan")
+        return norms
+
+
+def layer_gradient_norms(model, x, y, layers) -> dict:
+    """L2 norm of the loss gradient over each layer's trainable weights (TensorFlow backend)."""
+    return GradientProbe(model, layers)(x, y)
 
 
 def flag_gradients(norms: dict, vanishing_ratio: float, exploding_norm: float):

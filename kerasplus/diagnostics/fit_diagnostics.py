@@ -61,10 +61,10 @@ class FitDiagnostics(keras.callbacks.Callback):
     validated epochs only (`patience` counts those), one without on the
     training curve alone.
 
-    **Gradient norms** (needs `held_batch`; TensorFlow backend): every
-    `gradient_every` calls of ``on_train_batch_end`` (batches, or executions
-    with ``steps_per_execution > 1``), and at an epoch's end if none was taken
-    in it, the loss on the held batch is differentiated with
+    **Gradient norms** (needs `held_batch`; TensorFlow backend): when `fit`
+    begins and then every `gradient_every` calls of ``on_train_batch_end``
+    (batches, or executions with ``steps_per_execution > 1``), the loss on the
+    held batch is differentiated with
     `tf.GradientTape` outside the compiled train step, with
     ``training=False`` so no BatchNormalization statistic or dropout seed
     moves. Per layer (its trainable weights together) the L2 norm is kept. A
@@ -79,7 +79,7 @@ class FitDiagnostics(keras.callbacks.Callback):
     **Logs**: each epoch's logs gain ``diag_verdict`` (0 good fit, 1
     underfitting, 2 overfitting, 3 diverging), ``diag_grad_norm_min``,
     ``diag_grad_norm_max``, ``diag_vanishing_layers``,
-    ``diag_exploding_layers`` (counts, from the epoch's last gradient sample)
+    ``diag_exploding_layers`` (counts; all from the latest gradient sample)
     and ``diag_dead_relu``; with ``log_per_layer=True`` also
     ``diag_grad_norm/<layer>``. Put this callback before `TensorBoard` /
     `CSVLogger` in the list so they record them. `report()` gives the table
@@ -163,6 +163,11 @@ class FitDiagnostics(keras.callbacks.Callback):
                 f"on {keras.backend.backend()!r} pass gradient_every=None (verdicts and "
                 "dead-ReLU shares still work)."
             )
+        if self.held_batch is None or self.gradient_every is None:
+            # No per-batch work: keep Keras's default hook, so that on backends
+            # where fit dispatches batch callbacks asynchronously (JAX, torch)
+            # this callback does not turn that off.
+            self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)
         self._reset()
 
     def _reset(self):
@@ -171,7 +176,6 @@ class FitDiagnostics(keras.callbacks.Callback):
         self.baseline = self.baseline_loss
         self.baseline_source = "given" if self.baseline_loss is not None else None
         self._calls = 0
-        self._sampled_in_epoch = False
         self._resumed = False
 
     # ----------------------------------------------------------------- state
@@ -240,9 +244,9 @@ class FitDiagnostics(keras.callbacks.Callback):
                 value = float(keras.ops.convert_to_numpy(_probes.probe_loss(self.model, x, y, y_pred)))
                 if math.isfinite(value) and value > 0:
                     self.baseline, self.baseline_source = value, "untrained model"
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._sampled_in_epoch = False
+        if self.gradient_every is not None:
+            self._gradient_probe = _probes.GradientProbe(self.model, self._layers)
+            self._sample_gradients()  # the gradients at the start: vanishing shows here already
 
     def on_train_batch_end(self, batch, logs=None):
         if self.held_batch is None or self.gradient_every is None:
@@ -253,15 +257,12 @@ class FitDiagnostics(keras.callbacks.Callback):
 
     def _sample_gradients(self):
         x, y = self.held_batch
-        norms = _probes.layer_gradient_norms(self.model, x, y, self._layers)
+        norms = self._gradient_probe(x, y)
         self.gradient_samples.append((self._calls, norms))
-        self._sampled_in_epoch = True
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         record = {"epoch": epoch + 1, "loss": _float(logs.get("loss")), "val_loss": _float(logs.get("val_loss"))}
-        if self.held_batch is not None and self.gradient_every is not None and not self._sampled_in_epoch:
-            self._sample_gradients()
         train = [r["loss"] for r in self.records] + [record["loss"]]
         val = [r["val_loss"] for r in self.records] + [record["val_loss"]]
         if record["val_loss"] is not None:  # judged on the epochs that were validated
@@ -282,10 +283,10 @@ class FitDiagnostics(keras.callbacks.Callback):
             )
         record.update(verdict=verdict, reason=reason)
         logs["diag_verdict"] = float(VERDICT_CODES[verdict])
-        if self.gradient_samples and self._sampled_in_epoch:
-            norms = self.gradient_samples[-1][1]
+        if self.gradient_samples:
+            step, norms = self.gradient_samples[-1]
             vanishing, exploding = _probes.flag_gradients(norms, self.vanishing_ratio, self.exploding_norm)
-            record.update(grad_norms=dict(norms), vanishing=vanishing, exploding=exploding)
+            record.update(grad_step=step, grad_norms=dict(norms), vanishing=vanishing, exploding=exploding)
             values = list(norms.values())
             logs["diag_grad_norm_min"] = float(np.min(values)) if values else float("nan")
             logs["diag_grad_norm_max"] = float(np.max(values)) if values else float("nan")

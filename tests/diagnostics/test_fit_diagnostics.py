@@ -218,7 +218,8 @@ def test_gradient_every_counts_batch_ends():
     model.compile("sgd", "binary_crossentropy")
     diagnostics = FitDiagnostics(held_batch=(x, y), gradient_every=3)
     fit(model, x, y, diagnostics, epochs=2, batch_size=8)  # 8 batch ends per epoch
-    assert [step for step, _ in diagnostics.gradient_samples] == [3, 6, 9, 12, 15]
+    assert [step for step, _ in diagnostics.gradient_samples] == [0, 3, 6, 9, 12, 15]
+    assert [r["grad_step"] for r in diagnostics.records] == [6, 15]
 
 
 def test_state_round_trip_continues_the_curves():
@@ -279,7 +280,7 @@ def test_works_under_jit_compile_and_steps_per_execution():
     model.compile("adam", "binary_crossentropy", jit_compile=True, steps_per_execution=4)
     diagnostics = FitDiagnostics(held_batch=(x, y), gradient_every=1)
     history = fit(model, x, y, diagnostics, epochs=2, batch_size=8)  # 2 executions per epoch
-    assert [step for step, _ in diagnostics.gradient_samples] == [1, 2, 3, 4]
+    assert [step for step, _ in diagnostics.gradient_samples] == [0, 1, 2, 3, 4]
     assert np.isfinite(history.history["diag_grad_norm_max"]).all()
 
 
@@ -342,3 +343,11 @@ def test_with_validation_freq_the_overfitting_rule_uses_the_validated_epochs():
               verbose=0, callbacks=[diagnostics])
     assert [r["val_loss"] is None for r in diagnostics.records] == [True, False] * 6
     assert diagnostics.verdict == "overfitting", diagnostics.report()
+
+
+def test_without_gradient_probe_the_batch_hook_stays_keras_default():
+    from keras.src.utils.python_utils import is_default
+
+    assert is_default(FitDiagnostics().on_train_batch_end)
+    assert is_default(FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))), gradient_every=None).on_train_batch_end)
+    assert not is_default(FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1)))).on_train_batch_end)
