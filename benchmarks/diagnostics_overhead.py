@@ -31,8 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _header import print_header  # noqa: E402
 
-from kerasplus.diagnostics import FitDiagnostics  # noqa: E402
-from kerasplus.diagnostics import _probes  # noqa: E402
+from kerasplus.diagnostics import FitDiagnostics, _probes  # noqa: E402
 
 BATCH = 32
 

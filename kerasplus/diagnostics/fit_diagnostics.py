@@ -239,7 +239,7 @@ class FitDiagnostics(keras.callbacks.Callback):
         if self.baseline is None:
             y_pred = self.model(x, training=False)
             self.baseline = _probes.constant_baseline(self.model, y, y_pred)
-            self.baseline_source = "constant prediction"
+            self.baseline_source = None if self.baseline is None else "constant prediction"
             if self.baseline is None and _probes.loss_function(self.model) is not None:
                 value = float(keras.ops.convert_to_numpy(_probes.probe_loss(self.model, x, y, y_pred)))
                 if math.isfinite(value) and value > 0:
