@@ -191,7 +191,7 @@ def _outputs(model):
 
 
 def _mixing_layers(model, augmentation):
-    mixing = ("Mixup", "CutMix", "MixupOrCutMix", "MixingLayer")
+    mixing = ("Mixup", "CutMix", "MixupOrCutMix", "MixingLayer", "MixUp")  # ours and Keras's
     found = [layer for layer in _all_layers(model) if _class_names(layer) & set(mixing)]
     for layer in augmentation:
         if _class_names(layer) & set(mixing):

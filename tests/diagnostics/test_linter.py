@@ -121,8 +121,9 @@ def test_warmup_after_one_cycle_is_fine():
     ],
 )
 def test_mixup_with_label_smoothing_is_found(loss):
-    found = lint(classifier(loss=loss), augmentation=[Mixup(0.2, num_classes=3)])
-    assert rules(found) == ["mixing-with-label-smoothing"]
+    for layer in (Mixup(0.2, num_classes=3), keras.layers.MixUp()):  # ours and Keras's
+        found = lint(classifier(loss=loss), augmentation=[keras.layers.RandomFlip(), layer])
+        assert rules(found) == ["mixing-with-label-smoothing"]
 
 
 def test_mixing_layer_inside_the_model_is_found():
