@@ -229,13 +229,16 @@ class FitDiagnostics(keras.callbacks.Callback):
         self._relu_names, self._relu_probe = [], None
         if self.held_batch is None:
             return
-        x, y = self.held_batch
+        self._held = keras.tree.map_structure(keras.ops.convert_to_tensor, self.held_batch)
+        x, y = self._held
         if self.gradient_every is not None and getattr(self.model, "loss", None) is None:
             raise ValueError(
                 "FitDiagnostics's gradient probe needs a model compiled with a loss; "
                 "pass gradient_every=None for a model that computes its own loss."
             )
-        self._relu_names, self._relu_probe = _probes.relu_outputs(self.model)
+        self._relu_names, relu_model = _probes.relu_outputs(self.model)
+        if relu_model is not None:
+            self._relu_probe = _probes.WarmingFunction(relu_model)
         if self.baseline is None:
             y_pred = self.model(x, training=False)
             self.baseline = _probes.constant_baseline(self.model, y, y_pred)
@@ -256,7 +259,7 @@ class FitDiagnostics(keras.callbacks.Callback):
             self._sample_gradients()
 
     def _sample_gradients(self):
-        x, y = self.held_batch
+        x, y = self._held
         norms = self._gradient_probe(x, y)
         self.gradient_samples.append((self._calls, norms))
 
@@ -296,7 +299,7 @@ class FitDiagnostics(keras.callbacks.Callback):
                 for name, value in norms.items():
                     logs[f"diag_grad_norm/{name}"] = float(value)
         if self._relu_probe is not None:
-            share, per_layer = _probes.dead_relu_fractions(self._relu_probe, self._relu_names, self.held_batch[0])
+            share, per_layer = _probes.dead_relu_fractions(self._relu_probe, self._relu_names, self._held[0])
             record.update(dead_relu=share, dead_relu_per_layer=per_layer)
             logs["diag_dead_relu"] = float(share)
         self.records.append(record)

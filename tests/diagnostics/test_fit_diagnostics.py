@@ -351,3 +351,14 @@ def test_without_gradient_probe_the_batch_hook_stays_keras_default():
     assert is_default(FitDiagnostics().on_train_batch_end)
     assert is_default(FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))), gradient_every=None).on_train_batch_end)
     assert not is_default(FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1)))).on_train_batch_end)
+
+
+def test_probe_gives_the_same_norms_eager_and_once_traced():
+    x, y = circles(64, 0)
+    model = mlp(2, [8, 8], "relu")
+    model.compile("sgd", "binary_crossentropy")
+    probe = _probes.GradientProbe(model, _probes.weighted_layers(model))
+    calls = [probe(x, y) for _ in range(_probes.EAGER_CALLS + 2)]
+    assert probe.warming.compiled is not None  # the last calls ran traced
+    for norms in calls[1:]:
+        assert norms == pytest.approx(calls[0], rel=1e-6)
