@@ -8,13 +8,16 @@ median over repeats of the ratio measured within one repeat:
              gradient norms every 100 batches + dead-ReLU share each epoch
   every10    the same with gradient_every=10 (a dense sampling)
 
-Rows: fit steps/s per epoch after the first (tracing excluded), and the cost of
-one gradient probe (forward + backward on the held batch, outside the step) in ms.
+Rows: fit steps/s per epoch after the first (tracing excluded); the cost of one
+gradient probe (forward + backward on the held batch, outside the step, traced)
+in ms against one train step; and the share of a whole 20-epoch fit's wall
+time spent inside FitDiagnostics's own hooks (measured inside the process, so
+far less sensitive to a busy machine than the steps/s ratios).
 
 TensorFlow runs with one intra-op and one inter-op thread, as in
 callback_overhead.py: the machines here are shared 2-core boxes.
 
-Run: python benchmarks/diagnostics_overhead.py [--repeats 9] [--epochs 6]
+Run: python benchmarks/diagnostics_overhead.py [--repeats 9] [--epochs 6] [--long-epochs 20]
 """
 
 import argparse
@@ -71,6 +74,35 @@ def make_model():
     return model
 
 
+class TimedDiagnostics(FitDiagnostics):
+    """FitDiagnostics that adds up the wall time spent in its own hooks."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seconds = 0.0
+
+    def _timed(name):  # noqa: N805 - a decorator factory used in the class body
+        def hook(self, *args, **kwargs):
+            start = time.perf_counter()
+            getattr(FitDiagnostics, name)(self, *args, **kwargs)
+            self.seconds += time.perf_counter() - start
+
+        return hook
+
+    on_train_begin = _timed("on_train_begin")
+    on_train_batch_end = _timed("on_train_batch_end")
+    on_epoch_end = _timed("on_epoch_end")
+
+
+def share_in_callback(x, y, held, epochs, gradient_every):
+    """Seconds inside FitDiagnostics's hooks / seconds of the whole fit."""
+    model = make_model()
+    diagnostics = TimedDiagnostics(held_batch=held, gradient_every=gradient_every)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[diagnostics])
+    return diagnostics.seconds / (time.perf_counter() - start)
+
+
 def callbacks_for(variant, held):
     return {
         "bare": [],
@@ -91,8 +123,8 @@ def fit_steps_per_second(variant, x, y, held, epochs):
 def probe_ms(x, y, calls=50):
     model = make_model()
     probe = _probes.GradientProbe(model, _probes.weighted_layers(model))
-    probe(x, y)  # the first call runs eagerly, the second traces
-    probe(x, y)
+    for _ in range(_probes.EAGER_CALLS + 2):  # eager calls, then the one that traces
+        probe(x, y)
     start = time.perf_counter()
     for _ in range(calls):
         probe(x, y)
@@ -103,6 +135,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--long-epochs", type=int, default=20)
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -116,6 +149,10 @@ def main():
         for variant in variants[r % 4 :] + variants[: r % 4]:
             rates[variant].append(fit_steps_per_second(variant, x, y, held, args.epochs))
     one_probe = statistics.median(probe_ms(*held) for _ in range(3))
+    shares = {
+        every: statistics.median(share_in_callback(x, y, held, args.long_epochs, every) for _ in range(3))
+        for every in (100, 10)
+    }
 
     def paired(a, b):
         return statistics.median(p / q for p, q in zip(a, b))
@@ -132,6 +169,9 @@ def main():
         print(f"{label:52s} {median[variant]:9.1f} {median['bare']:9.1f} {paired(rates[variant], rates['bare']):7.3f}")
     step_ms = 1e3 / median["bare"]
     print(f"{'one gradient probe ms / one train step ms':52s} {one_probe:9.2f} {step_ms:9.2f} {one_probe / step_ms:7.2f}")
+    for every, share in shares.items():
+        label = f"time in FitDiagnostics / fit, every={every}, {args.long_epochs} ep"
+        print(f"{label:52s} {'':9s} {'':9s} {share:7.3f}")
 
 
 if __name__ == "__main__":
