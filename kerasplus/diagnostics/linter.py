@@ -227,6 +227,8 @@ def _check_val_monitor(callbacks, validation_data):
     found = []
     for callback in callbacks:
         monitor = getattr(callback, "monitor", None)
+        if isinstance(callback, keras.callbacks.ModelCheckpoint) and not callback.save_best_only:
+            continue  # saves every epoch: its monitor is not used
         if isinstance(monitor, str) and monitor.startswith("val_"):
             found.append(_finding(
                 "val-monitor-without-validation",

@@ -38,6 +38,13 @@ def test_val_monitor_without_validation_data_is_an_error():
     assert found[0].severity == "error" and "EarlyStopping" in found[0].message
 
 
+def test_model_checkpoint_monitors_only_with_save_best_only(tmp_path):
+    path = str(tmp_path / "m.keras")
+    assert lint(classifier(), callbacks=[keras.callbacks.ModelCheckpoint(path)]) == []
+    found = lint(classifier(), callbacks=[keras.callbacks.ModelCheckpoint(path, save_best_only=True)])
+    assert rules(found) == ["val-monitor-without-validation"]
+
+
 def test_val_monitor_with_validation_data_or_train_monitor_is_fine():
     x = np.zeros((4, 4))
     assert lint(classifier(), callbacks=[keras.callbacks.EarlyStopping("val_loss")], validation_data=(x, x)) == []
