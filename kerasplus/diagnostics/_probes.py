@@ -63,9 +63,10 @@ def probe_loss(model, x, y, y_pred):
             variable.assign(value)
 
 
-# Probes run eagerly for their first calls (no tracing cost for short runs),
-# then as a traced tf.function (about 10x cheaper per call on small models).
-EAGER_CALLS = 5
+# Probes run eagerly for their first calls, then as a traced tf.function. On
+# the digits MLP (benchmarks/diagnostics_overhead.py) an eager gradient probe
+# costs ~10x a traced one, and tracing ~20-30 eager calls: short runs never trace.
+EAGER_CALLS = 20
 
 
 class WarmingFunction:

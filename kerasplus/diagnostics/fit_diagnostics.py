@@ -238,7 +238,7 @@ class FitDiagnostics(keras.callbacks.Callback):
             )
         self._relu_names, relu_model = _probes.relu_outputs(self.model)
         if relu_model is not None:
-            self._relu_probe = _probes.WarmingFunction(relu_model)
+            self._relu_probe = _probes.WarmingFunction(relu_model, eager_calls=50)  # once per epoch
         if self.baseline is None:
             y_pred = self.model(x, training=False)
             self.baseline = _probes.constant_baseline(self.model, y, y_pred)
