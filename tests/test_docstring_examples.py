@@ -37,6 +37,10 @@ MODULES = [
     "kerasplus.quantization.quantize_model",
     "kerasplus.quantization.export_tflite",
     "kerasplus.quantization.evaluate_tflite",
+    "kerasplus.diagnostics.verdicts",
+    "kerasplus.diagnostics.fit_diagnostics",
+    "kerasplus.diagnostics.learning_curves",
+    "kerasplus.diagnostics.linter",
 ]
 
 

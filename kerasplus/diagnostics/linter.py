@@ -1,0 +1,528 @@
+"""`lint`: the technique compatibility matrix as checks on a model and its `fit` setup.
+
+Each rule looks at the model (layers, initial weights, output activation,
+compiled loss, optimizer, distribution strategy) and at what you will pass to
+`fit` (callbacks, batch size, validation data), and returns a `Finding` with a
+severity, the rule id, what is wrong and a one-line fix. `RULES` is the matrix
+itself (the README's table is written from it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+import keras
+import numpy as np
+
+from kerasplus import _validation as v
+from kerasplus.diagnostics._loss_info import describe_loss, losses_per_output
+from kerasplus.initializers._layers import (
+    consumers,
+    following_activation,
+    kernel_layers,
+    kernel_of,
+)
+
+_for_activation = importlib.import_module("kerasplus.initializers.for_activation")
+
+SEVERITIES = ("error", "warning")
+# Below this per-replica batch size BatchNormalization's batch statistics are noisy
+# (Wu & He 2018, Group Normalization, Fig. 1: error rises below 16).
+MIN_BATCHNORM_BATCH = 16
+# ReLU-family layers in a row whose weights have Glorot's scale before the warning.
+RELU_GLOROT_DEPTH = 8
+# var(W) * fan_in: He gives 2, Glorot gives 2 fan_in / (fan_in + fan_out) (1 for square layers).
+HE_SCALE_THRESHOLD = 1.5
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One row of the compatibility matrix."""
+
+    id: str
+    severity: str
+    checks: str
+    fix: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """What `lint` found: severity, rule id, message and a one-line fix."""
+
+    severity: str
+    rule: str
+    message: str
+    fix: str
+
+    def __str__(self):
+        return f"{self.severity} [{self.rule}] {self.message} Fix: {self.fix}"
+
+
+RULES = (
+    Rule(
+        "val-monitor-without-validation", "error",
+        "a callback monitors `val_*` but fit gets no validation data (it never fires)",
+        "pass validation_data= (or validation_split=) to fit, or monitor 'loss'",
+    ),
+    Rule(
+        "two-lr-drivers", "error",
+        "two callbacks set the learning rate (OneCycleLR, CyclicLR, LRFinder, LearningRateScheduler, "
+        "ReduceLROnPlateau; WarmupLR with a Keras one)",
+        "keep one: e.g. OneCycleLR alone, or WarmupLR after OneCycleLR/CyclicLR",
+    ),
+    Rule(
+        "lr-callback-over-schedule", "error",
+        "the optimizer's learning_rate is a LearningRateSchedule and a callback also sets the rate",
+        "give the optimizer a float rate, or drop the callback (WarmupLR may wrap a schedule)",
+    ),
+    Rule(
+        "warmup-before-lr-callback", "warning",
+        "WarmupLR comes before OneCycleLR/CyclicLR/LRFinder, which replaces its warm-up",
+        "put WarmupLR after the schedule callback in the list",
+    ),
+    Rule(
+        "mixing-with-label-smoothing", "warning",
+        "Mixup/CutMix/MixupOrCutMix together with label_smoothing > 0 in the loss (targets softened twice)",
+        "set label_smoothing=0 in the loss when mixing labels",
+    ),
+    Rule(
+        "batchnorm-small-batch", "warning",
+        f"BatchNormalization with a per-replica batch size below {MIN_BATCHNORM_BATCH}",
+        f"batch size >= {MIN_BATCHNORM_BATCH} per replica, or GroupNormalization/LayerNormalization",
+    ),
+    Rule(
+        "dropout-before-batchnorm", "warning",
+        "Dropout feeding BatchNormalization directly (variance shift between train and test)",
+        "move Dropout after the last BatchNormalization (just before the classifier)",
+    ),
+    Rule(
+        "probabilities-with-from-logits", "error",
+        "softmax/sigmoid output with a crossentropy loss built with from_logits=True",
+        "remove the output activation (keep from_logits=True), or set from_logits=False",
+    ),
+    Rule(
+        "logits-without-from-logits", "error",
+        "an output without softmax/sigmoid with a crossentropy loss built with from_logits=False",
+        "build the loss with from_logits=True (numerically stable), or add the activation",
+    ),
+    Rule(
+        "relu-stack-glorot", "warning",
+        f"{RELU_GLOROT_DEPTH}+ ReLU-family layers in a row with Glorot-scaled weights (signal shrinks ~1/sqrt(2) per layer)",
+        "kerasplus.initializers.reinitialize(model), or kernel_initializer='he_normal'",
+    ),
+    Rule(
+        "l2-with-weight-decay", "warning",
+        "L2 kernel/bias regularizers together with the optimizer's decoupled weight_decay (AdamW)",
+        "drop the L2 regularizers and tune weight_decay (or use Adam without weight_decay)",
+    ),
+    Rule(
+        "mirrored-xla-or-steps-per-execution", "error",
+        "MirroredStrategy with more than one replica and jit_compile=True or steps_per_execution > 1 "
+        "(InvalidArgumentError on Keras 3.15)",
+        "compile with jit_compile=False and steps_per_execution=1 under MirroredStrategy",
+    ),
+)
+_BY_ID = {rule.id: rule for rule in RULES}
+
+
+def _finding(rule_id, message, fix=None):
+    rule = _BY_ID[rule_id]
+    return Finding(rule.severity, rule.id, message, fix or rule.fix)
+
+
+# --------------------------------------------------------------------- helpers
+def _all_layers(model):
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
+
+
+def _class_names(obj):
+    return {cls.__name__ for cls in type(obj).__mro__}
+
+
+def _inner_optimizer(model):
+    optimizer = getattr(model, "optimizer", None)
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def _output_activation(model, tensor):
+    """Activation name producing `tensor`, or None when it cannot be told."""
+    history = getattr(tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None)
+    if layer is None:
+        return None
+    return _layer_output_activation(layer)
+
+
+def _layer_output_activation(layer):
+    if isinstance(layer, keras.Model):
+        try:
+            outputs = layer.outputs
+        except (AttributeError, ValueError):
+            return None
+        return _output_activation(layer, outputs[0]) if len(outputs) == 1 else None
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if isinstance(layer, (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)):
+        return _for_activation.activation_name(layer)
+    if hasattr(layer, "activation"):
+        try:
+            return _for_activation.activation_name(layer.activation)
+        except TypeError:
+            return None
+    return None
+
+
+def _outputs(model):
+    """[(output name, activation name or None)]."""
+    try:
+        tensors = model.outputs
+        names = list(getattr(model, "output_names", None) or [])
+    except (AttributeError, ValueError):
+        tensors, names = None, []
+    if not tensors:
+        if isinstance(model, keras.Sequential) and model.layers:
+            return [(model.layers[-1].name, _layer_output_activation(model.layers[-1]))]
+        return []
+    if len(names) != len(tensors):
+        names = [getattr(t, "name", str(i)) for i, t in enumerate(tensors)]
+    return [(name, _output_activation(model, tensor)) for name, tensor in zip(names, tensors)]
+
+
+def _mixing_layers(model, augmentation):
+    mixing = ("Mixup", "CutMix", "MixupOrCutMix", "MixingLayer", "MixUp")  # ours and Keras's
+    found = [layer for layer in _all_layers(model) if _class_names(layer) & set(mixing)]
+    for layer in augmentation:
+        if _class_names(layer) & set(mixing):
+            found.append(layer)
+    return found
+
+
+def _l2_amount(regularizer):
+    if regularizer is None:
+        return 0.0
+    try:
+        config = regularizer.get_config()
+    except (NotImplementedError, AttributeError):
+        return 0.0
+    return float(config.get("l2", 0.0) or 0.0)
+
+
+def _glorot_scaled(layer):
+    """True when the kernel's variance is Glorot's rather than He's (measured when built)."""
+    kernel = kernel_of(layer)
+    if kernel is not None and len(kernel.shape) >= 2:
+        weights = np.asarray(keras.ops.convert_to_numpy(kernel), dtype="float64")
+        fan_in = int(np.prod(weights.shape[:-1]))
+        return float(weights.var()) * fan_in < HE_SCALE_THRESHOLD
+    initializer = getattr(layer, "kernel_initializer", None)
+    return type(initializer).__name__ in ("GlorotUniform", "GlorotNormal")
+
+
+# ----------------------------------------------------------------------- rules
+def _check_val_monitor(callbacks, validation_data):
+    if validation_data is not None:
+        return []
+    found = []
+    for callback in callbacks:
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(callback, keras.callbacks.ModelCheckpoint) and not callback.save_best_only:
+            continue  # saves every epoch: its monitor is not used
+        if isinstance(monitor, str) and monitor.startswith("val_"):
+            found.append(_finding(
+                "val-monitor-without-validation",
+                f"{type(callback).__name__} monitors {monitor!r} but no validation data is given, "
+                "so Keras only warns each epoch and the callback never acts.",
+            ))
+    return found
+
+
+_REPLACING = ("OneCycleLR", "CyclicLR", "LRFinder")  # kerasplus: install their own schedule
+_SETTING = ("LearningRateScheduler", "ReduceLROnPlateau")  # Keras: assign a float to the rate
+
+
+def _lr_role(callback):
+    names = _class_names(callback)
+    if names & {"WarmupLR"} and type(callback).__module__.startswith("kerasplus"):
+        return "wrapping"
+    if names & set(_REPLACING) and type(callback).__module__.startswith("kerasplus"):
+        return "replacing"
+    if names & set(_SETTING):
+        return "setting"
+    return None
+
+
+def _check_lr_drivers(model, callbacks):
+    roles = [(callback, _lr_role(callback)) for callback in callbacks]
+    roles = [(callback, role) for callback, role in roles if role]
+    found = []
+    drivers = [c for c, role in roles if role in ("replacing", "setting")]
+    setters = [c for c, role in roles if role == "setting"]
+    wrappers = [c for c, role in roles if role == "wrapping"]
+    conflict = drivers if len(drivers) >= 2 else (wrappers + setters if wrappers and setters else [])
+    if conflict:
+        names = ", ".join(type(c).__name__ for c in conflict)
+        crash = (
+            " The Keras callback raises TypeError when it assigns a rate over the installed schedule."
+            if setters and len(conflict) > len(setters) else ""
+        )
+        found.append(_finding(
+            "two-lr-drivers",
+            f"{len(conflict)} callbacks drive the learning rate: {names}; each overwrites the other.{crash}",
+        ))
+    optimizer = _inner_optimizer(model)
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        for callback in drivers:
+            effect = (
+                "raises TypeError when it sets the rate (the rate of a scheduled optimizer is not settable)"
+                if callback in setters
+                else "replaces it for the whole fit, so the optimizer's schedule is ignored"
+            )
+            found.append(_finding(
+                "lr-callback-over-schedule",
+                f"the optimizer's learning_rate is a {type(schedule).__name__} and "
+                f"{type(callback).__name__} {effect}.",
+            ))
+    replacing_positions = [i for i, (c, role) in enumerate(roles) if role == "replacing"]
+    for i, (callback, role) in enumerate(roles):
+        if role == "wrapping" and any(j > i for j in replacing_positions):
+            later = type(roles[max(replacing_positions)][0]).__name__
+            found.append(_finding(
+                "warmup-before-lr-callback",
+                f"WarmupLR comes before {later} in the callback list; {later} installs its schedule "
+                "afterwards and the warm-up is lost.",
+            ))
+    return found
+
+
+def _check_mixing_with_smoothing(model, loss_infos, augmentation):
+    mixing = _mixing_layers(model, augmentation)
+    smoothing = [info for info in loss_infos if info is not None and info.label_smoothing > 0]
+    if not (mixing and smoothing):
+        return []
+    return [_finding(
+        "mixing-with-label-smoothing",
+        f"{type(mixing[0]).__name__} mixes the labels and {smoothing[0].name} adds "
+        f"label_smoothing={smoothing[0].label_smoothing:g}: the targets are softened twice.",
+    )]
+
+
+def _check_batchnorm_batch(model, batch_size, replicas):
+    if batch_size is None:
+        return []
+    found = []
+    for layer in _all_layers(model):
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        synchronized = bool(getattr(layer, "synchronized", False))
+        per_replica = batch_size if synchronized else batch_size // max(replicas, 1)
+        if per_replica < MIN_BATCHNORM_BATCH:
+            where = "" if replicas <= 1 or synchronized else f" ({batch_size} over {replicas} replicas)"
+            found.append(_finding(
+                "batchnorm-small-batch",
+                f"{layer.name} normalizes over batches of {per_replica}{where}; below "
+                f"{MIN_BATCHNORM_BATCH} its batch statistics are too noisy.",
+            ))
+            break  # one finding for the model
+    return found
+
+
+def _check_dropout_before_batchnorm(model):
+    found = []
+    dropouts = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
+                keras.layers.SpatialDropout3D, keras.layers.AlphaDropout, keras.layers.GaussianDropout)
+    for container in [model] + [layer for layer in _all_layers(model) if isinstance(layer, keras.Model)]:
+        for layer in container.layers:
+            if not isinstance(layer, dropouts):
+                continue
+            for after in consumers(container, layer):
+                if isinstance(after, keras.layers.BatchNormalization):
+                    found.append(_finding(
+                        "dropout-before-batchnorm",
+                        f"{layer.name} feeds {after.name} directly: BatchNormalization's moving "
+                        "variance is learnt with dropout on and used with it off (Li et al. 2019).",
+                    ))
+    return found
+
+
+def _check_logits(model, losses):
+    found = []
+    for (name, activation), info in zip(_outputs(model), losses):
+        if info is None or not info.is_crossentropy or activation is None:
+            continue
+        if info.from_logits and activation in PROBABILITY_ACTIVATIONS:
+            found.append(_finding(
+                "probabilities-with-from-logits",
+                f"output {name!r} ends in {activation} but {info.name} has from_logits=True: "
+                "the loss applies a second softmax/sigmoid and its gradients shrink.",
+            ))
+        elif not info.from_logits and activation not in PROBABILITY_ACTIVATIONS:
+            found.append(_finding(
+                "logits-without-from-logits",
+                f"output {name!r} ends in {activation} (not a probability) but {info.name} has "
+                "from_logits=False: the loss clips the raw values into (0, 1).",
+            ))
+    return found
+
+
+def _check_relu_glorot(model):
+    run, longest, first, start = 0, 0, None, None
+    for layer in kernel_layers(model):
+        activation = following_activation(model, layer)
+        try:
+            name = _for_activation.activation_name(activation)
+        except TypeError:
+            name = None
+        if name in _for_activation.HE and _glorot_scaled(layer):
+            run += 1
+            start = layer.name if run == 1 else start
+            if run > longest:
+                longest, first = run, start
+        else:
+            run = 0
+    if longest >= RELU_GLOROT_DEPTH:
+        return [_finding(
+            "relu-stack-glorot",
+            f"{longest} ReLU-family layers in a row (from {first}) have Glorot-scaled weights "
+            "(var * fan_in < 1.5; He gives 2): the signal shrinks ~1/sqrt(2) per layer.",
+        )]
+    return []
+
+
+def _check_l2_with_weight_decay(model):
+    optimizer = _inner_optimizer(model)
+    decay = getattr(optimizer, "weight_decay", None)
+    if not decay:
+        return []
+    attributes = ("kernel_regularizer", "bias_regularizer", "depthwise_regularizer",
+                  "pointwise_regularizer", "embeddings_regularizer", "gamma_regularizer", "beta_regularizer")
+    regularized = [
+        layer.name for layer in _all_layers(model)
+        if any(_l2_amount(getattr(layer, attribute, None)) > 0 for attribute in attributes)
+    ]
+    if not regularized:
+        return []
+    return [_finding(
+        "l2-with-weight-decay",
+        f"{type(optimizer).__name__} decays weights (weight_decay={float(decay):g}) and "
+        f"{len(regularized)} layer(s) also carry an L2 regularizer ({', '.join(regularized[:3])}"
+        f"{', ...' if len(regularized) > 3 else ''}): two weight penalties, and the L2 one is "
+        "rescaled by Adam's second moment.",
+    )]
+
+
+def _replicas(model):
+    if keras.backend.backend() != "tensorflow":
+        return None, 1
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy, int(getattr(strategy, "num_replicas_in_sync", 1) or 1)
+
+
+def _check_mirrored(model, strategy, replicas):
+    if replicas <= 1 or "MirroredStrategy" not in _class_names(strategy) or not model.compiled:
+        return []
+    jit = model.jit_compile is True
+    steps = int(getattr(model, "steps_per_execution", 1) or 1)
+    if not jit and steps <= 1:
+        return []
+    what = " and ".join(
+        part for part in ("jit_compile=True" if jit else "", f"steps_per_execution={steps}" if steps > 1 else "") if part
+    )
+    return [_finding(
+        "mirrored-xla-or-steps-per-execution",
+        f"the model is compiled with {what} under {type(strategy).__name__} with {replicas} "
+        "replicas; Keras 3.15's fit fails there with InvalidArgumentError.",
+    )]
+
+
+# ------------------------------------------------------------------------ lint
+def lint(
+    model,
+    *,
+    loss=None,
+    callbacks=None,
+    batch_size: int | None = None,
+    validation_data=None,
+    augmentation=None,
+) -> list[Finding]:
+    """Checks a model and its `fit` setup against the compatibility matrix (`RULES`).
+
+    Args:
+        model: a Keras model, built; compiled for the rules about the loss and
+            the optimizer.
+        loss: the loss to check; None takes the compiled model's.
+        callbacks: the callbacks you will pass to `fit`.
+        batch_size: the global batch size you will pass to `fit` (None skips
+            the batch-size rule).
+        validation_data: what you will pass as `fit`'s `validation_data` (or
+            your `validation_split`); None means no validation.
+        augmentation: layers your input pipeline applies outside the model
+            (e.g. those given to `kerasplus.data.augmented_dataset`), so that
+            Mixup/CutMix there are seen too.
+
+    Returns:
+        A list of `Finding`, errors first; empty when nothing was found.
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+    >>> for finding in kerasplus.diagnostics.lint(
+    ...         model, callbacks=[keras.callbacks.EarlyStopping("val_loss")]):
+    ...     print(finding.severity, finding.rule)
+    error val-monitor-without-validation
+    error probabilities-with-from-logits
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras Model; received model of type {type(model).__name__}.")
+    callbacks = _sequence("callbacks", callbacks, keras.callbacks.Callback)
+    augmentation = _sequence("augmentation", augmentation, keras.layers.Layer)
+    batch_size = v.check_optional_int("batch_size", batch_size, minimum=1)
+    if loss is None:
+        loss = getattr(model, "loss", None)
+    outputs = _outputs(model)
+    loss_infos = [describe_loss(item) for item in losses_per_output(loss, [name for name, _ in outputs])]
+    if not outputs and loss is not None:
+        loss_infos = [describe_loss(item) for item in losses_per_output(loss, ["output"])]
+    strategy, replicas = _replicas(model)
+    found = (
+        _check_val_monitor(callbacks, validation_data)
+        + _check_lr_drivers(model, callbacks)
+        + _check_mixing_with_smoothing(model, loss_infos, augmentation)
+        + _check_batchnorm_batch(model, batch_size, replicas)
+        + _check_dropout_before_batchnorm(model)
+        + _check_logits(model, loss_infos)
+        + _check_relu_glorot(model)
+        + _check_l2_with_weight_decay(model)
+        + _check_mirrored(model, strategy, replicas)
+    )
+    return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))
+
+
+def _sequence(name, value, kind):
+    if value is None:
+        return []
+    if isinstance(value, kind):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"`{name}` must be a list of {kind.__name__}; received {type(value).__name__}.") from None
+    for item in items:
+        if not isinstance(item, kind):
+            raise TypeError(
+                f"`{name}` must be a list of {kind.__name__}; received an item of type {type(item).__name__}."
+            )
+    return items
+
+
+def matrix_markdown() -> str:
+    """`RULES` as the Markdown table the README shows."""
+    lines = ["| rule | severity | what it catches | fix |", "|---|---|---|---|"]
+    for rule in RULES:
+        lines.append(f"| `{rule.id}` | {rule.severity} | {rule.checks} | {rule.fix} |")
+    return "\n".join(lines)
+
