@@ -4,7 +4,8 @@ from kerasplus.callbacks.backup_and_restore import BackupAndRestore
 from kerasplus.callbacks.cyclic_lr import CyclicLR
 from kerasplus.callbacks.early_stopping import EarlyStopping
 from kerasplus.callbacks.lr_finder import LRFinder, LRFinderResult, lr_find
+from kerasplus.callbacks.nan_guard import NaNGuard
 from kerasplus.callbacks.one_cycle_lr import OneCycleLR
 from kerasplus.callbacks.warmup_lr import WarmupLR
 
-__all__ = ["BackupAndRestore", "CyclicLR", "EarlyStopping", "LRFinder", "LRFinderResult", "OneCycleLR", "WarmupLR", "lr_find"]
+__all__ = ["BackupAndRestore", "CyclicLR", "EarlyStopping", "LRFinder", "LRFinderResult", "NaNGuard", "OneCycleLR", "WarmupLR", "lr_find"]

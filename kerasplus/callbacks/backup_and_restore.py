@@ -138,6 +138,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._begin = 0
         self._since_save = 0
         self._save_at_epoch_end = False
+        self._due = None
         self._pending_states = []
         self._pending_metrics = None
         self._store.remove_temporary_files()
@@ -146,20 +147,29 @@ class BackupAndRestore(keras.callbacks.Callback):
         if found is not None:
             self._restore(*found)
 
+    # A save falls due at a batch or epoch end but is written at the next
+    # batch or epoch begin, so every callback after this one in the list has
+    # seen that end too (their state is part of the checkpoint).
+
+    def _write_due(self):
+        if self._due is not None:
+            due, self._due = self._due, None
+            self._save(*due)
+
     def on_epoch_begin(self, epoch, logs=None):
+        self._write_due()
         self._epoch = epoch
         for callback, state in self._pending_states:
             _callback_state.set_state(callback, state)
         self._pending_states = []
-        if self._pending_metrics is not None:  # fit reset them just before this call
-            for variable, value in zip(self.model.metrics_variables, self._pending_metrics):
-                variable.assign(value)
-            self._pending_metrics = None
 
     def on_train_batch_begin(self, batch, logs=None):
+        self._write_due()
         self._begin = batch
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._pending_metrics is not None:
+            self._add_saved_metrics()
         done = batch - self._begin + 1
         if self._cursor is not None:
             self._cursor.advance(done)
@@ -173,17 +183,41 @@ class BackupAndRestore(keras.callbacks.Callback):
         if steps is not None and batch + 1 >= steps:
             self._save_at_epoch_end = True  # after validation, as an epoch-end checkpoint
         else:
-            self._save(self._epoch, batch + 1)
+            self._due = (self._epoch, batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch" or self._save_at_epoch_end or not self._mid_epoch:
-            self._save(epoch + 1, 0)
+            self._due = (epoch + 1, 0)
         self._save_at_epoch_end = False
 
     def on_train_end(self, logs=None):
         self.model._initial_epoch = None  # Keras leaves it set; a later fit must not inherit it
         if self.delete_checkpoint:
             self._store.delete_all()
+        else:
+            self._write_due()  # the end of the last epoch, kept for a later fit
+        self._due = None
+
+    def _add_saved_metrics(self):
+        """Adds the accumulators saved mid-epoch to those of the first resumed batch.
+
+        Keras builds compile metrics in the first train step, so they cannot be
+        assigned before it; their states are sums (total/count, confusion
+        counts), so adding them afterwards gives what the epoch would have had.
+        """
+        saved, self._pending_metrics = self._pending_metrics, None
+        variables = self.model.metrics_variables
+        if len(variables) != len(saved):
+            warnings.warn(
+                f"BackupAndRestore: the checkpoint holds {len(saved)} metric "
+                f"variables, this model {len(variables)}; the resumed epoch's "
+                "metrics count only the batches after the resume.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        for variable, value in zip(variables, saved):
+            variable.assign(variable + value)
 
     # ---------------------------------------------------------------- contents
 
@@ -207,7 +241,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         for group, variables in groups.items():
             described[group] = []
             for i, variable in enumerate(variables):
-                value = keras.ops.convert_to_numpy(variable)
+                value = keras.ops.convert_to_numpy(variable.value)
                 arrays[f"{group}/{i}"] = value
                 described[group].append([variable.path, list(value.shape), str(value.dtype)])
         trainable = {id(variable) for variable in self.model.trainable_variables}
@@ -268,8 +302,8 @@ class BackupAndRestore(keras.callbacks.Callback):
                 stacklevel=3,
             )
             step = 0
-        if step > 0 and len(meta["variables"]["metrics"]) == len(groups["metrics"]):
-            self._pending_metrics = [arrays[f"metrics/{i}"] for i in range(len(groups["metrics"]))]
+        if step > 0:
+            self._pending_metrics = [arrays[f"metrics/{i}"] for i in range(len(meta["variables"]["metrics"]))]
         if self._cursor is not None and position is not None:
             self._cursor.resume(position["iterators"], position["consumed"], step)
         self.model._initial_epoch = epoch

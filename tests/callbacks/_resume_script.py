@@ -144,6 +144,10 @@ def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, **kwargs):
                 os.kill(process.pid, signal.SIGKILL)
                 landed += 1
             process.wait(timeout=10)
+            if process.returncode not in (0, -signal.SIGKILL):
+                raise RuntimeError(
+                    f"training process failed ({process.returncode}):\n{process.stderr.read().decode()[-3000:]}"
+                )
         finally:
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGKILL)
