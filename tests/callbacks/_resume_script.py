@@ -73,8 +73,9 @@ def train(args):
     callbacks = []
     if args.backup == "ours":
         callbacks.append(kerasplus.callbacks.BackupAndRestore(backup_dir, save_freq=save_freq))
-    elif args.backup == "keras":
-        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, save_freq=save_freq))
+    elif args.backup in ("keras", "keras-double"):
+        double = args.backup == "keras-double"
+        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, save_freq=save_freq, double_checkpoint=double))
     callbacks += [
         kerasplus.callbacks.OneCycleLR(max_lr=0.05, cycle_momentum=True),
         kerasplus.callbacks.EarlyStopping(patience=100, restore_best_weights=True),
@@ -103,6 +104,8 @@ def _progress(workdir):
 
 def start(workdir, backup="ours", data="numpy", epochs=3, save_freq=4, sleep=0.0):
     os.makedirs(workdir, exist_ok=True)
+    if os.path.exists(os.path.join(workdir, "progress")):
+        os.remove(os.path.join(workdir, "progress"))  # the new process reports its own steps
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     return subprocess.Popen(
         _command(workdir, backup, data, epochs, save_freq, sleep),
@@ -152,6 +155,7 @@ def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, **kwargs):
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+            process.stderr.close()
         if os.path.exists(os.path.join(workdir, "final.npz")):
             break  # finished before the kill
     if not os.path.exists(os.path.join(workdir, "final.npz")):
@@ -162,7 +166,7 @@ def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, **kwargs):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", required=True)
-    parser.add_argument("--backup", choices=["ours", "keras", "none"], default="ours")
+    parser.add_argument("--backup", choices=["ours", "keras", "keras-double", "none"], default="ours")
     parser.add_argument("--data", choices=["numpy", "tfdata"], default="numpy")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--save-freq", default="4")

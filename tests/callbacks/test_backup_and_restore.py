@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasplus.callbacks import BackupAndRestore, EarlyStopping, OneCycleLR
+from kerasplus.callbacks import BackupAndRestore, CyclicLR, EarlyStopping, OneCycleLR, WarmupLR
 from tests.callbacks import _resume_script
+from tests.helpers import applied_rates, rate_probe
 
 
 class Interrupted(Exception):
@@ -262,3 +263,28 @@ def test_sigkilled_training_resumes_bit_identical(tmp_path):
     expected = _resume_script.final_weights(tmp_path / "reference")
     for got, want in zip(weights, expected):
         assert np.array_equal(got, want), f"kill steps {kills}"
+
+
+@pytest.mark.parametrize(
+    "make_callback",
+    [
+        lambda: OneCycleLR(0.4, cycle_momentum=False),
+        lambda: CyclicLR(0.01, 0.3, step_size_up=5, cycle_momentum=False),
+        lambda: WarmupLR(warmup_steps=12),
+    ],
+    ids=["OneCycleLR", "CyclicLR", "WarmupLR"],
+)
+def test_schedule_callbacks_continue_their_curve_after_a_mid_epoch_resume(tmp_path, make_callback):
+    steps = 8
+    reference, x, y = rate_probe(steps)
+    reference.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0, callbacks=[make_callback()])
+
+    interrupted, _, _ = rate_probe(steps)
+    with pytest.raises(Interrupted):  # saved after global step 9 = epoch 1, step 1
+        interrupted.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0,
+                        callbacks=[make_callback(), BackupAndRestore(tmp_path, save_freq=3), InterruptAt(11)])
+    resumed, _, _ = rate_probe(steps)
+    callback = make_callback()
+    resumed.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0, callbacks=[BackupAndRestore(tmp_path), callback])
+    assert callback.get_state()["first_step"] == 0
+    np.testing.assert_allclose(applied_rates(resumed), applied_rates(reference), rtol=1e-6)
