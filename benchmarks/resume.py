@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._header import print_header  # noqa: E402
-from tests.callbacks import _resume_script as harness  # noqa: E402
+from benchmarks._header import print_header
+from tests.callbacks import _resume_script as harness
 
 
 def max_difference(a, b):
@@ -60,7 +60,7 @@ def main():
                 continue
             same = all(np.array_equal(x, y) for x, y in zip(weights, expected))
             print(
-                f"{backup:<34}{landed:>6}{str(same):>11}{max_difference(weights, expected):>12.3g}"
+                f"{backup:<34}{landed:>6}{same!s:>11}{max_difference(weights, expected):>12.3g}"
                 f"{time.monotonic() - start:9.0f}"
             )
     finally:

@@ -8,4 +8,14 @@ from kerasplus.callbacks.nan_guard import NaNGuard
 from kerasplus.callbacks.one_cycle_lr import OneCycleLR
 from kerasplus.callbacks.warmup_lr import WarmupLR
 
-__all__ = ["BackupAndRestore", "CyclicLR", "EarlyStopping", "LRFinder", "LRFinderResult", "NaNGuard", "OneCycleLR", "WarmupLR", "lr_find"]
+__all__ = [
+    "BackupAndRestore",
+    "CyclicLR",
+    "EarlyStopping",
+    "LRFinder",
+    "LRFinderResult",
+    "NaNGuard",
+    "OneCycleLR",
+    "WarmupLR",
+    "lr_find",
+]
