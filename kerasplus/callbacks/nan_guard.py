@@ -55,7 +55,7 @@ class NaNGuard(keras.callbacks.Callback):
     >>> guard = kerasplus.callbacks.NaNGuard(lr_factor=0.5)
     >>> history = model.fit(x, y, batch_size=2, shuffle=False, verbose=0,
     ...                     callbacks=[guard])
-    >>> guard.failures, float(model.optimizer.learning_rate)
+    >>> guard.failures, round(float(model.optimizer.learning_rate), 6)
     (1, 0.05)
     """
 

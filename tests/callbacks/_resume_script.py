@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,12 +130,14 @@ def final_weights(workdir):
         return [data[f"w{i}"] for i in range(len(data.files))]
 
 
-def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, **kwargs):
+def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, restart_after_crash=False, **kwargs):
     """Kills the run when its optimizer step reaches each of `kill_steps`; restarts until done.
 
-    Returns ``(final weights, number of kills that landed)``.
+    A restart that fails raises, or with `restart_after_crash` deletes the
+    backup directory (what is left to a user whose checkpoint does not load)
+    and starts over. Returns ``(final weights, kills that landed, crashes)``.
     """
-    landed = 0
+    landed = crashes = 0
     deadline = time.monotonic() + timeout
     for target in sorted(kill_steps):
         process = start(workdir, backup, **kwargs)
@@ -147,7 +150,10 @@ def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, **kwargs):
                 os.kill(process.pid, signal.SIGKILL)
                 landed += 1
             process.wait(timeout=10)
-            if process.returncode not in (0, -signal.SIGKILL):
+            if process.returncode not in (0, -signal.SIGKILL) and restart_after_crash:
+                crashes += 1
+                shutil.rmtree(os.path.join(workdir, "backup"), ignore_errors=True)
+            elif process.returncode not in (0, -signal.SIGKILL):
                 raise RuntimeError(
                     f"training process failed ({process.returncode}):\n{process.stderr.read().decode()[-3000:]}"
                 )
@@ -158,9 +164,15 @@ def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, **kwargs):
             process.stderr.close()
         if os.path.exists(os.path.join(workdir, "final.npz")):
             break  # finished before the kill
-    if not os.path.exists(os.path.join(workdir, "final.npz")):
-        finish(start(workdir, backup, **kwargs), max(1.0, deadline - time.monotonic()))
-    return final_weights(workdir), landed
+    while not os.path.exists(os.path.join(workdir, "final.npz")):
+        try:
+            finish(start(workdir, backup, **kwargs), max(1.0, deadline - time.monotonic()))
+        except RuntimeError:
+            if not restart_after_crash or time.monotonic() > deadline:
+                raise
+            crashes += 1
+            shutil.rmtree(os.path.join(workdir, "backup"), ignore_errors=True)
+    return final_weights(workdir), landed, crashes
 
 
 if __name__ == "__main__":

@@ -257,13 +257,13 @@ def test_sigkilled_training_resumes_bit_identical(tmp_path):
     kills = sorted(rng.choice(np.arange(2, 32), size=3, replace=False).tolist())  # 3 epochs x 11 steps
     reference = _resume_script.start(tmp_path / "reference", backup="none")
     try:
-        weights, landed = _resume_script.run_with_kills(tmp_path / "killed", kills, backup="ours", timeout=240)
-        _resume_script.finish(reference, timeout=240)
+        weights, landed, crashes = _resume_script.run_with_kills(tmp_path / "killed", kills, backup="ours", timeout=600)
+        _resume_script.finish(reference, timeout=300)
     finally:
         if reference.poll() is None:
             reference.kill()
             reference.wait(timeout=10)
-    assert landed == 3, f"kill steps {kills}"
+    assert (landed, crashes) == (3, 0), f"kill steps {kills}"
     expected = _resume_script.final_weights(tmp_path / "reference")
     for got, want in zip(weights, expected):
         assert np.array_equal(got, want), f"kill steps {kills}"
