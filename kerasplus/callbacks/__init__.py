@@ -1,8 +1,21 @@
-"""Fit-time callbacks: learning-rate schedules for an existing `model.fit`, and the LR range test."""
+"""Fit-time callbacks: learning-rate schedules, the LR range test, early stopping, resume, NaN guard."""
 
+from kerasplus.callbacks.backup_and_restore import BackupAndRestore
 from kerasplus.callbacks.cyclic_lr import CyclicLR
+from kerasplus.callbacks.early_stopping import EarlyStopping
 from kerasplus.callbacks.lr_finder import LRFinder, LRFinderResult, lr_find
+from kerasplus.callbacks.nan_guard import NaNGuard
 from kerasplus.callbacks.one_cycle_lr import OneCycleLR
 from kerasplus.callbacks.warmup_lr import WarmupLR
 
-__all__ = ["CyclicLR", "LRFinder", "LRFinderResult", "OneCycleLR", "WarmupLR", "lr_find"]
+__all__ = [
+    "BackupAndRestore",
+    "CyclicLR",
+    "EarlyStopping",
+    "LRFinder",
+    "LRFinderResult",
+    "NaNGuard",
+    "OneCycleLR",
+    "WarmupLR",
+    "lr_find",
+]

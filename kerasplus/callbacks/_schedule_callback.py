@@ -126,6 +126,23 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._momentum_attribute = None
         self._installed = False
         self.first_step = None
+        self._resumed_first_step = None
+
+    def get_state(self) -> dict:
+        """The optimizer step at which this `fit`'s schedule started (None before it did).
+
+        Saved by `kerasplus.callbacks.BackupAndRestore`: a run resumed in the
+        middle of an epoch cannot work it out from ``initial_epoch``.
+        """
+        return {"first_step": self.first_step}
+
+    def set_state(self, state: dict) -> None:
+        """Continues the schedule of a saved run; re-installs it if already installed."""
+        first_step = state.get("first_step")
+        self._resumed_first_step = None if first_step is None else int(first_step)
+        if self._installed and self._resumed_first_step is not None:
+            self._restore_originals()
+            self._install(None)
 
     def make_schedules(self, optimizer):
         """Returns ``(lr_schedule, momentum_fn_or_None)``, both counting from 0."""
@@ -165,7 +182,10 @@ class ScheduleCallback(keras.callbacks.Callback):
                     f"{keras.backend.backend()!r}."
                 )
             name = momentum_attribute(optimizer)
-        first_step = self._first_step(optimizer, initial_epoch)
+        if self._resumed_first_step is not None:
+            first_step, self._resumed_first_step = self._resumed_first_step, None
+        else:
+            first_step = self._first_step(optimizer, initial_epoch)
         self.first_step = first_step
         schedule, momentum_fn = self.make_schedules(optimizer)
         originals = _ORIGINALS.setdefault(optimizer, {})

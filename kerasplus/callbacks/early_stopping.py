@@ -1,0 +1,266 @@
+"""`EarlyStopping`: Keras's, plus Prechelt's stopping criteria, smoothing and resumable state."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kerasplus import _validation as v
+
+CRITERIA = ("patience", "gl", "pq", "up")
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's `EarlyStopping` with Prechelt's criteria, smoothing and a state protocol.
+
+    With ``criterion="patience"`` (the default) it behaves as
+    `keras.callbacks.EarlyStopping` with the same arguments. The other criteria
+    follow L. Prechelt, "Early Stopping — But When?" (1998), with `E_va` the
+    monitored value (lower is better, > 0) and `E_tr` the training value
+    `train_monitor`, one value per epoch counted from `start_from_epoch`:
+
+    - ``"gl"``: generalization loss ``GL(t) = 100 * (E_va(t) / E_opt(t) - 1)``
+      with ``E_opt(t)`` the lowest `E_va` so far; stops after the first epoch
+      with ``GL(t) > alpha``.
+    - ``"pq"``: progress quotient. Over a strip of `strip_length` = k epochs,
+      ``P_k(t) = 1000 * (sum(E_tr strip) / (k * min(E_tr strip)) - 1)``;
+      stops at the end of the first strip with ``GL(t) / P_k(t) > alpha``.
+    - ``"up"``: stops at the end of the strip where `E_va` has gone up
+      (against the end of the previous strip) for `alpha` successive strips
+      (Prechelt's UP_s with s = alpha, an integer).
+
+    `patience` and `baseline` apply to ``"patience"`` only. ``smoothing=b``
+    replaces the monitored value by its exponential moving average
+    ``s_t = b * s_(t-1) + (1 - b) * x_t`` (``s_0 = x_0``) before any criterion
+    or best-epoch comparison. With ``restore_best_weights=True`` the weights of
+    the best (smoothed) epoch are restored when `fit` ends, whether a criterion
+    stopped it or it ran all its epochs.
+
+    `get_state()` / `set_state()` expose the counters, the curve seen so far and
+    the best weights, so `kerasplus.callbacks.BackupAndRestore` resumes it.
+
+    Args:
+        monitor, min_delta, patience, verbose, mode, baseline,
+            restore_best_weights, start_from_epoch: as
+            `keras.callbacks.EarlyStopping`.
+        criterion: one of ``"patience"``, ``"gl"``, ``"pq"``, ``"up"``.
+        alpha: threshold of ``"gl"``/``"pq"`` (> 0), number of successive
+            strips for ``"up"`` (integer >= 1). Defaults: 5 (gl), 0.5 (pq),
+            3 (up), Prechelt's middle settings.
+        strip_length: k, the strip length in epochs for ``"pq"``/``"up"`` (>= 1).
+        smoothing: EMA factor in [0, 1); 0 turns smoothing off.
+        train_monitor: the training quantity for ``"pq"``; defaults to
+            `monitor` without its ``val_`` prefix.
+
+    Example:
+
+    >>> import numpy as np, keras, kerasplus
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> stop = kerasplus.callbacks.EarlyStopping(criterion="gl", alpha=5.0)
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> history = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0,
+    ...                     callbacks=[stop])
+    >>> stop.get_state()["criterion"]
+    'gl'
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+        criterion: str = "patience",
+        alpha: float | None = None,
+        strip_length: int = 5,
+        smoothing: float = 0.0,
+        train_monitor: str | None = None,
+    ):
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"`monitor` must be a metric name; received monitor={monitor!r}.")
+        v.check_number("min_delta", min_delta)
+        v.check_int("patience", patience, minimum=0)
+        v.check_choice("mode", mode, ("auto", "min", "max"))
+        if baseline is not None:
+            v.check_number("baseline", baseline)
+        v.check_bool("restore_best_weights", restore_best_weights)
+        v.check_int("start_from_epoch", start_from_epoch, minimum=0)
+        super().__init__(
+            monitor=monitor,
+            min_delta=min_delta,
+            patience=patience,
+            verbose=verbose,
+            mode=mode,
+            baseline=baseline,
+            restore_best_weights=restore_best_weights,
+            start_from_epoch=start_from_epoch,
+        )
+        self.criterion = v.check_choice("criterion", criterion, CRITERIA)
+        if criterion in ("gl", "pq") and mode == "max":
+            raise ValueError(
+                f"`criterion={criterion!r}` is defined for an error that goes down "
+                "(Prechelt's E_va > 0); received mode='max'. Monitor a loss or "
+                "error with mode='min' or 'auto', or use criterion='up'/'patience'."
+            )
+        if alpha is None:
+            alpha = {"patience": None, "gl": 5.0, "pq": 0.5, "up": 3}[criterion]
+        if criterion == "up":
+            alpha = v.check_int("alpha", alpha, minimum=1)
+        elif alpha is not None:
+            alpha = v.check_positive("alpha", alpha)
+        self.alpha = alpha
+        self.strip_length = v.check_int("strip_length", strip_length, minimum=1)
+        self.smoothing = v.check_range("smoothing", smoothing, 0.0, 1.0, high_inclusive=False)
+        if train_monitor is not None and (not isinstance(train_monitor, str) or not train_monitor):
+            raise ValueError(
+                f"`train_monitor` must be a metric name or None; received train_monitor={train_monitor!r}."
+            )
+        self.train_monitor = train_monitor or monitor.removeprefix("val_")
+        self._reset_curve()
+
+    def _reset_curve(self):
+        self._ema = None
+        self._va = []  # monitored (smoothed) values, one per evaluated epoch
+        self._tr = []  # training values (criterion "pq")
+        self._ups = 0  # successive strips whose end went up (criterion "up")
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._reset_curve()
+
+    def _smoothed(self, value):
+        value = float(value)
+        if self.smoothing:
+            self._ema = value if self._ema is None else self.smoothing * self._ema + (1.0 - self.smoothing) * value
+            return self._ema
+        return value
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        raw = self.get_monitor_value(logs)
+        if raw is None or epoch < self.start_from_epoch:
+            return
+        current = self._smoothed(raw)
+        if self.criterion == "patience":
+            super().on_epoch_end(epoch, {**logs, self.monitor: current})
+            return
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        if self.monitor_op is keras.ops.greater and self.criterion != "up":
+            raise ValueError(
+                f"criterion={self.criterion!r} needs a quantity that goes down, but "
+                f"{self.monitor!r} is maximized; use criterion='up' or 'patience'."
+            )
+        self._va.append(current)
+        if self.criterion == "pq":
+            train = logs.get(self.train_monitor)
+            if train is None:
+                raise ValueError(
+                    f"criterion='pq' needs the training quantity {self.train_monitor!r} in "
+                    f"the epoch logs; available: {sorted(logs)}. Pass train_monitor=..."
+                )
+            self._tr.append(float(train))
+        self._track_best(epoch, current)
+        if self._should_stop():
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def _track_best(self, epoch, current):
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+            self.best_epoch = epoch
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+
+    def _generalization_loss(self):
+        e_opt = min(self._va)
+        if e_opt <= 0:
+            raise ValueError(
+                f"criterion={self.criterion!r} needs {self.monitor!r} > 0 (GL divides by "
+                f"the lowest value so far); got {e_opt!r}."
+            )
+        return 100.0 * (self._va[-1] / e_opt - 1.0)
+
+    def _should_stop(self):
+        t = len(self._va)
+        k = self.strip_length
+        if self.criterion == "gl":
+            return self._generalization_loss() > self.alpha
+        if t % k:
+            return False  # the criteria below are evaluated at strip ends only
+        if self.criterion == "pq":
+            strip = self._tr[-k:]
+            progress = 1000.0 * (sum(strip) / (k * min(strip)) - 1.0)
+            gl = self._generalization_loss()
+            if progress <= 0:  # training has stalled: any GL > 0 is infinitely worse
+                return gl > 0
+            return gl / progress > self.alpha
+        # "up": E_va at this strip end against the previous strip end.
+        if t < 2 * k:
+            return False
+        went_up = (
+            self._va[-1] > self._va[-1 - k]
+            if self.monitor_op is keras.ops.less
+            else self._va[-1] < self._va[-1 - k]
+        )
+        self._ups = self._ups + 1 if went_up else 0
+        return self._ups >= self.alpha
+
+    def get_state(self) -> dict:
+        """What a resumed `fit` needs: counters, the curve so far, the best weights."""
+        best = self.best
+        return {
+            "criterion": self.criterion,
+            "wait": int(self.wait),
+            "stopped_epoch": int(self.stopped_epoch),
+            "best": None if best is None else float(best),
+            "best_epoch": int(getattr(self, "best_epoch", 0)),
+            "best_weights": None if self.best_weights is None else [np.asarray(w) for w in self.best_weights],
+            "ema": self._ema,
+            "va": list(self._va),
+            "tr": list(self._tr),
+            "ups": int(self._ups),
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restores what `get_state` returned (after this `fit`'s `on_train_begin`)."""
+        if state.get("criterion", self.criterion) != self.criterion:
+            raise ValueError(
+                f"The saved EarlyStopping state is for criterion={state['criterion']!r}, "
+                f"this callback has criterion={self.criterion!r}."
+            )
+        self.wait = int(state["wait"])
+        self.stopped_epoch = int(state["stopped_epoch"])
+        self.best = state["best"]
+        self.best_epoch = int(state["best_epoch"])
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else [np.asarray(w) for w in weights]
+        self._ema = state["ema"]
+        self._va = [float(x) for x in state["va"]]
+        self._tr = [float(x) for x in state["tr"]]
+        self._ups = int(state["ups"])
+
+    def get_config(self) -> dict:
+        return {
+            "monitor": self.monitor,
+            "min_delta": abs(self.min_delta),
+            "patience": self.patience,
+            "verbose": self.verbose,
+            "mode": self.mode,
+            "baseline": self.baseline,
+            "restore_best_weights": self.restore_best_weights,
+            "start_from_epoch": self.start_from_epoch,
+            "criterion": self.criterion,
+            "alpha": self.alpha,
+            "strip_length": self.strip_length,
+            "smoothing": self.smoothing,
+            "train_monitor": self.train_monitor,
+        }

@@ -1,0 +1,294 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasplus.callbacks import (
+    BackupAndRestore,
+    CyclicLR,
+    EarlyStopping,
+    OneCycleLR,
+    WarmupLR,
+)
+from tests.callbacks import _resume_script
+from tests.helpers import applied_rates, rate_probe
+
+
+class Interrupted(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Raises once the optimizer has taken `step` steps: a crash inside fit."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            raise Interrupted
+
+
+class Steps(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.seen = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.seen.append((self._epoch, batch))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+
+def make_model(seed=1):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dropout(0.25),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(0.01), "mse", metrics=["mae"])
+    return model
+
+
+def data(n=40):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 6)).astype("float32")
+    return x, (x[:, :2].sum(axis=1, keepdims=True) ** 2).astype("float32")
+
+
+def fit(model, callbacks, epochs=3, source="numpy"):
+    x, y = data()
+    if source == "numpy":
+        kwargs = dict(x=x, y=y, batch_size=4, shuffle=True)
+    else:
+        kwargs = dict(x=tf.data.Dataset.from_tensor_slices((x, y)).shuffle(40, seed=5).batch(4))
+    return model.fit(**kwargs, epochs=epochs, verbose=0, callbacks=callbacks)
+
+
+def assert_same_weights(a, b):
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("source", ["numpy", "tfdata"])
+def test_resume_mid_epoch_continues_at_the_saved_step_with_identical_weights(tmp_path, source):
+    reference = make_model()
+    fit(reference, [OneCycleLR(0.05)], source=source)
+
+    backup = tmp_path / "backup"
+    interrupted = make_model()
+    with pytest.raises(Interrupted):  # 10 steps per epoch; saved after steps 3, 6, 9, 12; dies at 14
+        fit(interrupted, [BackupAndRestore(backup, save_freq=3), OneCycleLR(0.05), InterruptAt(14)], source=source)
+
+    resumed = make_model()
+    steps = Steps()
+    callback = BackupAndRestore(backup, save_freq=3)
+    history = fit(resumed, [OneCycleLR(0.05), callback, steps], source=source)
+    assert callback.restored_from.endswith("ckpt-00000003.npz")
+    assert steps.seen[0] == (1, 2)  # global step 12 = epoch 1, step 2
+    assert len(steps.seen) == 30 - 12
+    assert len(history.history["loss"]) == 2
+    assert_same_weights(resumed, reference)
+    assert not backup.exists()  # delete_checkpoint=True once fit completed
+
+
+def test_epoch_loss_of_the_resumed_epoch_counts_the_batches_before_the_kill(tmp_path):
+    reference = make_model()
+    expected = fit(reference, []).history
+    interrupted = make_model()
+    with pytest.raises(Interrupted):
+        fit(interrupted, [BackupAndRestore(tmp_path, save_freq=5, delete_checkpoint=False), InterruptAt(17)])
+    resumed = make_model()
+    got = fit(resumed, [BackupAndRestore(tmp_path, save_freq=5)]).history
+    np.testing.assert_allclose(got["loss"], expected["loss"][1:], rtol=1e-6)
+    np.testing.assert_allclose(got["mae"], expected["mae"][1:], rtol=1e-6)
+
+
+def snapshot(others, model):
+    stop, plateau, ours = others
+    return {
+        "stop": (stop.wait, stop.best, stop.best_epoch),
+        "best_weights": stop.best_weights,
+        "plateau": (plateau.best, plateau.wait, plateau.cooldown_counter),
+        "lr": float(model.optimizer.learning_rate.numpy()),
+        "ours": ours.get_state(),
+    }
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_keras_early_stopping_and_reduce_lr_state_survive_in_either_order(tmp_path, first):
+    def callbacks():
+        backup = BackupAndRestore(tmp_path)
+        stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=1, factor=0.5, min_delta=1.0)
+        ours = EarlyStopping(monitor="loss", criterion="up", alpha=3, strip_length=1)
+        others = [stop, plateau, ours]
+        return others, ([backup, *others] if first else [*others, backup])
+
+    saved = {}
+
+    class Record(keras.callbacks.Callback):  # last in the list: sees epoch 1 after everyone
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                saved.update(snapshot(others, self.model))
+
+    others, listed = callbacks()
+    with pytest.raises(Interrupted):  # in epoch 2, after the end of epoch 1 was saved
+        fit(make_model(), [*listed, Record(), InterruptAt(21)])
+    # Fresh callbacks hold None/0 here (on_train_begin resets them): restoring is visible.
+    assert saved["stop"][1] is not None and saved["plateau"][0] is not None and saved["lr"] < 0.01
+
+    restored = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            restored.update(snapshot(others, self.model), epoch=epoch)
+            self.model.stop_training = True
+
+    others, listed = callbacks()
+    fit(make_model(), [*listed, Probe()])
+    assert restored.pop("epoch") == 2
+    for a, b in zip(restored.pop("best_weights"), saved.pop("best_weights")):
+        np.testing.assert_array_equal(a, b)
+    assert restored == saved
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path):
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path, keep=3), InterruptAt(31)], epochs=4)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["ckpt-00000000.npz", "ckpt-00000001.npz", "ckpt-00000002.npz"]
+    latest = tmp_path / names[-1]
+    latest.write_bytes(latest.read_bytes()[:200])  # a torn write
+    callback = BackupAndRestore(tmp_path, delete_checkpoint=False)
+    with pytest.warns(UserWarning, match="ckpt-00000002.npz is corrupt"):
+        history = fit(make_model(), [callback], epochs=4)
+    assert callback.restored_from.endswith(names[1])
+    assert len(history.history["loss"]) == 2  # resumed at epoch 2 of 4
+    # New checkpoints get new numbers; the two newest (good) ones are kept.
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-00000003.npz", "ckpt-00000004.npz"]
+
+
+def test_checkpoint_of_a_different_model_names_the_variable(tmp_path):
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path), InterruptAt(12)])
+    keras.utils.set_random_seed(1)
+    other = keras.Sequential([keras.Input((6,)), keras.layers.Dense(9, activation="relu"), keras.layers.Dropout(0.25), keras.layers.Dense(1)])
+    other.compile(keras.optimizers.Adam(0.01), "mse", metrics=["mae"])
+    with pytest.raises(ValueError, match=r"different model: model variable #0 is .*kernel \(6, 8\) there and .*kernel \(6, 9\) here"):
+        fit(other, [BackupAndRestore(tmp_path)])
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-00000000.npz"]  # nothing overwritten
+
+
+def test_unwritable_directory_is_rejected_at_construction(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match="backup_dir"):
+        BackupAndRestore(blocker / "backup")
+
+
+def test_only_the_last_n_checkpoints_are_kept_and_no_temporary_files(tmp_path):
+    fit(make_model(), [BackupAndRestore(tmp_path, save_freq=2, keep=2, delete_checkpoint=False)])
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-00000013.npz", "ckpt-00000014.npz"]
+
+
+def test_no_checkpoint_is_written_with_non_finite_weights(tmp_path):
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == 4:
+                kernel = self.model.layers[0].kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    with pytest.warns(UserWarning, match="not saving .* NaN or inf"):
+        fit(make_model(), [Poison(), BackupAndRestore(tmp_path, save_freq=2, keep=50, delete_checkpoint=False)], epochs=1)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["ckpt-00000000.npz"]  # saved at step 2; steps 4, 6, 8, 10 had NaN weights
+    with np.load(tmp_path / names[0]) as saved:
+        assert all(np.all(np.isfinite(saved[k])) for k in saved.files if k.startswith("model/"))
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,name",
+    [
+        (dict(save_freq=0), ValueError, "save_freq"),
+        (dict(save_freq="batch"), ValueError, "save_freq"),
+        (dict(save_freq=2.5), TypeError, "save_freq"),
+        (dict(keep=0), ValueError, "keep"),
+        (dict(delete_checkpoint="yes"), TypeError, "delete_checkpoint"),
+    ],
+)
+def test_bad_arguments_are_rejected_by_name(tmp_path, kwargs, error, name):
+    with pytest.raises(error, match=name):
+        BackupAndRestore(tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="backup_dir"):
+        BackupAndRestore("")
+
+
+def test_get_config_returns_the_constructor_arguments(tmp_path):
+    config = dict(backup_dir=str(tmp_path), save_freq=7, double_checkpoint=True, delete_checkpoint=False, keep=3)
+    assert BackupAndRestore(**config).get_config() == config
+
+
+def test_generator_input_is_checkpointed_at_epoch_ends_with_a_warning(tmp_path):
+    x, y = data()
+
+    def batches():
+        while True:
+            for i in range(0, 40, 4):
+                yield x[i : i + 4], y[i : i + 4]
+
+    model = make_model()
+    with pytest.warns(UserWarning, match="epoch ends only"):
+        model.fit(batches(), steps_per_epoch=10, epochs=2, verbose=0,
+                  callbacks=[BackupAndRestore(tmp_path, save_freq=3, delete_checkpoint=False)])
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-00000000.npz", "ckpt-00000001.npz"]
+
+
+@pytest.mark.slow
+def test_sigkilled_training_resumes_bit_identical(tmp_path):
+    rng = np.random.default_rng()
+    kills = sorted(rng.choice(np.arange(2, 32), size=3, replace=False).tolist())  # 3 epochs x 11 steps
+    reference = _resume_script.start(tmp_path / "reference", backup="none")
+    try:
+        weights, landed, crashes = _resume_script.run_with_kills(tmp_path / "killed", kills, backup="ours", timeout=600)
+        _resume_script.finish(reference, timeout=300)
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+            reference.wait(timeout=10)
+    assert (landed, crashes) == (3, 0), f"kill steps {kills}"
+    expected = _resume_script.final_weights(tmp_path / "reference")
+    for got, want in zip(weights, expected):
+        assert np.array_equal(got, want), f"kill steps {kills}"
+
+
+@pytest.mark.parametrize(
+    "make_callback",
+    [
+        lambda: OneCycleLR(0.4, cycle_momentum=False),
+        lambda: CyclicLR(0.01, 0.3, step_size_up=5, cycle_momentum=False),
+        lambda: WarmupLR(warmup_steps=12),
+    ],
+    ids=["OneCycleLR", "CyclicLR", "WarmupLR"],
+)
+def test_schedule_callbacks_continue_their_curve_after_a_mid_epoch_resume(tmp_path, make_callback):
+    steps = 8
+    reference, x, y = rate_probe(steps)
+    reference.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0, callbacks=[make_callback()])
+
+    interrupted, _, _ = rate_probe(steps)
+    with pytest.raises(Interrupted):  # saved after global step 9 = epoch 1, step 1
+        interrupted.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0,
+                        callbacks=[make_callback(), BackupAndRestore(tmp_path, save_freq=3), InterruptAt(11)])
+    resumed, _, _ = rate_probe(steps)
+    callback = make_callback()
+    resumed.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0, callbacks=[BackupAndRestore(tmp_path), callback])
+    assert callback.get_state()["first_step"] == 0
+    np.testing.assert_allclose(applied_rates(resumed), applied_rates(reference), rtol=1e-6)

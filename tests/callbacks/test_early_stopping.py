@@ -1,0 +1,220 @@
+import keras
+import numpy as np
+import pytest
+
+from kerasplus.callbacks import EarlyStopping
+
+# --- Prechelt (1998), section 2.2, transcribed with whole arrays (epochs t = 1..n) ---
+
+
+def generalization_loss(va):
+    return 100.0 * (va / np.minimum.accumulate(va) - 1.0)
+
+
+def first(indices):
+    indices = np.flatnonzero(indices)
+    return int(indices[0]) if indices.size else None
+
+
+def gl_stop(va, alpha):
+    return first(generalization_loss(va) > alpha)
+
+
+def pq_stop(va, tr, alpha, k):
+    gl = generalization_loss(va)
+    for t in range(k, len(va) + 1, k):
+        strip = tr[t - k : t]
+        progress = 1000.0 * (strip.sum() / (k * strip.min()) - 1.0)
+        if gl[t - 1] / progress > alpha:
+            return t - 1
+    return None
+
+
+def up_stop(va, s, k):
+    ends = np.arange(k, len(va) + 1, k) - 1
+    went_up = va[ends[1:]] > va[ends[:-1]]
+    run = 0
+    for i, up in enumerate(went_up):
+        run = run + 1 if up else 0
+        if run >= s:
+            return int(ends[i + 1])
+    return None
+
+
+def ema(x, b):
+    out = np.empty_like(x)
+    out[0] = x[0]
+    for i in range(1, len(x)):
+        out[i] = b * out[i - 1] + (1 - b) * x[i]
+    return out
+
+
+def curves(seed, n=60):
+    """A validation curve that falls, then rises slowly, with noise; a training curve that keeps falling."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=np.float64)
+    va = 1.0 / (1.0 + 0.3 * t) + 0.004 * t + rng.normal(0, 0.01, n) + 0.2
+    tr = np.exp(-0.2 * t) + rng.uniform(0, 0.002, n) + 0.05
+    return va, tr
+
+
+def feed(callback, va, tr=None):
+    """Calls the callback as fit would, one epoch at a time; returns the epoch where it stopped."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, value in enumerate(va):
+        logs = {"val_loss": float(value)}
+        if tr is not None:
+            logs["loss"] = float(tr[epoch])
+        callback.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            return epoch
+    return None
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("alpha", [1.0, 5.0, 10.0])
+def test_gl_stops_at_the_epoch_of_the_papers_definition(seed, alpha):
+    va, _ = curves(seed)
+    expected = gl_stop(va, alpha)
+    assert expected is not None
+    assert feed(EarlyStopping(criterion="gl", alpha=alpha), va) == expected
+
+
+def test_gl_on_a_hand_made_curve():
+    # E_opt = 1.0 at epoch 1; epoch 3 has GL = 100 * (1.06 / 1.0 - 1) = 6 > 5.
+    va = np.array([2.0, 1.0, 1.04, 1.06, 0.9])
+    assert feed(EarlyStopping(criterion="gl", alpha=5.0), va) == 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("alpha,k", [(0.5, 5), (2.0, 5), (1.0, 3)])
+def test_pq_stops_at_the_end_of_the_strip_of_the_papers_definition(seed, alpha, k):
+    va, tr = curves(seed, n=80)
+    expected = pq_stop(va, tr, alpha, k)
+    assert expected is not None and (expected + 1) % k == 0
+    assert feed(EarlyStopping(criterion="pq", alpha=alpha, strip_length=k), va, tr) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("s,k", [(1, 5), (2, 4), (3, 3)])
+def test_up_stops_after_s_successive_rising_strips(seed, s, k):
+    va, _ = curves(seed, n=90)
+    expected = up_stop(va, s, k)
+    assert expected is not None
+    assert feed(EarlyStopping(criterion="up", alpha=s, strip_length=k), va) == expected
+
+
+def test_up_counts_only_successive_strips():
+    # strip ends (k=2) at epochs 1,3,5,7,9: 5, 6 (up), 5.5 (down), 6 (up), 7 (up) -> UP_2 at epoch 9
+    va = np.array([9, 5, 9, 6, 9, 5.5, 9, 6, 9, 7.0])
+    assert feed(EarlyStopping(criterion="up", alpha=2, strip_length=2), va) == 9
+    assert up_stop(va, 2, 2) == 9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_smoothing_applies_the_criterion_to_the_moving_average(seed):
+    va, _ = curves(seed)
+    smooth = ema(va, 0.6)
+    expected = gl_stop(smooth, 5.0)
+    assert expected is not None and expected != gl_stop(va, 5.0)
+    assert feed(EarlyStopping(criterion="gl", alpha=5.0, smoothing=0.6), va) == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("patience", [0, 3, 8])
+def test_patience_criterion_stops_where_keras_does(seed, patience):
+    va, _ = curves(seed)
+    keras_epoch = feed(keras.callbacks.EarlyStopping(patience=patience), va)
+    assert feed(EarlyStopping(patience=patience), va) == keras_epoch
+
+
+def test_state_round_trip_continues_the_same_run():
+    va, tr = curves(3)
+    expected = pq_stop(va, tr, 0.5, 5)
+    first = EarlyStopping(criterion="pq", alpha=0.5, strip_length=5, smoothing=0.3, restore_best_weights=True)
+    half = expected - 7
+    assert feed(first, va[:half], tr[:half]) is None
+    second = EarlyStopping(criterion="pq", alpha=0.5, strip_length=5, smoothing=0.3, restore_best_weights=True)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    second.set_model(model)
+    second.on_train_begin()
+    second.set_state(first.get_state())
+    stopped = None
+    for epoch in range(half, len(va)):
+        second.on_epoch_end(epoch, {"val_loss": float(va[epoch]), "loss": float(tr[epoch])})
+        if model.stop_training:
+            stopped = epoch
+            break
+    uninterrupted = EarlyStopping(criterion="pq", alpha=0.5, strip_length=5, smoothing=0.3)
+    assert stopped == feed(uninterrupted, va, tr)
+    assert second.best == pytest.approx(uninterrupted.best)
+
+
+class WeightsPerEpoch(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights, self.val_loss = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+        self.val_loss.append(logs["val_loss"])
+
+
+@pytest.mark.parametrize("criterion", ["patience", "gl"])
+def test_best_weights_are_restored_when_fit_runs_all_its_epochs(criterion):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    w = rng.normal(size=(4, 1)).astype("float32")
+    y = x @ w
+    xv = rng.normal(size=(16, 4)).astype("float32")
+    yv = 0.5 * np.abs(xv @ w)  # partly agrees with the training task: val_loss falls, then rises
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=criterion == "gl")
+    record = WeightsPerEpoch()
+    stop = EarlyStopping(criterion=criterion, alpha=1e6 if criterion == "gl" else None, patience=100, restore_best_weights=True)
+    model.fit(x, y, validation_data=(xv, yv), epochs=12, batch_size=8, verbose=0, callbacks=[record, stop])
+    assert len(record.val_loss) == 12  # ran to the end
+    best = int(np.argmin(record.val_loss))
+    assert best != 11  # otherwise restoring would be invisible
+    for got, want in zip(model.get_weights(), record.weights[best]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_get_config_returns_the_constructor_arguments():
+    config = dict(
+        monitor="val_mae", min_delta=0.01, patience=2, verbose=0, mode="min", baseline=None,
+        restore_best_weights=True, start_from_epoch=1, criterion="up", alpha=2, strip_length=3,
+        smoothing=0.5, train_monitor="mae",
+    )
+    callback = EarlyStopping(**config)
+    assert callback.get_config() == config
+    assert EarlyStopping(**callback.get_config()).get_config() == config
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,name",
+    [
+        (dict(criterion="median"), ValueError, "criterion"),
+        (dict(criterion="gl", alpha=0.0), ValueError, "alpha"),
+        (dict(criterion="pq", alpha=-1.0), ValueError, "alpha"),
+        (dict(criterion="up", alpha=1.5), TypeError, "alpha"),
+        (dict(criterion="up", alpha=0), ValueError, "alpha"),
+        (dict(strip_length=0), ValueError, "strip_length"),
+        (dict(smoothing=1.0), ValueError, "smoothing"),
+        (dict(patience=-1), ValueError, "patience"),
+        (dict(mode="up"), ValueError, "mode"),
+        (dict(criterion="gl", mode="max"), ValueError, "mode='max'"),
+        (dict(monitor=""), ValueError, "monitor"),
+    ],
+)
+def test_bad_arguments_are_rejected_by_name(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        EarlyStopping(**kwargs)
+
+
+def test_pq_without_training_values_says_which_is_missing():
+    with pytest.raises(ValueError, match="'loss'"):
+        feed(EarlyStopping(criterion="pq"), np.ones(3))

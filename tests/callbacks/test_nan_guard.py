@@ -1,0 +1,102 @@
+import keras
+import numpy as np
+import pytest
+
+from kerasplus.callbacks import BackupAndRestore, NaNGuard
+
+
+def make_model():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01), "mse", metrics=["mae"])
+    return model
+
+
+def data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    return x, x[:, :1] * 2.0 - x[:, 1:2]
+
+
+def test_a_nan_batch_is_undone_as_if_it_had_been_skipped():
+    x, y = data()
+    poisoned = x.copy()
+    poisoned[13] = np.nan  # batch 3 of 8 (batch size 4)
+    guard = NaNGuard()
+    model = make_model()
+    history = model.fit(poisoned, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[guard])
+    assert guard.failures == 2 and guard.stopped_reason is None
+    assert int(model.optimizer.iterations.numpy()) == 14
+
+    keep = np.r_[0:12, 16:32]  # the same data without batch 3
+    reference = make_model()
+    expected = reference.fit(x[keep], y[keep], batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert np.all(np.isfinite(history.history["loss"]))
+    np.testing.assert_allclose(history.history["loss"], expected.history["loss"], rtol=1e-6)
+
+
+def test_lr_factor_lowers_the_rate_once_per_failure():
+    x, y = data()
+    x[[1, 21]] = np.inf
+    model = make_model()
+    guard = NaNGuard(lr_factor=0.5)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[guard])
+    assert guard.failures == 2
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01 * 0.25)
+
+
+def test_non_finite_weights_with_a_finite_loss_are_caught():
+    x, y = data()
+
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                kernel = self.model.layers[1].kernel
+                kernel.assign(np.full(kernel.shape, np.inf, "float32"))
+
+    model = make_model()
+    guard = NaNGuard()
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Poison(), guard])
+    assert guard.failures == 1
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def test_stops_after_max_consecutive_failures_with_a_clear_message(tmp_path):
+    x, y = data()
+    x[12:] = np.nan  # batches 3.. are all bad
+    model = make_model()
+    guard = NaNGuard(max_consecutive=3)
+    backup = BackupAndRestore(tmp_path, save_freq=1, keep=100, delete_checkpoint=False)
+    with pytest.warns(RuntimeWarning, match="3 consecutive steps gave a non-finite loss"):
+        history = model.fit(x, y, batch_size=4, epochs=5, shuffle=False, verbose=0, callbacks=[guard, backup])
+    assert guard.failures == 3 and "Lower the learning rate" in guard.stopped_reason
+    assert len(history.history["loss"]) == 1
+    assert int(model.optimizer.iterations.numpy()) == 3
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    for name in tmp_path.iterdir():
+        with np.load(name) as saved:
+            assert all(np.all(np.isfinite(saved[k])) for k in saved.files if k.startswith("model/"))
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,name",
+    [
+        (dict(max_consecutive=0), ValueError, "max_consecutive"),
+        (dict(lr_factor=0.0), ValueError, "lr_factor"),
+        (dict(lr_factor=1.5), ValueError, "lr_factor"),
+        (dict(check_weights=1), TypeError, "check_weights"),
+    ],
+)
+def test_bad_arguments_are_rejected_by_name(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        NaNGuard(**kwargs)
+
+
+def test_get_config_and_state():
+    config = dict(max_consecutive=5, lr_factor=0.1, check_weights=False)
+    guard = NaNGuard(**config)
+    assert guard.get_config() == config
+    guard.set_state({"failures": 4, "consecutive": 2})
+    assert guard.get_state() == {"failures": 4, "consecutive": 2}
