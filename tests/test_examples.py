@@ -9,8 +9,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_quickstart_runs_and_reports_test_accuracy(tmp_path):
-    env = dict(os.environ, KERASPLUS_FAST="1", KERASPLUS_RUNS=str(tmp_path))
+def test_quickstart_runs_end_to_end_and_writes_its_artifacts(tmp_path):
+    env = dict(os.environ, KERASPLUS_FAST="1", KERASPLUS_RUNS=str(tmp_path / "runs"),
+               KERASPLUS_SAVED_MODELS=str(tmp_path / "saved_models"))
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],
         capture_output=True,
@@ -19,9 +20,16 @@ def test_quickstart_runs_and_reports_test_accuracy(tmp_path):
         timeout=300,
         check=True,
     ).stdout
-    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
-    assert accuracy > 0.3  # 10 classes: well above chance after 3 fast epochs
-    assert (tmp_path / "quickstart" / "lr_find.png").stat().st_size > 5_000
+    accuracy, int8_accuracy = map(float, re.search(r"test accuracy: ([0-9.]+)  int8 test accuracy: ([0-9.]+)",
+                                                   out).groups())
+    assert accuracy > 0.5 and int8_accuracy > 0.5  # 10 classes: well above chance after 3 fast epochs
+    assert "lint: 0 finding(s)" in out and "FitDiagnostics verdict" in out
+    runs, saved = tmp_path / "runs" / "quickstart", tmp_path / "saved_models"
+    for artifact in (runs / "lr_find.png", runs / "learning_curves.png"):
+        assert artifact.stat().st_size > 5_000
+    assert list((runs / "tensorboard").rglob("events.out.tfevents.*"))
+    assert (saved / "quickstart_digits.keras").exists()
+    assert (saved / "quickstart_digits_int8.tflite").stat().st_size < (saved / "quickstart_digits.keras").stat().st_size
 
 
 def test_transfer_learning_example_beats_training_from_scratch_when_labels_are_scarce():
