@@ -1,0 +1,300 @@
+"""`auto_strategy`: pick the `tf.distribute` strategy the hardware calls for, and say why."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import os
+import socket
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from kerasplus import _validation as v
+
+logger = logging.getLogger("kerasplus.distribute")
+
+CHOICES = ("auto", "tpu", "multi_worker", "mirrored", "one_device", "default")
+
+# strategy -> the reason auto_strategy chose it (read back by `describe`).
+_REASONS: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class Choice:
+    """What `choose` decided: a strategy kind, why, and what it needs to be built."""
+
+    kind: str
+    reason: str
+    devices: list[str] = field(default_factory=list)
+    resolver: Any = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def parse_tf_config(tf_config) -> dict | None:
+    """`TF_CONFIG` (a JSON string or a dict) checked and returned as a dict; None when unset.
+
+    Raises `ValueError` naming what is wrong: invalid JSON, no ``cluster``, a
+    cluster job that is not a list of ``"host:port"`` strings, a ``task`` whose
+    type is not a job of the cluster or whose index is out of range.
+    """
+    if tf_config is None or (isinstance(tf_config, str) and not tf_config.strip()):
+        return None
+    if isinstance(tf_config, str):
+        try:
+            config = json.loads(tf_config)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"TF_CONFIG is not valid JSON ({error}); received TF_CONFIG={tf_config!r}.") from None
+    else:
+        config = tf_config
+    if not isinstance(config, dict):
+        raise ValueError(f"TF_CONFIG must be a JSON object; received {type(config).__name__}: {config!r}.")
+    cluster = config.get("cluster")
+    if not isinstance(cluster, dict) or not cluster:
+        raise ValueError(
+            'TF_CONFIG needs a non-empty "cluster" object such as '
+            '{"worker": ["host1:port", "host2:port"]}; '
+            f"received cluster={cluster!r}."
+        )
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
+            raise ValueError(
+                f'TF_CONFIG cluster job "{job}" must be a list of "host:port" strings; received {addresses!r}.'
+            )
+    task = config.get("task")
+    if task is not None:
+        if not isinstance(task, dict) or "type" not in task or "index" not in task:
+            raise ValueError(f'TF_CONFIG "task" must be {{"type": ..., "index": ...}}; received task={task!r}.')
+        if task["type"] not in cluster:
+            raise ValueError(
+                f'TF_CONFIG task type {task["type"]!r} is not a job of the cluster {sorted(cluster)}.'
+            )
+        index = task["index"]
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
+            raise ValueError(
+                f'TF_CONFIG task index must be an integer in [0, {len(cluster[task["type"]])}); '
+                f"received index={index!r}."
+            )
+    return config
+
+
+def _worker_count(config: dict) -> int:
+    cluster = config["cluster"]
+    return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+
+
+def _tpu_answers(address: str, timeout: float) -> bool:
+    """For a ``grpc://host:port`` address: does anything accept a TCP connection within `timeout`?"""
+    parsed = urlparse(address)
+    if parsed.scheme != "grpc" or not parsed.hostname or not parsed.port:
+        return True  # a TPU name: the resolver looks it up
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _with_timeout(function, timeout: float, what: str):
+    """Runs `function()` in a worker thread; `TimeoutError` if it takes longer than `timeout` s."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(function).result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(f"{what} did not finish within {timeout} s.") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _default_tpu_resolver(tpu):
+    import tensorflow as tf
+
+    return tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+
+
+def connect_tpu(resolver):
+    """Connects to the TPU cluster, initializes the TPU system and returns a `TPUStrategy`."""
+    import tensorflow as tf
+
+    if resolver.master():  # a remote TPU; a TPU VM's local chips need no connection
+        tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _visible_gpus() -> list[str]:
+    import tensorflow as tf
+
+    return [device.name for device in tf.config.list_logical_devices("GPU")]
+
+
+def choose(
+    strategy: str = "auto",
+    *,
+    tpu: str | None = None,
+    tf_config=None,
+    gpus: list[str] | None = None,
+    tpu_resolver: Callable[[str | None], Any] | None = None,
+    timeout: float = 30.0,
+) -> Choice:
+    """Decides which strategy `auto_strategy` builds, without building it.
+
+    Arguments as `auto_strategy`. `tf_config` defaults to the ``TF_CONFIG``
+    environment variable and `gpus` to the visible GPUs; both may be injected.
+    """
+    v.check_choice("strategy", strategy, CHOICES)
+    timeout = v.check_positive("timeout", timeout)
+    if tpu is not None and not isinstance(tpu, str):
+        raise TypeError(f"`tpu` must be a TPU name or a 'grpc://host:port' address; received tpu={tpu!r}.")
+    skipped: list[str] = []
+
+    if strategy in ("auto", "tpu"):
+        resolver_factory = tpu_resolver or _default_tpu_resolver
+        failure = None
+        if tpu is not None and not _tpu_answers(tpu, timeout):
+            failure = f"TPU address {tpu!r} did not answer within {timeout} s"
+        else:
+            try:
+                resolver = _with_timeout(lambda: resolver_factory(tpu), timeout, "TPUClusterResolver")
+            except Exception as error:  # no TPU here: every resolver error means "not this one"
+                failure = f"no TPU ({type(error).__name__}: {error})"
+            else:
+                where = f" at {tpu!r}" if tpu else ""
+                return Choice("tpu", f"a TPU was found by TPUClusterResolver{where}", resolver=resolver)
+        if strategy == "tpu":
+            raise RuntimeError(f"strategy='tpu' was asked for but {failure}.")
+        skipped.append(failure)
+
+    config = os.environ.get("TF_CONFIG") if tf_config is None else tf_config
+    if strategy in ("auto", "multi_worker"):
+        parsed = parse_tf_config(config)
+        workers = 0 if parsed is None else _worker_count(parsed)
+        if workers > 1:
+            return Choice("multi_worker", f"TF_CONFIG names {workers} workers", skipped=skipped)
+        if strategy == "multi_worker":
+            raise RuntimeError(
+                f"strategy='multi_worker' needs a TF_CONFIG naming more than one worker; it names {workers}."
+            )
+        skipped.append("TF_CONFIG is unset" if parsed is None else f"TF_CONFIG names {workers} worker")
+
+    given = gpus is not None
+    gpus = _visible_gpus() if gpus is None else list(gpus)
+    named = "device" if given else "GPU"
+    if strategy == "mirrored":
+        over = f"{len(gpus)} {named}s" if gpus else "no GPU, so the CPU"
+        return Choice("mirrored", f"asked for: MirroredStrategy over {over}", devices=gpus, skipped=skipped)
+    if strategy == "one_device":
+        device = gpus[0] if gpus else "/cpu:0"
+        return Choice("one_device", f"asked for: OneDeviceStrategy on {device}", devices=[device], skipped=skipped)
+    if strategy == "default":
+        return Choice("default", "asked for: the default strategy", skipped=skipped)
+    if len(gpus) >= 2:
+        return Choice("mirrored", f"{len(gpus)} {named}s visible", devices=gpus, skipped=skipped)
+    if len(gpus) == 1:
+        return Choice("one_device", f"one {named} visible: {gpus[0]}", devices=gpus, skipped=skipped)
+    skipped.append(f"no {named} visible")
+    return Choice("default", "nothing to distribute over", skipped=skipped)
+
+
+def auto_strategy(
+    strategy: str = "auto",
+    *,
+    tpu: str | None = None,
+    devices: list[str] | None = None,
+    tf_config=None,
+    tpu_resolver: Callable[[str | None], Any] | None = None,
+    tpu_connect: Callable[[Any], Any] | None = None,
+    communication_timeout: float | None = None,
+    timeout: float = 30.0,
+):
+    """The `tf.distribute` strategy for this machine, chosen in this order and logged.
+
+    1. A TPU that `TPUClusterResolver` finds (or the one at `tpu`): connect,
+       initialize the TPU system, `tf.distribute.TPUStrategy`.
+    2. ``TF_CONFIG`` naming more than one worker (``chief`` + ``worker``):
+       `tf.distribute.MultiWorkerMirroredStrategy`.
+    3. Two or more GPUs: `tf.distribute.MirroredStrategy` over them.
+    4. One GPU: `tf.distribute.OneDeviceStrategy` on it.
+    5. Otherwise the default strategy (`tf.distribute.get_strategy()`).
+
+    A resolver that fails (no TPU here, a TPU address that does not answer
+    within `timeout`) falls through to the next choice and the reason is
+    logged; a malformed ``TF_CONFIG`` raises `ValueError` (training each worker
+    alone would be worse than stopping). `describe(strategy)` returns the
+    replicas, devices and reason.
+
+    Args:
+        strategy: ``"auto"`` or a forced choice: ``"tpu"``, ``"multi_worker"``,
+            ``"mirrored"``, ``"one_device"``, ``"default"``. A forced choice
+            that cannot be had raises `RuntimeError`.
+        tpu: a TPU name or ``"grpc://host:port"`` address for `TPUClusterResolver`.
+        devices: devices for ``"mirrored"``/``"one_device"`` (default: the visible GPUs).
+        tf_config: a ``TF_CONFIG`` JSON string or dict used instead of the environment variable.
+        tpu_resolver: ``tpu -> resolver``; default `TPUClusterResolver` (injectable for tests).
+        tpu_connect: ``resolver -> strategy``; default connects, initializes and builds `TPUStrategy`.
+        communication_timeout: seconds a multi-worker collective may wait before
+            it fails (``tf.distribute.experimental.CommunicationOptions``); None: TF's default.
+        timeout: seconds allowed for finding and connecting to a TPU, > 0.
+
+    Example:
+
+    >>> import kerasplus
+    >>> strategy = kerasplus.distribute.auto_strategy(tf_config="")
+    >>> info = kerasplus.distribute.describe(strategy)
+    >>> info["replicas"] >= 1, info["reason"] != ""
+    (True, True)
+    """
+    import tensorflow as tf
+
+    if communication_timeout is not None:
+        communication_timeout = v.check_positive("communication_timeout", communication_timeout)
+    gpus = None if devices is None else [str(d) for d in devices]
+    choice = choose(strategy, tpu=tpu, tf_config=tf_config, gpus=gpus, tpu_resolver=tpu_resolver, timeout=timeout)
+    if choice.kind == "tpu":
+        connect = tpu_connect or connect_tpu
+        result = _with_timeout(lambda: connect(choice.resolver), timeout, "Connecting to the TPU")
+    elif choice.kind == "multi_worker":
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=communication_timeout)
+        if tf_config is not None:  # the strategy reads the environment
+            os.environ["TF_CONFIG"] = tf_config if isinstance(tf_config, str) else json.dumps(tf_config)
+        result = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    elif choice.kind == "mirrored":
+        result = tf.distribute.MirroredStrategy(devices=choice.devices or None)
+    elif choice.kind == "one_device":
+        result = tf.distribute.OneDeviceStrategy(choice.devices[0])
+    else:
+        result = tf.distribute.get_strategy()
+    reason = choice.reason + "".join(f"; skipped: {s}" for s in choice.skipped)
+    _remember(result, reason)
+    logger.info("auto_strategy chose %s: %s", type(result).__name__, reason)
+    return result
+
+
+def _remember(strategy, reason: str) -> None:
+    try:
+        _REASONS[strategy] = reason
+    except TypeError:  # not weak-referenceable
+        pass
+
+
+def describe(strategy=None) -> dict:
+    """Replicas, devices and the reason `auto_strategy` gave for `strategy` (default: the current one).
+
+    Returns a dict with ``strategy`` (class name), ``replicas``
+    (``num_replicas_in_sync``), ``devices`` (the worker devices this process
+    drives) and ``reason`` (None for a strategy `auto_strategy` did not make).
+    """
+    import tensorflow as tf
+
+    if strategy is None:
+        strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"`strategy` must be a tf.distribute.Strategy; received {strategy!r}.")
+    return {
+        "strategy": type(strategy).__name__,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "devices": list(strategy.extended.worker_devices),
+        "reason": _REASONS.get(strategy),
+    }

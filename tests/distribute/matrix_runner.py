@@ -1,0 +1,422 @@
+"""Runs every kerasplus component for a few training steps under one setting; prints JSON.
+
+Run as ``python -m tests.distribute.matrix_runner MODE`` (the test does this in
+a subprocess, so that splitting the CPU into two logical devices or starting a
+multi-worker server happens before TensorFlow initialises, and nothing leaks
+into the pytest process). MODE is one of:
+
+- ``mirrored``: MirroredStrategy over two logical CPUs vs the default strategy,
+  same global batch; plus the known upstream failures (XLA, steps_per_execution).
+- ``multi_worker``: one worker of a two-worker MultiWorkerMirroredStrategy
+  (``TF_CONFIG`` is set by the test); vs the default strategy in the same process.
+- ``single``: on the default strategy: ``jit_compile=True, steps_per_execution=8``
+  vs plain; ``mixed_float16``/``mixed_bfloat16``; `keras.RematScope` vs without.
+
+To add a component (EarlyStopping, BackupAndRestore, a QAT model, ...) append
+one `Component` to `COMPONENTS`; every mode and the test pick it up.
+
+Random augmentation layers run where kerasplus documents them, in the tf.data
+pipeline on the global batch (`augment` below, as `kerasplus.data.augmented_dataset`
+does), before the strategy splits the batch: the draws are then the same under
+every strategy and weights are compared at 1e-5. A random layer placed inside
+the model (``Cutout in model``) draws per replica from the same generator state
+for its slice of the batch, so its draws differ from a one-device run by
+design; for it we check training runs, stays finite and moves the weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+GLOBAL_BATCH = 16
+EXAMPLES = 64
+EPOCHS = 2
+STEPS = EPOCHS * EXAMPLES // GLOBAL_BATCH  # 8 optimizer steps
+CLASSES = 4
+SEED = 0
+TOLERANCE = 1e-5
+
+
+def _sgd(learning_rate=0.05):
+    import keras
+
+    return keras.optimizers.SGD(learning_rate, momentum=0.9)
+
+
+def _sparse_xent():
+    import kerasplus
+
+    return kerasplus.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@dataclass
+class Component:
+    """One row of the matrix: what differs from a plain conv net trained with SGD."""
+
+    name: str
+    optimizer: Callable = _sgd
+    loss: Callable = _sparse_xent
+    callbacks: Callable = list
+    pipeline_layers: Callable = list  # random layers applied in tf.data to the global batch
+    model_layers: Callable = list  # layers placed in the model after its input
+    kernel_initializer: Callable = lambda: "glorot_uniform"  # noqa: E731
+    after_build: Callable | None = None  # (model, x) -> None, e.g. LSUV
+    labels: str = "sparse"  # sparse | onehot | multilabel | regression
+    deterministic: bool = True  # False: per-replica random draws inside the model
+    extra: dict = field(default_factory=dict)
+
+
+def _schedules():
+    return importlib.import_module("kerasplus.schedules")
+
+
+def _lsuv(model, x):
+    import kerasplus
+
+    kerasplus.initializers.lsuv(model, x[:32], seed=SEED)
+
+
+def _layers():
+    import kerasplus
+
+    return kerasplus.layers
+
+
+def _losses():
+    import kerasplus
+
+    return kerasplus.losses
+
+
+def _callbacks():
+    import kerasplus
+
+    return kerasplus.callbacks
+
+
+COMPONENTS = [
+    Component("baseline"),
+    Component("schedules.OneCycle", optimizer=lambda: _sgd(_schedules().OneCycle(max_lr=0.1, total_steps=STEPS))),
+    Component("schedules.CyclicLR", optimizer=lambda: _sgd(_schedules().CyclicLR(0.01, 0.1, step_size_up=3))),
+    Component(
+        "schedules.Warmup",
+        optimizer=lambda: _sgd(_schedules().Warmup(0.1, warmup_steps=4, warmup_init_lr=0.01, shape="cos")),
+    ),
+    Component("callbacks.OneCycleLR", callbacks=lambda: [_callbacks().OneCycleLR(max_lr=0.1)]),
+    Component(
+        "callbacks.CyclicLR",
+        callbacks=lambda: [_callbacks().CyclicLR(0.01, 0.1, step_size_up=3, base_momentum=0.8, max_momentum=0.9)],
+    ),
+    Component("callbacks.WarmupLR", callbacks=lambda: [_callbacks().WarmupLR(warmup_steps=4, warmup_init_lr=0.0)]),
+    Component("layers.Cutout", pipeline_layers=lambda: [_layers().Cutout(3, seed=SEED)]),
+    Component(
+        "layers.Mixup",
+        pipeline_layers=lambda: [_layers().Mixup(0.4, num_classes=CLASSES, seed=SEED)],
+        loss=lambda: _losses().FocalCrossentropy(gamma=0.0, from_logits=True),
+        labels="onehot",
+    ),
+    Component(
+        "layers.CutMix",
+        pipeline_layers=lambda: [_layers().CutMix(1.0, num_classes=CLASSES, seed=SEED)],
+        loss=lambda: _losses().FocalCrossentropy(gamma=0.0, from_logits=True),
+        labels="onehot",
+    ),
+    Component(
+        "layers.MixupOrCutMix",
+        pipeline_layers=lambda: [_layers().MixupOrCutMix(num_classes=CLASSES, seed=SEED)],
+        loss=lambda: _losses().PolyLoss(epsilon=1.0, from_logits=True),
+        labels="onehot",
+    ),
+    Component("layers.Cutout in model", model_layers=lambda: [_layers().Cutout(3, seed=SEED)], deterministic=False),
+    Component(
+        "losses.SparseCategoricalCrossentropy",
+        loss=lambda: _losses().SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+    ),
+    Component(
+        "losses.FocalCrossentropy",
+        loss=lambda: _losses().FocalCrossentropy(gamma=2.0, alpha=[1.0, 2.0, 2.0, 1.0], from_logits=True, sparse=True),
+    ),
+    Component(
+        "losses.BinaryFocalCrossentropy",
+        loss=lambda: _losses().BinaryFocalCrossentropy(gamma=2.0, alpha=0.25, from_logits=True),
+        labels="multilabel",
+    ),
+    Component("losses.PolyLoss", loss=lambda: _losses().PolyLoss(epsilon=1.0, from_logits=True, sparse=True)),
+    Component("losses.Quantile", loss=lambda: _losses().Quantile(0.8), labels="regression"),
+    Component(
+        "initializers.for_activation",
+        kernel_initializer=lambda: importlib.import_module("kerasplus.initializers").for_activation("relu"),
+    ),
+    Component("initializers.lsuv", after_build=_lsuv),
+]
+
+
+def make_data():
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    x = rng.normal(size=(EXAMPLES, 8, 8, 1)).astype("float32")
+    classes = rng.integers(0, CLASSES, size=EXAMPLES)
+    return x, classes
+
+
+def labels_for(component, classes):
+    import numpy as np
+
+    if component.labels in ("sparse", "onehot"):  # mixing layers one-hot sparse labels themselves
+        return classes.astype("int32")
+    if component.labels == "multilabel":
+        return (np.eye(CLASSES)[classes] + np.eye(CLASSES)[(classes + 1) % CLASSES]).astype("float32")
+    return classes.astype("float32")[:, None] / CLASSES  # regression target
+
+
+def dataset(component, x, classes, shard_by_data=False):
+    """Batches of the global size; random layers applied per global batch, then materialized.
+
+    The augmented epoch is computed once, eagerly, and the same tensors feed
+    every strategy: a distributed dataset may iterate (and so draw) in a
+    different order than a plain one, and what the matrix compares is training
+    on identical data, not the order of random draws.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasplus.layers._mixing_layer import MixingLayer
+
+    layers = component.pipeline_layers()
+    data = tf.data.Dataset.from_tensor_slices((x, labels_for(component, classes))).batch(GLOBAL_BATCH)
+
+    def augment(images, labels):
+        for layer in layers:
+            if isinstance(layer, MixingLayer):
+                images, labels = layer((images, labels), training=True)
+            else:
+                images = layer(images, training=True)
+        return images, labels
+
+    if layers:
+        batches = list(data.map(augment))
+        images = np.concatenate([b[0].numpy() for b in batches])
+        labels = np.concatenate([b[1].numpy() for b in batches])
+        data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(GLOBAL_BATCH)
+    options = tf.data.Options()
+    options.deterministic = True
+    if shard_by_data:
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options)
+
+
+def build(component, x, jit_compile=False, steps_per_execution=1):
+    """The model, built and compiled in the current strategy scope (if any)."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    init = component.kernel_initializer
+    outputs = 1 if component.labels == "regression" else CLASSES
+    inputs = keras.Input((8, 8, 1))
+    h = inputs
+    for layer in component.model_layers():
+        h = layer(h)
+    h = keras.layers.Conv2D(4, 3, activation="relu", kernel_initializer=init())(h)
+    h = keras.layers.Flatten()(h)
+    outputs = keras.layers.Dense(outputs, kernel_initializer=init())(h)
+    model = keras.Model(inputs, outputs)
+    if component.after_build is not None:
+        component.after_build(model, x)
+    model.compile(
+        component.optimizer(),
+        component.loss(),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+def train(component, strategy=None, shard_by_data=False, **compile_kwargs):
+    """Weights after `STEPS` steps (list of arrays) and the loss history."""
+    import contextlib
+
+    x, classes = make_data()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        model = build(component, x, **compile_kwargs)
+    model.initial_weights = model.get_weights()
+    history = model.fit(
+        dataset(component, x, classes, shard_by_data),
+        epochs=EPOCHS,
+        verbose=0,
+        callbacks=component.callbacks(),
+    )
+    return [w for w in model.get_weights()], history.history["loss"], model
+
+
+def compare(weights, reference):
+    import numpy as np
+
+    return float(max(np.max(np.abs(np.asarray(a, "float64") - np.asarray(b, "float64"))) for a, b in zip(weights, reference)))
+
+
+def moved(model):
+    """How far training moved the weights from their initial values (so the test can tell)."""
+    return compare(model.get_weights(), model.initial_weights)
+
+
+def finite(weights, losses):
+    import numpy as np
+
+    return bool(all(np.isfinite(w).all() for w in weights) and np.isfinite(losses).all())
+
+
+def _guard(run):
+    """Runs one cell; an exception becomes an ``error`` entry instead of ending the matrix."""
+    try:
+        return run()
+    except Exception as error:  # reported to the test, which fails on it
+        return {"error": f"{type(error).__name__}: {error}"[:2000], "traceback": traceback.format_exc()[-3000:]}
+
+
+def strategy_cells(strategy, shard_by_data=False):
+    results = {}
+    for component in COMPONENTS:
+        def cell(component=component):
+            reference, ref_losses, _ = train(component)
+            weights, losses, model = train(component, strategy, shard_by_data)
+            return {
+                "max_abs_diff": compare(weights, reference),
+                "finite": finite(weights, losses) and finite(reference, ref_losses),
+                "moved": moved(model),
+                "deterministic": component.deterministic,
+                "replicas": int(strategy.num_replicas_in_sync),
+            }
+
+        results[component.name] = _guard(cell)
+    return results
+
+
+def known_failures(strategy):
+    """Keras 3.15 + MirroredStrategy over logical CPUs: XLA or steps_per_execution > 1."""
+    out = {}
+    for label, kwargs in {"jit_compile": dict(jit_compile=True), "steps_per_execution": dict(steps_per_execution=4)}.items():
+        try:
+            train(COMPONENTS[0], strategy, **kwargs)
+            out[label] = "ok"
+        except Exception as error:
+            out[label] = type(error).__name__
+    return out
+
+
+def run_mirrored():
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from kerasplus.distribute import auto_strategy, describe
+
+    strategy = auto_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
+    return {
+        "describe": describe(strategy),
+        "cells": strategy_cells(strategy),
+        "known_failures": known_failures(strategy),
+    }
+
+
+def run_multi_worker():
+    import numpy as np
+
+    from kerasplus.distribute import auto_strategy, describe
+
+    strategy = auto_strategy(communication_timeout=60)  # TF_CONFIG from the environment
+    cells = strategy_cells(strategy, shard_by_data=True)
+    # What this worker ended with, so the test can check both workers agree.
+    weights, _, _ = train(COMPONENTS[1], strategy, shard_by_data=True)
+    return {
+        "describe": describe(strategy),
+        "cells": cells,
+        "checksum": float(sum(np.sum(np.asarray(w, "float64")) for w in weights)),
+    }
+
+
+def _mixed_cell(component, policy):
+    import keras
+    import numpy as np
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        weights, losses, model = train(component)
+        x, classes = make_data()
+        out = model(x[:4], training=False)
+        loss_value = component.loss()(labels_for(component, classes)[:4], out)
+        return {
+            "output_dtype": str(keras.backend.standardize_dtype(out.dtype)),
+            "compute_dtype": keras.config.dtype_policy().compute_dtype,
+            "loss_dtype": str(keras.backend.standardize_dtype(loss_value.dtype)),
+            "finite": finite(weights, losses) and bool(np.isfinite(keras.ops.convert_to_numpy(loss_value))),
+            "moved": moved(model),
+        }
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def _remat_cell(component):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    x, classes = make_data()
+    images, labels = next(iter(dataset(component, x, classes)))
+
+    def gradients(model):
+        with tf.GradientTape() as tape:
+            loss = component.loss()(labels, model(images, training=True))
+        return [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
+
+    plain = gradients(build(component, x))
+    with keras.RematScope(mode="full"):
+        remat_model = build(component, x)
+    remat = gradients(remat_model)
+    norm = float(max(np.max(np.abs(g)) for g in plain))
+    return {
+        "max_abs_diff": compare(remat, plain),
+        "gradient_scale": norm,
+        "remat_layers": sum(
+            1 for layer in remat_model.layers if getattr(layer, "_remat_mode", None) is not None
+        ),
+    }
+
+
+def run_single():
+    cells = {}
+    for component in COMPONENTS:
+        def xla(component=component):
+            reference, _, _ = train(component)
+            weights, losses, _ = train(component, jit_compile=True, steps_per_execution=8)
+            return {"max_abs_diff": compare(weights, reference), "finite": finite(weights, losses)}
+
+        cells[component.name] = {
+            "xla_spe8": _guard(xla),
+            "mixed_float16": _guard(lambda component=component: _mixed_cell(component, "mixed_float16")),
+            "mixed_bfloat16": _guard(lambda component=component: _mixed_cell(component, "mixed_bfloat16")),
+            "remat": _guard(lambda component=component: _remat_cell(component)),
+            "deterministic": component.deterministic,
+        }
+    return {"cells": cells}
+
+
+MODES = {"mirrored": run_mirrored, "multi_worker": run_multi_worker, "single": run_single}
+
+
+def main(argv):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    mode = argv[1]
+    result = MODES[mode]()
+    print("MATRIX_JSON " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
