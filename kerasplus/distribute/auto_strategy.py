@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -138,19 +139,21 @@ def choose(
     gpus: list[str] | None = None,
     tpu_resolver: Callable[[str | None], Any] | None = None,
     timeout: float = 30.0,
+    skip_tpu: str | None = None,
 ) -> Choice:
     """Decides which strategy `auto_strategy` builds, without building it.
 
     Arguments as `auto_strategy`. `tf_config` defaults to the ``TF_CONFIG``
     environment variable and `gpus` to the visible GPUs; both may be injected.
+    `skip_tpu` (a reason) skips the TPU step, as after a failed connection.
     """
     v.check_choice("strategy", strategy, CHOICES)
     timeout = v.check_positive("timeout", timeout)
     if tpu is not None and not isinstance(tpu, str):
         raise TypeError(f"`tpu` must be a TPU name or a 'grpc://host:port' address; received tpu={tpu!r}.")
-    skipped: list[str] = []
+    skipped: list[str] = [] if skip_tpu is None else [skip_tpu]
 
-    if strategy in ("auto", "tpu"):
+    if strategy in ("auto", "tpu") and skip_tpu is None:
         resolver_factory = tpu_resolver or _default_tpu_resolver
         failure = None
         if tpu is not None and not _tpu_answers(tpu, timeout):
@@ -207,6 +210,7 @@ def auto_strategy(
     tpu_resolver: Callable[[str | None], Any] | None = None,
     tpu_connect: Callable[[Any], Any] | None = None,
     communication_timeout: float | None = None,
+    cluster_timeout: float = 600.0,
     timeout: float = 30.0,
 ):
     """The `tf.distribute` strategy for this machine, chosen in this order and logged.
@@ -236,6 +240,8 @@ def auto_strategy(
         tpu_connect: ``resolver -> strategy``; default connects, initializes and builds `TPUStrategy`.
         communication_timeout: seconds a multi-worker collective may wait before
             it fails (``tf.distribute.experimental.CommunicationOptions``); None: TF's default.
+        cluster_timeout: seconds a multi-worker task waits for the other
+            workers to register before it raises, > 0.
         timeout: seconds allowed for finding and connecting to a TPU, > 0.
 
     Example:
@@ -250,18 +256,33 @@ def auto_strategy(
 
     if communication_timeout is not None:
         communication_timeout = v.check_positive("communication_timeout", communication_timeout)
+    cluster_timeout = v.check_positive("cluster_timeout", cluster_timeout)
     gpus = None if devices is None else [str(d) for d in devices]
-    choice = choose(strategy, tpu=tpu, tf_config=tf_config, gpus=gpus, tpu_resolver=tpu_resolver, timeout=timeout)
+    args = dict(tpu=tpu, tf_config=tf_config, gpus=gpus, tpu_resolver=tpu_resolver, timeout=timeout)
+    choice = choose(strategy, **args)
+    result = None
     if choice.kind == "tpu":
         connect = tpu_connect or connect_tpu
-        result = _with_timeout(lambda: connect(choice.resolver), timeout, "Connecting to the TPU")
+        try:
+            result = _with_timeout(lambda: connect(choice.resolver), timeout, "Connecting to the TPU")
+        except TimeoutError:
+            raise  # TF's context may now point at the TPU: do not train elsewhere silently
+        except Exception as error:
+            if strategy == "tpu":
+                raise RuntimeError(f"strategy='tpu' was asked for but connecting failed: {error}") from error
+            logger.warning("auto_strategy: the TPU resolver answered but connecting failed (%s); falling through.", error)
+            choice = choose("auto", skip_tpu=f"TPU connection failed ({type(error).__name__}: {error})", **args)
+    if result is not None:
+        pass
     elif choice.kind == "multi_worker":
+        config = parse_tf_config(os.environ.get("TF_CONFIG") if tf_config is None else tf_config)
+        os.environ["TF_CONFIG"] = json.dumps(config)  # the strategy reads the environment
+        _bound_cluster_wait(config, cluster_timeout)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=communication_timeout)
-        if tf_config is not None:  # the strategy reads the environment
-            os.environ["TF_CONFIG"] = tf_config if isinstance(tf_config, str) else json.dumps(tf_config)
         result = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     elif choice.kind == "mirrored":
         result = tf.distribute.MirroredStrategy(devices=choice.devices or None)
+        _warn_cpu_mirrored(result)
     elif choice.kind == "one_device":
         result = tf.distribute.OneDeviceStrategy(choice.devices[0])
     else:
@@ -270,6 +291,53 @@ def auto_strategy(
     _remember(result, reason)
     logger.info("auto_strategy chose %s: %s", type(result).__name__, reason)
     return result
+
+
+def _bound_cluster_wait(config: dict, cluster_timeout: float) -> None:
+    """Sets how long this worker waits for the others to register (TF's default is an hour).
+
+    MultiWorkerMirroredStrategy configures TF's coordination service only when
+    none is configured yet; configuring it first, with the same jobs and leader
+    and a registration timeout, makes a missing worker an error after
+    `cluster_timeout` seconds instead of a long hang.
+    """
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    try:
+        from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    except ImportError:  # layout of other TF versions: keep TF's default
+        return
+    ctx = context.context()
+    if ctx.coordination_service is not None or config.get("task", {}).get("type") not in ("chief", "worker"):
+        return
+    cluster = config["cluster"]
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+        for job in ("chief", "worker")
+        if job in cluster
+    ]
+    ctx.configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(cluster),
+        coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=int(cluster_timeout * 1000),
+    )
+    # Make registration a barrier, so the timeout covers waiting for the peers
+    # (without it, registration returns at once and the wait is unbounded).
+    ctx.coordination_service.cluster_register_with_barrier = True
+
+
+def _warn_cpu_mirrored(strategy) -> None:
+    devices = strategy.extended.worker_devices
+    if len(devices) > 1 and all("CPU" in d.upper() for d in devices):
+        warnings.warn(
+            "MirroredStrategy over several CPU devices: in Keras 3.15 / TF 2.21 it trains with "
+            "steps_per_execution=1 and jit_compile=False, but compile(jit_compile=True) or "
+            "steps_per_execution>1 raise InvalidArgumentError.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _remember(strategy, reason: str) -> None:
@@ -292,9 +360,14 @@ def describe(strategy=None) -> dict:
         strategy = tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f"`strategy` must be a tf.distribute.Strategy; received {strategy!r}.")
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy: TF's default placement, first GPU else CPU
+        logical = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        devices = [logical[0].name]
     return {
         "strategy": type(strategy).__name__,
         "replicas": int(strategy.num_replicas_in_sync),
-        "devices": list(strategy.extended.worker_devices),
+        "devices": devices,
         "reason": _REASONS.get(strategy),
     }
