@@ -27,6 +27,8 @@ MODULES = [
     "kerasplus.layers.mixup",
     "kerasplus.layers.cutmix",
     "kerasplus.tuning.cross_validate",
+    "kerasplus.distribute.auto_strategy",
+    "kerasplus.distribute.scale",
 ]
 
 

@@ -177,7 +177,14 @@ def test_remat_scope_gives_the_same_gradients(matrix, name):
     entry = cell(matrix("single")["cells"][name], "remat")
     assert entry["remat_layers"] > 0  # the scope did apply
     assert entry["gradient_scale"] > 1e-4
-    assert entry["max_abs_diff"] <= TOLERANCE * max(1.0, entry["gradient_scale"])
+    if name in DETERMINISTIC:
+        assert entry["max_abs_diff"] <= TOLERANCE * max(1.0, entry["gradient_scale"])
+    else:
+        # Found here (Keras 3.15): a random layer inside RematScope draws again
+        # when the backward pass recomputes it, so its gradient belongs to a
+        # different mask than the forward pass (the loss is the same). Keep
+        # random layers out of remat'd models, or in the input pipeline.
+        assert entry["max_abs_diff"] > TOLERANCE
 
 
 @pytest.mark.slow
