@@ -29,6 +29,7 @@ MODULES = [
     "kerasplus.tuning.cross_validate",
     "kerasplus.distribute.auto_strategy",
     "kerasplus.distribute.scale",
+    "kerasplus.distribute.multi_worker_fit",
 ]
 
 

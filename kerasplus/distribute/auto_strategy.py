@@ -9,8 +9,9 @@ import os
 import socket
 import warnings
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from kerasplus import _validation as v
@@ -20,7 +21,7 @@ logger = logging.getLogger("kerasplus.distribute")
 CHOICES = ("auto", "tpu", "multi_worker", "mirrored", "one_device", "default")
 
 # strategy -> the reason auto_strategy chose it (read back by `describe`).
-_REASONS: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_REASONS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -51,7 +52,7 @@ def parse_tf_config(tf_config) -> dict | None:
     else:
         config = tf_config
     if not isinstance(config, dict):
-        raise ValueError(f"TF_CONFIG must be a JSON object; received {type(config).__name__}: {config!r}.")
+        raise ValueError(f"TF_CONFIG must be a JSON object; received {type(config).__name__}: {config!r}.")  # noqa: TRY004 (the variable's content)
     cluster = config.get("cluster")
     if not isinstance(cluster, dict) or not cluster:
         raise ValueError(
@@ -161,7 +162,7 @@ def choose(
         else:
             try:
                 resolver = _with_timeout(lambda: resolver_factory(tpu), timeout, "TPUClusterResolver")
-            except Exception as error:  # no TPU here: every resolver error means "not this one"
+            except Exception as error:  # noqa: BLE001 - no TPU here: every resolver error means "not this one"
                 failure = f"no TPU ({type(error).__name__}: {error})"
             else:
                 where = f" at {tpu!r}" if tpu else ""
@@ -212,6 +213,7 @@ def auto_strategy(
     communication_timeout: float | None = None,
     cluster_timeout: float = 600.0,
     timeout: float = 30.0,
+    fix_keras: bool = True,
 ):
     """The `tf.distribute` strategy for this machine, chosen in this order and logged.
 
@@ -243,6 +245,8 @@ def auto_strategy(
         cluster_timeout: seconds a multi-worker task waits for the other
             workers to register before it raises, > 0.
         timeout: seconds allowed for finding and connecting to a TPU, > 0.
+        fix_keras: with a multi-worker strategy, apply `fix_multi_worker_fit`
+            (Keras 3's `fit` fails under that strategy without it).
 
     Example:
 
@@ -257,6 +261,7 @@ def auto_strategy(
     if communication_timeout is not None:
         communication_timeout = v.check_positive("communication_timeout", communication_timeout)
     cluster_timeout = v.check_positive("cluster_timeout", cluster_timeout)
+    v.check_bool("fix_keras", fix_keras)
     gpus = None if devices is None else [str(d) for d in devices]
     args = dict(tpu=tpu, tf_config=tf_config, gpus=gpus, tpu_resolver=tpu_resolver, timeout=timeout)
     choice = choose(strategy, **args)
@@ -280,6 +285,10 @@ def auto_strategy(
         _bound_cluster_wait(config, cluster_timeout)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=communication_timeout)
         result = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        if fix_keras:
+            from kerasplus.distribute.multi_worker_fit import fix_multi_worker_fit
+
+            fix_multi_worker_fit()
     elif choice.kind == "mirrored":
         result = tf.distribute.MirroredStrategy(devices=choice.devices or None)
         _warn_cpu_mirrored(result)

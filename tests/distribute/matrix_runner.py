@@ -30,9 +30,10 @@ import importlib
 import json
 import os
 import sys
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 GLOBAL_BATCH = 16
 EXAMPLES = 64
@@ -65,7 +66,7 @@ class Component:
     callbacks: Callable = list
     pipeline_layers: Callable = list  # random layers applied in tf.data to the global batch
     model_layers: Callable = list  # layers placed in the model after its input
-    kernel_initializer: Callable = lambda: "glorot_uniform"  # noqa: E731
+    kernel_initializer: Callable = lambda: "glorot_uniform"
     after_build: Callable | None = None  # (model, x) -> None, e.g. LSUV
     labels: str = "sparse"  # sparse | onehot | multilabel | regression
     deterministic: bool = True  # False: per-replica random draws inside the model
@@ -276,20 +277,21 @@ def _guard(run):
     """Runs one cell; an exception becomes an ``error`` entry instead of ending the matrix."""
     try:
         return run()
-    except Exception as error:  # reported to the test, which fails on it
-        return {"error": f"{type(error).__name__}: {error}"[:2000], "traceback": traceback.format_exc()[-3000:]}
+    except Exception as error:  # noqa: BLE001 - reported to the test, which fails on it
+        return {"error": f"{type(error).__name__}: {error}"[:2000], "traceback": "".join(traceback.format_tb(error.__traceback__))[-4000:]}
 
 
-def strategy_cells(strategy, shard_by_data=False):
+def strategy_cells(strategy, shard_by_data=False, with_reference=True):
+    """Per component: weights under `strategy` vs the default strategy (when `with_reference`)."""
     import numpy as np
 
     results = {}
     for component in COMPONENTS:
         def cell(component=component):
-            reference, ref_losses, _ = train(component)
             weights, losses, model = train(component, strategy, shard_by_data)
+            reference, ref_losses = (train(component)[:2]) if with_reference else (weights, losses)
             return {
-                "max_abs_diff": compare(weights, reference),
+                "max_abs_diff": compare(weights, reference) if with_reference else None,
                 "finite": finite(weights, losses) and finite(reference, ref_losses),
                 "moved": moved(model),
                 "weights_sum": float(sum(np.sum(np.asarray(w, "float64")) for w in weights)),
@@ -297,7 +299,9 @@ def strategy_cells(strategy, shard_by_data=False):
                 "replicas": int(strategy.num_replicas_in_sync),
             }
 
+        start = time.monotonic()
         results[component.name] = _guard(cell)
+        print(f"matrix: {component.name} {time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
     return results
 
 
@@ -308,7 +312,7 @@ def known_failures(strategy):
         try:
             train(Component("plain"), strategy, **kwargs)
             out[label] = "ok"
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the class name is the result
             out[label] = type(error).__name__
     return out
 
@@ -320,11 +324,16 @@ def run_mirrored():
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from kerasplus.distribute import auto_strategy, describe, scale_for_replicas
 
-    strategy = auto_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        strategy = auto_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
     with strategy.scope():  # scale_for_replicas reads the current strategy
         scaling = scale_for_replicas(32, 0.1)
     return {
         "describe": describe(strategy),
+        "warnings": [str(w.message) for w in caught],
         "scale": scaling._asdict(),
         "cells": strategy_cells(strategy),
         "known_failures": known_failures(strategy),
@@ -334,11 +343,26 @@ def run_mirrored():
 def run_multi_worker():
     from kerasplus.distribute import auto_strategy, describe, scale_for_replicas
 
-    strategy = auto_strategy(communication_timeout=60, cluster_timeout=120)  # TF_CONFIG from the environment
+    from kerasplus.distribute import fix_multi_worker_fit
+
+    # TF_CONFIG comes from the environment. First without kerasplus's fix, to
+    # record the upstream failure (keras-team/keras#20585), then with it.
+    strategy = auto_strategy(communication_timeout=120, cluster_timeout=120, fix_keras=False)
+    try:
+        train(Component("plain"), strategy, shard_by_data=True)
+        upstream = "ok"
+    except Exception as error:  # noqa: BLE001 - the class name is the result
+        upstream = f"{type(error).__name__}: {str(error)[:60]}"
+    fixed = fix_multi_worker_fit()
+    chief = json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0
     return {
         "describe": describe(strategy),
+        "upstream_fit": upstream,
+        "fixed": fixed,
         "scale": scale_for_replicas(32, 0.1, strategy)._asdict(),
-        "cells": strategy_cells(strategy, shard_by_data=True),
+        # Worker 0 also trains the one-device reference (worker 1 waits at the
+        # next collective meanwhile); both report their weights' sums.
+        "cells": strategy_cells(strategy, shard_by_data=True, with_reference=chief),
     }
 
 
@@ -414,6 +438,9 @@ MODES = {"mirrored": run_mirrored, "multi_worker": run_multi_worker, "single": r
 def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     mode = argv[1]
+    import keras
+
+    keras.config.disable_traceback_filtering()  # whole tracebacks in the JSON on failure
     result = MODES[mode]()
     print("MATRIX_JSON " + json.dumps(result), flush=True)
 
