@@ -175,6 +175,11 @@ def choose(
     if strategy in ("auto", "multi_worker"):
         parsed = parse_tf_config(config)
         workers = 0 if parsed is None else _worker_count(parsed)
+        if workers > 1 and "task" not in parsed:
+            raise ValueError(
+                f'TF_CONFIG names {workers} workers but no "task": each process needs '
+                '{"task": {"type": "worker", "index": i}} to know which one it is.'
+            )
         if workers > 1:
             return Choice("multi_worker", f"TF_CONFIG names {workers} workers", skipped=skipped)
         if strategy == "multi_worker":
@@ -298,7 +303,7 @@ def auto_strategy(
         result = tf.distribute.get_strategy()
     reason = choice.reason + "".join(f"; skipped: {s}" for s in choice.skipped)
     _remember(result, reason)
-    logger.info("auto_strategy chose %s: %s", type(result).__name__, reason)
+    logger.info("auto_strategy chose %s: %s", strategy_name(result), reason)
     return result
 
 
@@ -349,6 +354,16 @@ def _warn_cpu_mirrored(strategy) -> None:
         )
 
 
+def strategy_name(strategy) -> str:
+    """The public `tf.distribute` name (`MultiWorkerMirroredStrategy`, not `CollectiveAllReduceStrategy`)."""
+    import tensorflow as tf
+
+    for public in ("TPUStrategy", "MultiWorkerMirroredStrategy", "MirroredStrategy", "OneDeviceStrategy"):
+        if isinstance(strategy, getattr(tf.distribute, public)):
+            return public
+    return type(strategy).__name__
+
+
 def _remember(strategy, reason: str) -> None:
     try:
         _REASONS[strategy] = reason
@@ -359,7 +374,7 @@ def _remember(strategy, reason: str) -> None:
 def describe(strategy=None) -> dict:
     """Replicas, devices and the reason `auto_strategy` gave for `strategy` (default: the current one).
 
-    Returns a dict with ``strategy`` (class name), ``replicas``
+    Returns a dict with ``strategy`` (its public `tf.distribute` name), ``replicas``
     (``num_replicas_in_sync``), ``devices`` (the worker devices this process
     drives) and ``reason`` (None for a strategy `auto_strategy` did not make).
     """
@@ -375,7 +390,7 @@ def describe(strategy=None) -> dict:
         logical = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         devices = [logical[0].name]
     return {
-        "strategy": type(strategy).__name__,
+        "strategy": strategy_name(strategy),
         "replicas": int(strategy.num_replicas_in_sync),
         "devices": devices,
         "reason": _REASONS.get(strategy),

@@ -97,8 +97,14 @@ def matrix(tmp_path_factory):
             with open(shared / f"kerasplus_matrix_{mode}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not path.exists():
-                    path.write_text(json.dumps(run_mode(mode)))
+                    try:
+                        result = run_mode(mode)
+                    except Exception as error:  # noqa: BLE001 - recorded so no other test re-runs it
+                        result = {"__error__": f"{type(error).__name__}: {error}"[-4000:]}
+                    path.write_text(json.dumps(result))
             cache[mode] = json.loads(path.read_text())
+        if "__error__" in cache[mode]:
+            pytest.fail(f"the {mode} matrix run failed: {cache[mode]['__error__']}")
         return cache[mode]
 
     return get
