@@ -15,13 +15,13 @@ into the pytest process). MODE is one of:
 To add a component (EarlyStopping, BackupAndRestore, a QAT model, ...) append
 one `Component` to `COMPONENTS`; every mode and the test pick it up.
 
-Random augmentation layers run where kerasplus documents them, in the tf.data
-pipeline on the global batch (`augment` below, as `kerasplus.data.augmented_dataset`
-does), before the strategy splits the batch: the draws are then the same under
-every strategy and weights are compared at 1e-5. A random layer placed inside
-the model (``Cutout in model``) draws per replica from the same generator state
-for its slice of the batch, so its draws differ from a one-device run by
-design; for it we check training runs, stays finite and moves the weights.
+Random augmentation layers run where kerasplus documents them, in the input
+pipeline on the global batch (`dataset` below, as `kerasplus.data.augmented_dataset`
+does); the augmented batches are computed once and fed to every run, so weights
+are compared at 1e-5. A random layer placed inside the model (``Cutout in model``)
+draws per replica for its slice of the batch, so its draws differ from a
+one-device run by design; for it we check training runs, stays finite and moves
+the weights.
 """
 
 from __future__ import annotations
