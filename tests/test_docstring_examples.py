@@ -44,6 +44,9 @@ MODULES = [
     "kerasplus.diagnostics.fit_diagnostics",
     "kerasplus.diagnostics.learning_curves",
     "kerasplus.diagnostics.linter",
+    "kerasplus.distribute.auto_strategy",
+    "kerasplus.distribute.scale",
+    "kerasplus.distribute.multi_worker_fit",
 ]
 
 

@@ -1,0 +1,70 @@
+"""`scale_for_replicas`: global batch size and the linearly scaled learning rate (Goyal et al. 2017)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from kerasplus import _validation as v
+
+
+class ReplicaScaling(NamedTuple):
+    """What `scale_for_replicas` returns."""
+
+    global_batch_size: int
+    learning_rate: float
+    replicas: int
+
+
+def scale_for_replicas(
+    per_replica_batch_size: int,
+    base_lr: float,
+    strategy=None,
+    *,
+    base_batch_size: int | None = None,
+) -> ReplicaScaling:
+    """Global batch size and learning rate for training on every replica of `strategy`.
+
+    Goyal et al. 2017 ("Accurate, Large Minibatch SGD"), linear scaling rule:
+    when the minibatch is multiplied by k, multiply the learning rate by k. So
+    ``global_batch_size = per_replica_batch_size * replicas`` and
+    ``learning_rate = base_lr * global_batch_size / base_batch_size``, where
+    `base_lr` is the rate tuned at `base_batch_size` (default: one replica's
+    batch, i.e. the rate grows with the number of replicas). The paper pairs the
+    rule with a gradual warm-up from `base_lr` over the first epochs, which is
+    `kerasplus.schedules.Warmup(..., warmup_init_lr=base_lr)`.
+
+    Pass the global batch size to `fit` / `Dataset.batch`; Keras splits it
+    across the replicas.
+
+    Args:
+        per_replica_batch_size: examples per replica per step, >= 1.
+        base_lr: learning rate tuned at `base_batch_size`, > 0.
+        strategy: a `tf.distribute.Strategy`; default the current one
+            (``tf.distribute.get_strategy()``: the one whose scope is open).
+        base_batch_size: the batch size `base_lr` was tuned at, >= 1.
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> s = kerasplus.distribute.scale_for_replicas(32, 0.1)   # default strategy: 1 replica
+    >>> s.global_batch_size, s.learning_rate, s.replicas
+    (32, 0.1, 1)
+    >>> schedule = kerasplus.schedules.Warmup(
+    ...     keras.optimizers.schedules.CosineDecay(s.learning_rate, decay_steps=1000),
+    ...     warmup_steps=100, warmup_init_lr=0.1)
+    """
+    per_replica = v.check_int("per_replica_batch_size", per_replica_batch_size, minimum=1)
+    base_lr = v.check_positive("base_lr", base_lr)
+    base = v.check_optional_int("base_batch_size", base_batch_size, minimum=1) or per_replica
+    if strategy is None:
+        import tensorflow as tf
+
+        strategy = tf.distribute.get_strategy()
+    replicas = getattr(strategy, "num_replicas_in_sync", None)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise TypeError(
+            "`strategy` must be a tf.distribute.Strategy (or have an integer "
+            f"num_replicas_in_sync >= 1) or None; received strategy={strategy!r}."
+        )
+    global_batch = per_replica * replicas
+    return ReplicaScaling(global_batch, base_lr * global_batch / base, replicas)
