@@ -54,6 +54,11 @@ EXAMPLES = {
     "augmentation.py": r"Cutout \+ MixupOrCutMix\s+0\.\d+\s+0\.\d+",
     "losses_and_initializers.py": r"lsuv\s+\d\.\d+e[-+]\d+",
     "tuning.py": r"1 x NonFiniteLoss: loss = nan",
+    "early_stopping_and_diagnostics.py": r"UP, 2 strips\s+\d+\s+\d\.\d+",
+    "resume_after_kill.py": r"1 kill\(s\); final weights bit-identical to the uninterrupted run: True",
+    "quantization.py": r"QAT int8\s+0\.[5-9]\d+",
+    "distribution.py": r"\(same global batch\): \d\.\d+e-(0[6-9]|[1-9]\d)",
+    "profiling.py": r"trace: .*\.xplane\.pb",
 }
 
 
