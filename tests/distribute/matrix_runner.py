@@ -27,6 +27,7 @@ the weights.
 from __future__ import annotations
 
 import importlib
+import tempfile
 import json
 import os
 import sys
@@ -114,6 +115,11 @@ COMPONENTS = [
         callbacks=lambda: [_callbacks().CyclicLR(0.01, 0.1, step_size_up=3, base_momentum=0.8, max_momentum=0.9)],
     ),
     Component("callbacks.WarmupLR", callbacks=lambda: [_callbacks().WarmupLR(warmup_steps=4, warmup_init_lr=0.0)]),
+    Component("callbacks.EarlyStopping", callbacks=lambda: [
+        _callbacks().EarlyStopping(monitor="loss", criterion="gl", alpha=50.0, restore_best_weights=True)]),
+    Component("callbacks.NaNGuard", callbacks=lambda: [_callbacks().NaNGuard(max_consecutive=3)]),
+    Component("callbacks.BackupAndRestore", callbacks=lambda: [
+        _callbacks().BackupAndRestore(tempfile.mkdtemp(prefix="kerasplus_matrix_"), save_freq=2)]),
     Component("layers.Cutout", pipeline_layers=lambda: [_layers().Cutout(3, seed=SEED)]),
     Component(
         "layers.Mixup",
