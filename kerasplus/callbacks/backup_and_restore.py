@@ -241,7 +241,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         for group, variables in groups.items():
             described[group] = []
             for i, variable in enumerate(variables):
-                value = keras.ops.convert_to_numpy(variable.value)
+                value = _to_numpy(variable)
                 arrays[f"{group}/{i}"] = value
                 described[group].append([variable.path, list(value.shape), str(value.dtype)])
         trainable = {id(variable) for variable in self.model.trainable_variables}
@@ -367,3 +367,11 @@ def _python_rng_to_json(state):
 def _python_rng_from_json(state):
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
+
+
+def _to_numpy(variable):
+    """A variable's value as numpy; a tf.distribute variable reads its primary copy."""
+    value = variable.value
+    if hasattr(value, "numpy"):  # TF: also MirroredVariable, whose __array__ numpy rejects
+        return np.asarray(value.numpy())
+    return keras.ops.convert_to_numpy(value)
