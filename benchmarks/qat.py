@@ -53,8 +53,8 @@ def architecture(layers, input_layer):
     ]
 
 
-def float_tflite(model, path):
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)], model)
+def float_tflite(model, path, batch_size=None):
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, batch_size)], model)
     with open(path, "wb") as f:
         f.write(converter.convert())
     return path
@@ -90,10 +90,11 @@ def run(seed, args, folder):
     tk_qat.fit(xt, yt, validation_data=(xv, yv), epochs=args.qat_epochs, batch_size=32, verbose=0)
 
     files = {
-        "float": float_tflite(model, os.path.join(folder, f"float{seed}.tflite")),
-        "qat": export_tflite(qat, os.path.join(folder, f"qat{seed}.tflite")),
-        "ptq": export_tflite(model, os.path.join(folder, f"ptq{seed}.tflite"), representative_data=xt),
-        "tfmot": export_tflite(tk_qat, os.path.join(folder, f"tfmot{seed}.tflite")),
+        "float": float_tflite(model, os.path.join(folder, f"float{seed}.tflite"), args.batch_size),
+        "qat": export_tflite(qat, os.path.join(folder, f"qat{seed}.tflite"), batch_size=args.batch_size),
+        "ptq": export_tflite(model, os.path.join(folder, f"ptq{seed}.tflite"), representative_data=xt,
+                             batch_size=args.batch_size),
+        "tfmot": export_tflite(tk_qat, os.path.join(folder, f"tfmot{seed}.tflite"), batch_size=args.batch_size),
     }
     acc = {name: evaluate_tflite(path, xs, ys)["accuracy"] for name, path in files.items()}
     acc["keras_float"] = float_acc
@@ -114,10 +115,12 @@ def main():
     parser.add_argument("--qat-epochs", type=int, default=5)
     parser.add_argument("--qat-lr", type=float, default=1e-4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="fix the files' batch dimension (all four files alike); default dynamic")
     args = parser.parse_args()
     print_header("benchmarks/qat.py: int8 QAT on digits, kerasplus vs float / PTQ / tfmot")
     print(f"# seeds={args.seeds} epochs={args.epochs} qat_epochs={args.qat_epochs} qat_lr={args.qat_lr} "
-          f"repeats={args.repeats}")
+          f"repeats={args.repeats} batch_size={args.batch_size or 'dynamic'}")
     folder = tempfile.mkdtemp()
     results = [run(seed, args, folder) for seed in args.seeds]
     n_test = results[0][3]

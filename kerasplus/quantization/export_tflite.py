@@ -13,7 +13,7 @@ from kerasplus import _validation as v
 MAX_CALIBRATION_SAMPLES = 500
 
 
-def _concrete_function(model):
+def _concrete_function(model, batch_size=None):
     """The inference function of `model` (Keras 3 or tf_keras), variables frozen into constants."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
@@ -24,7 +24,7 @@ def _concrete_function(model):
     if not inputs:
         raise ValueError(f"Model {model.name!r} has no inputs: build it with keras.Input before exporting.")
     signature = [
-        tf.TensorSpec((None, *tuple(x.shape)[1:]), x.dtype, name=f"input_{i}") for i, x in enumerate(inputs)
+        tf.TensorSpec((batch_size, *tuple(x.shape)[1:]), x.dtype, name=f"input_{i}") for i, x in enumerate(inputs)
     ]
 
     @tf.function(input_signature=signature)
@@ -66,7 +66,9 @@ def _calibration_batches(data):
                 return
 
 
-def export_tflite(model, path, *, representative_data=None, int8_io: bool = False) -> str:
+def export_tflite(
+    model, path, *, representative_data=None, int8_io: bool = False, batch_size: int | None = None
+) -> str:
     """Writes an int8 TFLite flatbuffer of `model` to `path`.
 
     * A quantization-aware model (from `kerasplus.quantization.quantize_model`,
@@ -88,6 +90,11 @@ def export_tflite(model, path, *, representative_data=None, int8_io: bool = Fals
         int8_io: also make the file's input and output int8 (for
             integer-only accelerators); by default they are float32 with a
             quantize op at the start and a dequantize op at the end.
+        batch_size: None (default) keeps the batch dimension dynamic; an
+            integer fixes it (e.g. 1 for on-device inference), which drops the
+            shape-computing ops Keras 3 layers such as `Flatten` emit for a
+            dynamic batch and makes the file smaller (about 0.9 KB on the
+            digits CNN of `benchmarks/qat.py`).
 
     Returns:
         `path`, as a string.
@@ -105,9 +112,10 @@ def export_tflite(model, path, *, representative_data=None, int8_io: bool = Fals
     import tensorflow as tf
 
     v.check_bool("int8_io", int8_io)
+    v.check_optional_int("batch_size", batch_size, minimum=1)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"`path` must be a file path; received path={path!r}.")
-    function = _concrete_function(model)
+    function = _concrete_function(model, batch_size)
     quantization_aware = _has_fake_quant(function)
     if quantization_aware and representative_data is not None:
         raise ValueError(

@@ -123,3 +123,16 @@ def test_unquantized_keras_model_from_quantize_model_default_ranges_still_export
     x, _ = data(4)
     got = evaluate_tflite(path, x)["outputs"]
     assert np.abs(got - qat.predict(x, verbose=0)).max() <= 2 * 12 / 255
+
+
+def test_a_fixed_batch_size_drops_the_shape_ops_and_keeps_the_outputs(trained, tmp_path):
+    _, qat, x, _, path = trained
+    static = export_tflite(qat, tmp_path / "batch1.tflite", batch_size=1)
+    dynamic_ops = [op["op_name"] for op in ops_and_tensors(path)[0]]
+    static_ops = [op["op_name"] for op in ops_and_tensors(static)[0]]
+    assert "SHAPE" in dynamic_ops and "SHAPE" not in static_ops  # Flatten's dynamic-batch arithmetic
+    assert os.path.getsize(static) < os.path.getsize(path)
+    assert Interpreter(model_path=static).get_input_details()[0]["shape"][0] == 1
+    np.testing.assert_array_equal(evaluate_tflite(static, x)["outputs"], evaluate_tflite(path, x)["outputs"])
+    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
+        export_tflite(qat, tmp_path / "bad.tflite", batch_size=0)
