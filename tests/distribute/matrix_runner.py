@@ -68,7 +68,7 @@ class Component:
     pipeline_layers: Callable = list  # random layers applied in tf.data to the global batch
     model_layers: Callable = list  # layers placed in the model after its input
     kernel_initializer: Callable = lambda: "glorot_uniform"
-    after_build: Callable | None = None  # (model, x) -> None, e.g. LSUV
+    after_build: Callable | None = None  # (model, x) -> None (in place, e.g. LSUV) or a replacement model (QAT)
     labels: str = "sparse"  # sparse | onehot | multilabel | regression
     deterministic: bool = True  # False: per-replica random draws inside the model
     extra: dict = field(default_factory=dict)
@@ -234,7 +234,7 @@ def build(component, x, jit_compile=False, steps_per_execution=1):
     outputs = keras.layers.Dense(outputs, kernel_initializer=init())(h)
     model = keras.Model(inputs, outputs)
     if component.after_build is not None:
-        component.after_build(model, x)
+        model = component.after_build(model, x) or model
     model.compile(
         component.optimizer(),
         component.loss(),
