@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 
 from kerasplus import _validation as v
+from kerasplus.callbacks._callback_state import _keras_early_stopping_state, _set_keras_early_stopping_state
 
 CRITERIA = ("patience", "gl", "pq", "up")
 
@@ -216,14 +216,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def get_state(self) -> dict:
         """What a resumed `fit` needs: counters, the curve so far, the best weights."""
-        best = self.best
         return {
             "criterion": self.criterion,
-            "wait": int(self.wait),
-            "stopped_epoch": int(self.stopped_epoch),
-            "best": None if best is None else float(best),
-            "best_epoch": int(getattr(self, "best_epoch", 0)),
-            "best_weights": None if self.best_weights is None else [np.asarray(w) for w in self.best_weights],
+            **_keras_early_stopping_state(self),
             "ema": self._ema,
             "va": list(self._va),
             "tr": list(self._tr),
@@ -237,12 +232,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 f"The saved EarlyStopping state is for criterion={state['criterion']!r}, "
                 f"this callback has criterion={self.criterion!r}."
             )
-        self.wait = int(state["wait"])
-        self.stopped_epoch = int(state["stopped_epoch"])
-        self.best = state["best"]
-        self.best_epoch = int(state["best_epoch"])
-        weights = state["best_weights"]
-        self.best_weights = None if weights is None else [np.asarray(w) for w in weights]
+        _set_keras_early_stopping_state(self, state)
         self._ema = state["ema"]
         self._va = [float(x) for x in state["va"]]
         self._tr = [float(x) for x in state["tr"]]
