@@ -13,7 +13,9 @@ into the pytest process). MODE is one of:
   vs plain; ``mixed_float16``/``mixed_bfloat16``; `keras.RematScope` vs without.
 
 To add a component (EarlyStopping, BackupAndRestore, a QAT model, ...) append
-one `Component` to `COMPONENTS`; every mode and the test pick it up.
+one `Component` to `COMPONENTS`; every mode and the test pick it up. While
+working on one row, ``KERASPLUS_MATRIX_ONLY=<substring of its name>`` trains
+only the matching rows (run pytest with ``-k`` on the same name).
 
 Random augmentation layers run where kerasplus documents them, in the input
 pipeline on the global batch (`dataset` below, as `kerasplus.data.augmented_dataset`
@@ -27,10 +29,10 @@ the weights.
 from __future__ import annotations
 
 import importlib
-import tempfile
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -94,6 +96,10 @@ def _losses():
     import kerasplus
 
     return kerasplus.losses
+
+
+def _quantization():
+    return importlib.import_module("kerasplus.quantization")
 
 
 def _callbacks():
@@ -160,7 +166,14 @@ COMPONENTS = [
         kernel_initializer=lambda: importlib.import_module("kerasplus.initializers").for_activation("relu"),
     ),
     Component("initializers.lsuv", after_build=_lsuv),
+    Component("quantization.quantize_model", after_build=lambda model, x: _quantization().quantize_model(model)),
 ]
+
+
+def selected_components():
+    """`COMPONENTS`, or those whose name contains ``$KERASPLUS_MATRIX_ONLY`` (for working on one row)."""
+    only = os.environ.get("KERASPLUS_MATRIX_ONLY")
+    return [c for c in COMPONENTS if not only or only in c.name]
 
 
 def make_data():
@@ -269,8 +282,15 @@ def compare(weights, reference):
 
 
 def moved(model):
-    """How far training moved the weights from their initial values (so the test can tell)."""
-    return compare(model.get_weights(), model.initial_weights)
+    """How far training moved the trainable weights from their initial values (so the test can tell).
+
+    Only trainable ones: a QAT model's activation ranges move on the first
+    batch (from [-6, 6]) even if the optimizer never steps.
+    """
+    trainable = {id(v) for v in model.trainable_weights}
+    pairs = [(now, before) for v, now, before in zip(model.weights, model.get_weights(), model.initial_weights, strict=True)
+             if id(v) in trainable]
+    return compare(*zip(*pairs, strict=True))
 
 
 def finite(weights, losses):
@@ -292,7 +312,7 @@ def strategy_cells(strategy, shard_by_data=False, with_reference=True, epochs=EP
     import numpy as np
 
     results = {}
-    for component in COMPONENTS:
+    for component in selected_components():
         def cell(component=component):
             weights, losses, model = train(component, strategy, shard_by_data, epochs)
             reference, ref_losses = (train(component, epochs=epochs)[:2]) if with_reference else (weights, losses)
@@ -426,7 +446,7 @@ def _remat_cell(component):
 
 def run_single():
     cells = {}
-    for component in COMPONENTS:
+    for component in selected_components():
         def xla(component=component):
             reference, _, _ = train(component)
             weights, losses, _ = train(component, jit_compile=True, steps_per_execution=8)

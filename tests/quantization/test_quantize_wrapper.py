@@ -3,11 +3,17 @@ import numpy as np
 import pytest
 
 from kerasplus.quantization import QuantizeWrapper
+from kerasplus.quantization._fake_quant import RANGE_MARGIN
+
+
+def int8_scale(w, axes):
+    """Reference: max|w| over `axes`, widened by the range margin, over 127."""
+    return np.abs(w).max(axis=axes, keepdims=True) * (1 + RANGE_MARGIN) / 127.0
 
 
 def int8_symmetric(w, axes):
-    """Reference: scale = max|w| / 127 over `axes`, round half up, clip to [-127, 127]."""
-    scale = np.abs(w).max(axis=axes, keepdims=True) / 127.0
+    """Reference: round half up to a multiple of the scale, clip to [-127, 127]."""
+    scale = int8_scale(w, axes)
     return np.clip(np.floor(w / scale + 0.5), -127, 127) * scale
 
 
@@ -47,6 +53,33 @@ def test_dense_kernel_is_int8_per_tensor():
     np.testing.assert_allclose(got, int8_symmetric(kernel, (0, 1)), atol=1e-6)
 
 
+LAYERS = {
+    "conv": (lambda: keras.layers.Conv2D(5, 3), (None, 6, 6, 2), (0, 1, 2)),
+    "depthwise": (lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=2), (None, 6, 6, 3), (0, 1)),
+    "dense": (lambda: keras.layers.Dense(4), (None, 7), (0, 1)),
+}
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize("kind", LAYERS)
+def test_every_weight_gets_the_straight_through_gradient(kind, jit_compile):
+    # The range comes from the weights, so every weight lies inside it and its
+    # gradient passes unchanged -- the largest of each channel too, which sits
+    # exactly on the range's edge.
+    import tensorflow as tf
+
+    make, shape, _ = LAYERS[kind]
+    wrapper, kernel = built(make(), shape)
+
+    @tf.function(jit_compile=jit_compile)
+    def gradient():
+        with tf.GradientTape() as tape:
+            quantized = wrapper.quantized_kernel()
+        return tape.gradient(quantized, wrapper.layer.kernel)
+
+    np.testing.assert_array_equal(gradient().numpy(), np.ones_like(kernel))
+
+
 def test_call_is_the_layer_on_quantized_input_and_kernel_then_quantized_output():
     rng = np.random.default_rng(1)
     layer = keras.layers.Conv2D(3, 3, strides=2, padding="same")
@@ -54,15 +87,16 @@ def test_call_is_the_layer_on_quantized_input_and_kernel_then_quantized_output()
     x = rng.normal(size=(2, 8, 8, 2)).astype("float32")
     y = keras.ops.convert_to_numpy(wrapper(x, training=True))
     # Reference: Keras's own Conv2D with the quantized kernel, on the quantized input.
-    xq = fake_quant(x, x.min(), x.max())
+    widen = 1 + RANGE_MARGIN  # the batch's extremes lie just inside the range
+    xq = fake_quant(x, x.min() * widen, x.max() * widen)
     reference = keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="relu")
     reference.build(x.shape)
     reference.set_weights([keras.ops.convert_to_numpy(wrapper.quantized_kernel()),
                            keras.ops.convert_to_numpy(layer.bias)])
     expected = keras.ops.convert_to_numpy(reference(xq))
     assert float(wrapper.output_range.minimum.numpy()) == 0.0
-    assert float(wrapper.output_range.maximum.numpy()) == pytest.approx(expected.max(), rel=1e-5)
-    np.testing.assert_allclose(y, fake_quant(expected, 0.0, expected.max()), atol=1e-5)
+    assert float(wrapper.output_range.maximum.numpy()) == pytest.approx(expected.max() * widen, rel=1e-6)
+    np.testing.assert_allclose(y, fake_quant(expected, 0.0, expected.max() * widen), atol=1e-5)
 
 
 def test_ranges_move_only_in_training_and_follow_an_ema():
