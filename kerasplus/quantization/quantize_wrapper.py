@@ -34,7 +34,9 @@ class QuantizeWrapper(keras.layers.Wrapper):
     activation, is fake-quantized to int8 over a range kept as a moving average
     of the batch minimum and maximum, updated only when ``training=True``.
     The converted int8 TFLite op computes the same values, so the trained model
-    is what gets deployed.
+    is what gets deployed. Under a `tf.distribute` strategy the ranges move by
+    the whole global batch's minimum and maximum (the replicas gather them), so
+    every replica keeps the same ranges and training matches one device.
 
     Usually built by `kerasplus.quantization.quantize_model`, which also folds
     a following `BatchNormalization` into the kernel and bias and fuses a
