@@ -20,6 +20,7 @@ import numpy as np
 
 _NAME = re.compile(r"^ckpt-(\d{8})\.npz$")
 _META = "__meta__"
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 class CheckpointStore:
@@ -87,27 +88,51 @@ class CheckpointStore:
                 except OSError:
                     pass
 
-    def latest(self):
-        """``(arrays, meta, path)`` of the newest checkpoint that loads, or None.
+    @staticmethod
+    def read(path):
+        """``(arrays, meta)`` of one checkpoint, every array read (checks CRCs); raises if it does not load."""
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+        return arrays, meta
+
+    def _each_loadable(self):
+        """Yields ``(arrays, meta, path, unreadable newer paths)`` newest first; warns of each unreadable one.
 
         A checkpoint that does not load (truncated, bad CRC, bad header) is
-        left in place and the previous one is tried, with a warning.
+        left in place. Raises once all were tried if there were some and none loaded.
         """
-        failed = []
+        failed, any_loaded = [], False
         for _, path in self._numbered():
             try:
-                with np.load(path, allow_pickle=False) as data:
-                    arrays = {name: data[name] for name in data.files}  # reads all: checks CRCs
-                meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+                arrays, meta = self.read(path)
+            except _UNREADABLE as error:
                 failed.append(path)
                 warnings.warn(
                     f"BackupAndRestore: checkpoint {path} is corrupt or incomplete "
                     f"({type(error).__name__}: {error}); trying the previous one.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 continue
+            any_loaded = True
+            yield arrays, meta, path, list(failed)
+        if failed and not any_loaded:
+            raise ValueError(
+                f"BackupAndRestore: no checkpoint in {self.directory!r} can be read "
+                f"({', '.join(failed)}); move them away to start from scratch."
+            )
+
+    def loadable(self):
+        """``(meta, path)`` of every checkpoint that loads, newest first (see `_each_loadable`)."""
+        return [(meta, path) for _, meta, path, _ in self._each_loadable()]
+
+    def latest(self):
+        """``(arrays, meta, path)`` of the newest checkpoint that loads, or None.
+
+        If newer ones do not load, the previous one is used, with a warning.
+        """
+        for arrays, meta, path, failed in self._each_loadable():
             if failed:
                 warnings.warn(
                     f"BackupAndRestore: resuming from {path}, older than the "
@@ -116,11 +141,6 @@ class CheckpointStore:
                     stacklevel=3,
                 )
             return arrays, meta, path
-        if failed:
-            raise ValueError(
-                f"BackupAndRestore: no checkpoint in {self.directory!r} can be read "
-                f"({', '.join(failed)}); move them away to start from scratch."
-            )
         return None
 
     def delete_all(self):

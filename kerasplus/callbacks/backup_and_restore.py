@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import warnings
 
@@ -48,6 +49,14 @@ class BackupAndRestore(keras.callbacks.Callback):
     weights, bit for bit, as one never interrupted. Other inputs (Python
     generators, `PyDataset`) are checkpointed at epoch ends only, with a
     warning.
+
+    Under `MultiWorkerMirroredStrategy` with several workers, each worker
+    writes its own checkpoints into ``backup_dir/<task_type>-<task_id>`` (so
+    `backup_dir` may be on a disk all workers share, or on each machine's
+    own), with its own random states. At restore the workers agree, by a
+    collective, on the newest checkpoint (epoch and step) that every one of
+    them can load, so a worker killed while writing does not leave the others
+    resuming at a different step (which would hang at the next collective).
 
     Callback states are restored right after each callback's own
     `on_train_begin` (which resets it): those before this one in the list
@@ -96,6 +105,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.keep = v.check_int("keep", keep, minimum=1)
         self.backup_dir = str(backup_dir)
         self._store = CheckpointStore(self.backup_dir, max(self.keep, 2 if double_checkpoint else 1))
+        self._active = self._store  # a worker's own folder under multi-worker training
         self.restored_from = None
 
     def get_config(self) -> dict:
@@ -141,11 +151,42 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._due = None
         self._pending_states = []
         self._pending_metrics = None
-        self._store.remove_temporary_files()
         self.restored_from = None
-        found = self._store.latest()
+        strategy = getattr(self.model, "distribute_strategy", None)
+        task = _multi_worker_task(strategy)
+        self._active = self._store
+        if task is not None:
+            self._active = CheckpointStore(os.path.join(self.backup_dir, f"{task[0]}-{task[1]}"), self._store.keep)
+        self._active.remove_temporary_files()
+        found = self._active.latest() if task is None else self._agreed_latest(strategy)
         if found is not None:
             self._restore(*found)
+
+    def _agreed_latest(self, strategy):
+        """The newest checkpoint every worker can load (by epoch and step), or None if there is none."""
+        candidates = self._active.loadable()
+        keys = [_key(meta) for meta, _ in candidates]
+        everywhere = _keys_on_every_worker(strategy, keys)
+        for key, (meta, path) in zip(keys, candidates):
+            if key in everywhere:
+                if path != candidates[0][1]:
+                    warnings.warn(
+                        f"BackupAndRestore: resuming from {path} (epoch {meta['epoch']}, step "
+                        f"{meta['step']}), the newest checkpoint every worker has; this worker's "
+                        f"newer {candidates[0][1]} is not on all of them.",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                arrays, meta = self._active.read(path)
+                return arrays, meta, path
+        if candidates:
+            warnings.warn(
+                f"BackupAndRestore: no checkpoint in {self._active.directory!r} is on every "
+                "worker; all workers start from scratch.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return None
 
     # A save falls due at a batch or epoch end but is written at the next
     # batch or epoch begin, so every callback after this one in the list has
@@ -193,7 +234,9 @@ class BackupAndRestore(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self.model._initial_epoch = None  # Keras leaves it set; a later fit must not inherit it
         if self.delete_checkpoint:
-            self._store.delete_all()
+            self._active.delete_all()
+            if self._active is not self._store:
+                self._store.delete_all()  # backup_dir itself, once the last worker's folder is gone
         else:
             self._write_due()  # the end of the last epoch, kept for a later fit
         self._due = None
@@ -271,7 +314,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             "numpy_rng": [numpy_rng[0], int(numpy_rng[2]), int(numpy_rng[3]), float(numpy_rng[4])],
             "python_rng": _python_rng_to_json(random.getstate()),
         }
-        self._store.write(arrays, meta)
+        self._active.write(arrays, meta)
 
     def _restore(self, arrays, meta, path):
         if meta.get("format") != FORMAT:
@@ -375,3 +418,40 @@ def _to_numpy(variable):
     if hasattr(value, "numpy"):  # TF: also MirroredVariable, whose __array__ numpy rejects
         return np.asarray(value.numpy())
     return keras.ops.convert_to_numpy(value)
+
+
+def _key(meta) -> int:
+    """Where a checkpoint is in training, as one integer (epoch-major)."""
+    return int(meta["epoch"]) * 2**31 + int(meta["step"])
+
+
+def _multi_worker_task(strategy):
+    """``(task_type, task_id)`` when `strategy` trains across several worker processes, else None."""
+    if strategy is None or keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return None
+    resolver = strategy.cluster_resolver
+    if resolver is None or not resolver.task_type:
+        return None
+    jobs = resolver.cluster_spec().as_dict()
+    if sum(len(jobs.get(job, [])) for job in ("chief", "worker")) < 2:
+        return None
+    return resolver.task_type, int(resolver.task_id)
+
+
+def _keys_on_every_worker(strategy, keys) -> set:
+    """The checkpoint keys that every worker holds (a collective: every worker must call it)."""
+    import tensorflow as tf
+
+    width = 64  # checkpoints compared per worker; `keep` is far smaller in practice
+    unique = sorted(set(keys), reverse=True)[:width]  # a worker counts once per key
+    padded = tf.constant(unique + [-1] * (width - len(unique)), tf.int64)
+    values = strategy.experimental_distribute_values_from_function(lambda context: padded)
+    gathered = strategy.gather(values, axis=0).numpy()
+    # Every replica of a worker gives that worker's keys, so a key on every
+    # worker appears once per replica in sync.
+    found, counts = np.unique(gathered[gathered >= 0], return_counts=True)
+    return {int(k) for k, c in zip(found, counts) if c == strategy.num_replicas_in_sync}

@@ -343,6 +343,75 @@ def known_failures(strategy):
     return out
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def resume_cell(strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_freq=3, backup_dir=None,
+                before_resume=None):
+    """A `fit` inside `strategy` with kerasplus's BackupAndRestore dies mid-epoch and is rerun.
+
+    4 steps per epoch: checkpoints after steps 3 and 6 (epoch 2, step 2), the
+    crash at step 7; the rerun must restore step 6 (or step 3 when
+    `before_resume(backup_dir)` removes a worker's newest checkpoint) and end
+    with the weights of an uninterrupted run inside the same strategy.
+    """
+    import contextlib
+
+    import keras
+
+    callbacks = _callbacks()
+    component = Component("plain")
+    x, classes = make_data()
+
+    class InterruptAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == interrupt_at:
+                raise _Interrupted
+
+    def run(extra):
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = build(component, x)
+        history = model.fit(
+            dataset(component, x, classes, shard_by_data), epochs=epochs, verbose=0,
+            callbacks=[callbacks.OneCycleLR(max_lr=0.1), *extra],
+        )
+        return model, history
+
+    def cell():
+        reference, _ = run([])
+        directory = backup_dir or tempfile.mkdtemp(prefix="kerasplus_resume_")
+        try:
+            run([callbacks.BackupAndRestore(directory, save_freq=save_freq), InterruptAt()])
+            raise AssertionError(f"the run was not interrupted at step {interrupt_at}")
+        except _Interrupted:
+            pass
+        if before_resume is not None:
+            before_resume(directory)
+        backup = callbacks.BackupAndRestore(directory, save_freq=save_freq)
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            resumed, history = run([backup])
+        return {
+            "restored_from": os.path.relpath(backup.restored_from or directory, directory),
+            "warnings": [str(w.message) for w in caught if "BackupAndRestore" in str(w.message)],
+            "left_behind": sorted(os.listdir(directory)) if os.path.isdir(directory) else None,
+            "epochs_run": len(history.history["loss"]),
+            "steps": int(resumed.optimizer.iterations.numpy()),
+            "max_abs_diff": compare(resumed.get_weights(), reference.get_weights()),
+        }
+
+    return _guard(cell)
+
+
+def _drop_newest_checkpoint(backup_dir):
+    folders = [os.path.join(backup_dir, name) for name in os.listdir(backup_dir) if name.startswith("worker-1")]
+    newest = sorted(name for name in os.listdir(folders[0]) if name.endswith(".npz"))[-1]
+    os.remove(os.path.join(folders[0], newest))
+
+
 def run_mirrored():
     import tensorflow as tf
 
@@ -362,6 +431,7 @@ def run_mirrored():
         "warnings": [str(w.message) for w in caught],
         "scale": scaling._asdict(),
         "cells": strategy_cells(strategy),
+        "resume": resume_cell(strategy),
         "known_failures": known_failures(strategy),
     }
 
@@ -393,6 +463,13 @@ def run_multi_worker():
         # next collective meanwhile); both report their weights' sums.
         # One epoch (4 steps): every step waits on collectives between processes.
         "cells": strategy_cells(strategy, shard_by_data=True, with_reference=chief, epochs=1),
+        # Both workers checkpoint into one shared directory (each into its own
+        # folder there); worker 1 then loses its newest checkpoint, as if killed
+        # while writing it: both must resume from the older one they both have.
+        "resume": resume_cell(
+            strategy, shard_by_data=True, backup_dir=os.environ["KERASPLUS_MATRIX_SHARED_DIR"],
+            before_resume=None if chief else _drop_newest_checkpoint,
+        ),
     }
 
 

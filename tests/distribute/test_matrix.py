@@ -12,9 +12,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -79,7 +81,13 @@ def run_mode(mode):
             child_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
             for i in range(2)
         ]
-        return {"workers": run_processes(mode, envs)}
+        shared = tempfile.mkdtemp(prefix="kerasplus_matrix_shared_")  # one backup_dir for both workers
+        for env in envs:
+            env["KERASPLUS_MATRIX_SHARED_DIR"] = shared
+        try:
+            return {"workers": run_processes(mode, envs)}
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
     return run_processes(mode, [child_env()])[0]
 
 
@@ -169,6 +177,33 @@ def test_multi_worker_two_processes_matches_default_strategy(matrix, name):
     # Both workers hold the same synchronised weights.
     sums = [worker["cells"][name]["weights_sum"] for worker in workers]
     assert sums[0] == pytest.approx(sums[1], rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_backup_and_restore_resumes_mid_epoch_inside_mirrored_strategy(matrix):
+    # Saved at steps 3 and 6 (epoch 1, step 2), killed at 7: the rerun inside
+    # the same strategy restores step 6 and ends where an uninterrupted run does.
+    entry = cell(matrix("mirrored"), "resume")
+    assert entry["restored_from"] == "ckpt-00000001.npz"
+    assert entry["epochs_run"] == 2 and entry["steps"] == 12
+    assert entry["max_abs_diff"] == 0.0
+    assert entry["warnings"] == [] and entry["left_behind"] is None  # checkpoints deleted at the end
+
+
+@pytest.mark.slow
+def test_backup_and_restore_workers_agree_on_the_checkpoint_they_all_have(matrix):
+    # Two workers share one backup_dir (each writes its own folder there).
+    # Worker 1 lost its newest checkpoint (step 6), as if killed while writing:
+    # both resume from step 3. Resuming where each stands instead aborts the
+    # next collective (measured: InvalidArgumentError, shape mismatch).
+    workers = matrix("multi_worker")["workers"]
+    for index, worker in enumerate(workers):
+        entry = cell(worker, "resume")
+        assert entry["restored_from"] == f"worker-{index}/ckpt-00000000.npz"
+        assert entry["epochs_run"] == 3 and entry["steps"] == 12
+        assert entry["max_abs_diff"] == 0.0
+    assert any("the newest checkpoint every worker has" in w for w in cell(workers[0], "resume")["warnings"])
+    assert cell(workers[1], "resume")["warnings"] == []
 
 
 @pytest.mark.slow
