@@ -164,9 +164,20 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def _agreed_latest(self, strategy):
         """The newest checkpoint every worker can load (by epoch and step), or None if there is none."""
-        candidates = self._active.loadable()
+        try:
+            candidates, unreadable = self._active.loadable(), None
+        except ValueError as error:  # none of this worker's checkpoints loads
+            candidates, unreadable = [], error
         keys = [_key(meta) for meta, _ in candidates]
-        everywhere = _keys_on_every_worker(strategy, keys)
+        # Every worker takes part in the collective before any raises, so none waits forever.
+        everywhere, failed = _keys_on_every_worker(strategy, keys, unreadable is not None)
+        if unreadable is not None:
+            raise unreadable
+        if failed:
+            raise ValueError(
+                "BackupAndRestore: another worker cannot read any of its checkpoints "
+                "(its error names them); move them away to start from scratch."
+            )
         for key, (meta, path) in zip(keys, candidates):
             if key in everywhere:
                 if path != candidates[0][1]:
@@ -442,16 +453,20 @@ def _multi_worker_task(strategy):
     return resolver.task_type, int(resolver.task_id)
 
 
-def _keys_on_every_worker(strategy, keys) -> set:
-    """The checkpoint keys that every worker holds (a collective: every worker must call it)."""
+def _keys_on_every_worker(strategy, keys, failed: bool) -> tuple[set, bool]:
+    """The checkpoint keys every worker holds, and whether some worker `failed` to read its own.
+
+    A collective: every worker must call it, the same number of times.
+    """
     import tensorflow as tf
 
     width = 64  # checkpoints compared per worker; `keep` is far smaller in practice
-    unique = sorted(set(keys), reverse=True)[:width]  # a worker counts once per key
-    padded = tf.constant(unique + [-1] * (width - len(unique)), tf.int64)
+    unique = sorted(set(keys), reverse=True)[: width - 1]  # a worker counts once per key
+    padded = tf.constant([-2 if failed else -1] + unique + [-1] * (width - 1 - len(unique)), tf.int64)
     values = strategy.experimental_distribute_values_from_function(lambda context: padded)
     gathered = strategy.gather(values, axis=0).numpy()
     # Every replica of a worker gives that worker's keys, so a key on every
     # worker appears once per replica in sync.
     found, counts = np.unique(gathered[gathered >= 0], return_counts=True)
-    return {int(k) for k, c in zip(found, counts) if c == strategy.num_replicas_in_sync}
+    everywhere = {int(k) for k, c in zip(found, counts) if c == strategy.num_replicas_in_sync}
+    return everywhere, bool((gathered == -2).any())

@@ -412,6 +412,13 @@ def _drop_newest_checkpoint(backup_dir):
     os.remove(os.path.join(folders[0], newest))
 
 
+def _truncate_checkpoints(backup_dir):
+    folder = os.path.join(backup_dir, "worker-1")
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "r+b") as f:
+            f.truncate(100)
+
+
 def run_mirrored():
     import tensorflow as tf
 
@@ -469,6 +476,12 @@ def run_multi_worker():
         "resume": resume_cell(
             strategy, shard_by_data=True, backup_dir=os.environ["KERASPLUS_MATRIX_SHARED_DIR"],
             before_resume=None if chief else _drop_newest_checkpoint,
+        ),
+        # Worker 1's checkpoints are all unreadable: every worker must raise, none wait.
+        "resume_unreadable": resume_cell(
+            strategy, shard_by_data=True,
+            backup_dir=os.path.join(os.environ["KERASPLUS_MATRIX_SHARED_DIR"], "unreadable"),
+            before_resume=None if chief else _truncate_checkpoints,
         ),
     }
 

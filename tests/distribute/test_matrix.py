@@ -207,6 +207,15 @@ def test_backup_and_restore_workers_agree_on_the_checkpoint_they_all_have(matrix
 
 
 @pytest.mark.slow
+def test_backup_and_restore_fails_on_every_worker_when_one_cannot_read_its_checkpoints(matrix):
+    # Worker 1's checkpoints are all truncated: it raises, and worker 0 raises
+    # too instead of resuming alone (and then waiting for it at a collective).
+    worker0, worker1 = (worker["resume_unreadable"] for worker in matrix("multi_worker")["workers"])
+    assert worker1["error"].startswith("ValueError: BackupAndRestore: no checkpoint in")
+    assert worker0["error"].startswith("ValueError: BackupAndRestore: another worker cannot read any")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_xla_and_steps_per_execution_8_match_plain_training(matrix, name):
     entry = cell(matrix("single")["cells"][name], "xla_spe8")
