@@ -37,14 +37,28 @@ class CheckpointStore:
                 f"received backup_dir={self.directory!r} ({error})."
             ) from None
 
+    def ensure(self):
+        """Creates the directory again if a finished `fit` removed it."""
+        os.makedirs(self.directory, exist_ok=True)
+
+    def _names(self):
+        try:
+            return os.listdir(self.directory)
+        except FileNotFoundError:  # removed by delete_all (or by another worker's)
+            return []
+
     def _numbered(self):
         """(number, path) of the complete checkpoints, newest first."""
         found = []
-        for name in os.listdir(self.directory):
+        for name in self._names():
             match = _NAME.match(name)
             if match:
                 found.append((int(match.group(1)), os.path.join(self.directory, name)))
         return sorted(found, reverse=True)
+
+    def checkpoint_names(self) -> list:
+        """Names of the complete checkpoint files (not read)."""
+        return [os.path.basename(path) for _, path in self._numbered()]
 
     def write(self, arrays: dict, meta: dict) -> str:
         numbered = self._numbered()
@@ -81,7 +95,7 @@ class CheckpointStore:
 
     def remove_temporary_files(self):
         """Files a process killed in the middle of a write left behind."""
-        for name in os.listdir(self.directory):
+        for name in self._names():
             if name.startswith(".ckpt-") and name.endswith(".tmp"):
                 try:
                     os.remove(os.path.join(self.directory, name))
@@ -143,11 +157,24 @@ class CheckpointStore:
             return arrays, meta, path
         return None
 
+    def discard_newer_than(self, path):
+        """Removes the checkpoints numbered after `path` (a timeline that was not resumed)."""
+        number = int(_NAME.match(os.path.basename(path)).group(1))
+        for other, newer in self._numbered():
+            if other > number:
+                os.remove(newer)
+
     def delete_all(self):
         for _, path in self._numbered():
-            os.remove(path)
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
         self.remove_temporary_files()
+        self.remove_if_empty()
+
+    def remove_if_empty(self):
         try:
             os.rmdir(self.directory)
         except OSError:
-            pass  # not empty: something else lives there
+            pass  # not empty (something else lives there) or already gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import warnings
 
 import keras
@@ -55,8 +56,12 @@ class BackupAndRestore(keras.callbacks.Callback):
     `backup_dir` may be on a disk all workers share, or on each machine's
     own), with its own random states. At restore the workers agree, by a
     collective, on the newest checkpoint (epoch and step) that every one of
-    them can load, so a worker killed while writing does not leave the others
-    resuming at a different step (which would hang at the next collective).
+    them can load (newer ones on some workers are removed), so a worker killed
+    while writing does not resume at a different step from the others (the
+    next collective would abort or wait). If a worker cannot read or restore
+    its checkpoints, every worker raises. Checkpoints of a single-process run
+    in `backup_dir` are not used by a multi-worker run, nor the reverse
+    (with a warning).
 
     Callback states are restored right after each callback's own
     `on_train_begin` (which resets it): those before this one in the list
@@ -154,50 +159,90 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.restored_from = None
         strategy = getattr(self.model, "distribute_strategy", None)
         task = _multi_worker_task(strategy)
-        self._active = self._store
         if task is not None:
-            self._active = CheckpointStore(os.path.join(self.backup_dir, f"{task[0]}-{task[1]}"), self._store.keep)
-        self._active.remove_temporary_files()
-        found = self._active.latest() if task is None else self._agreed_latest(strategy)
+            self._restore_agreed(strategy, task)
+            return
+        self._active = self._store
+        self._store.ensure()
+        if _worker_folders(self.backup_dir):
+            warnings.warn(
+                f"BackupAndRestore: {self.backup_dir!r} holds checkpoints of a multi-worker run "
+                f"({', '.join(_worker_folders(self.backup_dir))}); this single-process run does not "
+                "resume from them.",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._store.remove_temporary_files()
+        found = self._store.latest()
         if found is not None:
             self._restore(*found)
 
-    def _agreed_latest(self, strategy):
-        """The newest checkpoint every worker can load (by epoch and step), or None if there is none."""
+    def _restore_agreed(self, strategy, task):
+        """Multi-worker restore: every worker resumes from the same (epoch, step), or every worker raises.
+
+        Two collectives, which every worker reaches whatever happens to it:
+        one to agree on the newest checkpoint all workers can load, one to
+        confirm that every worker restored it. A worker whose folder, files or
+        restore fail raises its own error; the others raise saying so, instead
+        of training on and waiting for it at the next collective.
+        """
+        keys, candidates, error = [], [], None
         try:
-            candidates, unreadable = self._active.loadable(), None
-        except ValueError as error:  # none of this worker's checkpoints loads
-            candidates, unreadable = [], error
-        keys = [_key(meta) for meta, _ in candidates]
-        # Every worker takes part in the collective before any raises, so none waits forever.
-        everywhere, failed = _keys_on_every_worker(strategy, keys, unreadable is not None)
-        if unreadable is not None:
-            raise unreadable
+            # At least two kept: workers write at their own batch begins, so one may be a save ahead.
+            self._active = CheckpointStore(
+                os.path.join(self.backup_dir, f"{task[0]}-{task[1]}"), max(self._store.keep, 2)
+            )
+            self._active.remove_temporary_files()
+            if self._store.checkpoint_names():
+                warnings.warn(
+                    f"BackupAndRestore: {self.backup_dir!r} holds checkpoints of a single-process "
+                    "run; this multi-worker run does not resume from them (and leaves them there).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            candidates = self._active.loadable()
+            keys = [_key(meta) for meta, _ in candidates]
+        except Exception as caught:  # noqa: BLE001 - re-raised after the collective
+            error = caught
+        everywhere, failed = _agree(strategy, keys, error is not None)
+        if error is not None:
+            raise error
         if failed:
             raise ValueError(
-                "BackupAndRestore: another worker cannot read any of its checkpoints "
-                "(its error names them); move them away to start from scratch."
+                "BackupAndRestore: another worker could not read its checkpoints (its own "
+                "error says why); no worker resumes."
             )
-        for key, (meta, path) in zip(keys, candidates):
-            if key in everywhere:
+        chosen = next(((meta, path) for key, (meta, path) in zip(keys, candidates) if key in everywhere), None)
+        try:
+            if chosen is not None:
+                meta, path = chosen
                 if path != candidates[0][1]:
                     warnings.warn(
                         f"BackupAndRestore: resuming from {path} (epoch {meta['epoch']}, step "
                         f"{meta['step']}), the newest checkpoint every worker has; this worker's "
-                        f"newer {candidates[0][1]} is not on all of them.",
+                        "newer ones are not on all of them and are removed.",
                         UserWarning,
                         stacklevel=3,
                     )
-                arrays, meta = self._active.read(path)
-                return arrays, meta, path
-        if candidates:
-            warnings.warn(
-                f"BackupAndRestore: no checkpoint in {self._active.directory!r} is on every "
-                "worker; all workers start from scratch.",
-                UserWarning,
-                stacklevel=3,
+                    self._active.discard_newer_than(path)
+                self._restore(*self._active.read(path), path)
+            elif candidates:
+                warnings.warn(
+                    f"BackupAndRestore: no checkpoint in {self._active.directory!r} is on every "
+                    "worker; all workers start from scratch.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        except Exception as caught:  # noqa: BLE001 - re-raised after the collective
+            error = caught
+        _, failed = _agree(strategy, [], error is not None)
+        if error is not None:
+            raise error
+        if failed:
+            raise ValueError(
+                "BackupAndRestore: another worker failed to restore the agreed checkpoint (its own "
+                "error says why); no worker resumes."
             )
-        return None
 
     # A save falls due at a batch or epoch end but is written at the next
     # batch or epoch begin, so every callback after this one in the list has
@@ -247,7 +292,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         if self.delete_checkpoint:
             self._active.delete_all()
             if self._active is not self._store:
-                self._store.delete_all()  # backup_dir itself, once the last worker's folder is gone
+                self._store.remove_if_empty()  # backup_dir itself, once the last worker's folder is gone
         else:
             self._write_due()  # the end of the last epoch, kept for a later fit
         self._due = None
@@ -436,6 +481,18 @@ def _key(meta) -> int:
     return int(meta["epoch"]) * 2**31 + int(meta["step"])
 
 
+_WORKER_FOLDER = re.compile(r"^(chief|worker)-\d+$")
+
+
+def _worker_folders(backup_dir) -> list:
+    """Folders of a multi-worker run's workers in `backup_dir`."""
+    try:
+        names = os.listdir(backup_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if _WORKER_FOLDER.match(n) and os.path.isdir(os.path.join(backup_dir, n)))
+
+
 def _multi_worker_task(strategy):
     """``(task_type, task_id)`` when `strategy` trains across several worker processes, else None."""
     if strategy is None or keras.backend.backend() != "tensorflow":
@@ -453,16 +510,23 @@ def _multi_worker_task(strategy):
     return resolver.task_type, int(resolver.task_id)
 
 
-def _keys_on_every_worker(strategy, keys, failed: bool) -> tuple[set, bool]:
-    """The checkpoint keys every worker holds, and whether some worker `failed` to read its own.
+_WIDTH = 64  # checkpoints compared per worker; `keep` is far smaller in practice
+
+
+def _pack(keys, failed: bool) -> list:
+    """One worker's contribution to `_agree`: a failure flag (-2, else -1), its distinct keys, -1 padding."""
+    unique = sorted(set(keys), reverse=True)[: _WIDTH - 1]  # a worker counts once per key
+    return [-2 if failed else -1] + unique + [-1] * (_WIDTH - 1 - len(unique))
+
+
+def _agree(strategy, keys, failed: bool) -> tuple[set, bool]:
+    """The checkpoint keys every worker holds, and whether any worker passed ``failed=True``.
 
     A collective: every worker must call it, the same number of times.
     """
     import tensorflow as tf
 
-    width = 64  # checkpoints compared per worker; `keep` is far smaller in practice
-    unique = sorted(set(keys), reverse=True)[: width - 1]  # a worker counts once per key
-    padded = tf.constant([-2 if failed else -1] + unique + [-1] * (width - 1 - len(unique)), tf.int64)
+    padded = tf.constant(_pack(keys, failed), tf.int64)
     values = strategy.experimental_distribute_values_from_function(lambda context: padded)
     gathered = strategy.gather(values, axis=0).numpy()
     # Every replica of a worker gives that worker's keys, so a key on every

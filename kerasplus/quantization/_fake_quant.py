@@ -9,8 +9,7 @@ ops that the TFLite converter turns into int8 tensors:
   batch minimum and maximum (always containing 0, taken over the whole global
   batch under a `tf.distribute` strategy), as TFLite expects.
 
-Both ranges are widened by `RANGE_MARGIN` (below) so that the values that
-define them get the straight-through gradient.
+Activation ranges are widened by `RANGE_MARGIN` (see there for why).
 """
 
 from __future__ import annotations
@@ -19,14 +18,17 @@ import keras
 from keras import ops
 
 NUM_BITS = 8
-# Ranges taken from the values themselves are widened by this relative margin.
-# A value exactly on a range's edge gets FakeQuant's straight-through gradient
-# or none depending on the last bit of the op's range nudging, which XLA and
-# graph mode compute differently: measured, the batch maximum of a conv output
-# got a gradient in one and not the other on a first step (gradients 4e-3
-# apart), and 8 steps of a small QAT conv net ended 4e-4 apart (5e-7 with the
-# margin). With it the extremes lie strictly inside; they still round to the
-# end of the int8 range, and the range moves by 1e-5 relative.
+# Activation ranges taken from a batch are widened by this relative margin.
+# On the first batch the batch's own extremes define the range, so they sit
+# exactly on its edge, and whether FakeQuant passes their straight-through
+# gradient then depends on the last bit of the op's range nudging, which XLA
+# and graph mode compute differently: measured, the batch maximum of a conv
+# output got a gradient in one and not the other (gradients 4e-3 apart), and
+# 8 steps of a small QAT conv net ended 4e-4 apart (6e-7 with the margin).
+# The margin removes such exact ties; where nudging the zero point moves the
+# edge by more (up to half an int8 step), both compute the same clipping. The
+# range moves by 1e-5 relative. Weight ranges need none: they are symmetric
+# with zero point 0, whose edge is not nudged (tested with and without XLA).
 RANGE_MARGIN = 1e-5
 
 
@@ -34,11 +36,14 @@ def quantize_weights(kernel, per_channel: bool):
     """Symmetric int8 fake quantization of `kernel` (channels on the last axis)."""
     if per_channel:
         reduce_axes = tuple(range(len(kernel.shape) - 1))
-        bound = ops.max(ops.abs(kernel), axis=reduce_axes)
+    magnitude = ops.abs(ops.cast(kernel, "float32"))  # float32 also under mixed precision (the op's dtype)
+    if per_channel:
+        reduce_axes = tuple(range(len(kernel.shape) - 1))
+        bound = ops.max(magnitude, axis=reduce_axes)
     else:
-        bound = ops.max(ops.abs(kernel))
+        bound = ops.max(magnitude)
     # An all-zero channel would give an empty range; any positive bound quantizes it to 0.
-    bound = ops.stop_gradient(ops.maximum(bound, 1e-8) * (1.0 + RANGE_MARGIN))
+    bound = ops.stop_gradient(ops.maximum(bound, 1e-8))
     return keras.quantizers.fake_quant_with_min_max_vars(
         kernel, -bound, bound, num_bits=NUM_BITS, narrow_range=True, axis=-1 if per_channel else None
     )
@@ -52,8 +57,9 @@ def across_replicas(batch_min, batch_max):
     BatchNormalization without ``synchronized=True`` does) and training would
     differ from one device on the same global batch (measured: weights 0.03
     apart after 8 steps on two replicas). `tf.distribute` has no MIN/MAX
-    all-reduce, so the two scalars are all-gathered. On other backends a batch
-    is one global array and its min/max are already global.
+    all-reduce, so the two scalars are all-gathered. Other backends are left
+    as they are: on JAX a batch sharded by `keras.distribution` is one global
+    array, so its min/max are already global.
     """
     if keras.backend.backend() != "tensorflow":
         return batch_min, batch_max
@@ -62,7 +68,6 @@ def across_replicas(batch_min, batch_max):
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return batch_min, batch_max
-    # An empty slice gives min +inf / max -inf, already clipped to 0 by the caller.
     local = tf.reshape(tf.stack([-batch_min, batch_max]), (1, 2))
     top = tf.reduce_max(context.all_gather(local, axis=0), axis=0)
     return -top[0], top[1]
@@ -90,8 +95,9 @@ class MovingRange:
         """Updates the range from `x` when training, then fake-quantizes `x` over it."""
         if training:
             values = ops.stop_gradient(ops.cast(x, "float32"))
-            batch_min = ops.minimum(ops.min(values), 0.0)
-            batch_max = ops.maximum(ops.max(values), 0.0)
+            # The range always contains 0; `initial` also makes an empty slice give 0 (eager too).
+            batch_min = ops.min(values, initial=0.0)
+            batch_max = ops.max(values, initial=0.0)
             batch_min, batch_max = across_replicas(batch_min, batch_max)
             batch_min, batch_max = batch_min * (1.0 + RANGE_MARGIN), batch_max * (1.0 + RANGE_MARGIN)
             # The first batch sets the range; later batches move it by an EMA.

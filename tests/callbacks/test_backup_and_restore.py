@@ -292,3 +292,90 @@ def test_schedule_callbacks_continue_their_curve_after_a_mid_epoch_resume(tmp_pa
     resumed.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0, callbacks=[BackupAndRestore(tmp_path), callback])
     assert callback.get_state()["first_step"] == 0
     np.testing.assert_allclose(applied_rates(resumed), applied_rates(reference), rtol=1e-6)
+
+
+def test_the_same_callback_serves_a_second_fit(tmp_path):
+    # The first fit deletes its checkpoints and the directory when it ends;
+    # the second writes there again (it crashed here before: no directory).
+    backup = BackupAndRestore(tmp_path / "backup", save_freq=3)
+    model = make_model()
+    fit(model, [backup], epochs=1)
+    assert not (tmp_path / "backup").exists()
+    with pytest.raises(Interrupted):
+        fit(model, [backup, InterruptAt(10 + 4)], epochs=1)
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["ckpt-00000000.npz"]
+
+
+class FakeTwoWorkers:
+    """`_agree`'s view of a strategy: this worker and one other, one replica each."""
+
+    num_replicas_in_sync = 2
+
+    def __init__(self, other_keys, other_failed=False):
+        from kerasplus.callbacks.backup_and_restore import _pack
+
+        self.other = tf.constant(_pack(other_keys, other_failed), tf.int64)
+
+    def experimental_distribute_values_from_function(self, function):
+        return function(None)
+
+    def gather(self, value, axis):
+        return tf.concat([value, self.other], axis=axis)
+
+
+@pytest.mark.parametrize(
+    "mine, theirs, common",
+    [
+        ([7, 5, 3], [5, 3], {5, 3}),
+        ([7], [5], set()),
+        ([], [5], set()),
+        ([5, 5], [], set()),  # a key twice on one worker is not "on every worker"
+    ],
+)
+def test_workers_agree_on_the_keys_all_of_them_hold(mine, theirs, common):
+    from kerasplus.callbacks.backup_and_restore import _agree
+
+    assert _agree(FakeTwoWorkers(theirs), mine, failed=False) == (common, False)
+
+
+@pytest.mark.parametrize("mine_failed, theirs_failed", [(True, False), (False, True), (True, True)])
+def test_a_failure_on_any_worker_reaches_every_worker(mine_failed, theirs_failed):
+    from kerasplus.callbacks.backup_and_restore import _agree
+
+    assert _agree(FakeTwoWorkers([3], theirs_failed), [3], failed=mine_failed)[1] is True
+
+
+def test_multi_worker_is_only_a_multi_worker_strategy():
+    from kerasplus.callbacks.backup_and_restore import _multi_worker_task
+
+    assert _multi_worker_task(None) is None
+    assert _multi_worker_task(tf.distribute.get_strategy()) is None
+    assert _multi_worker_task(tf.distribute.OneDeviceStrategy("/cpu:0")) is None
+
+
+def test_stores_of_two_workers_sharing_a_directory_clean_up_in_any_order(tmp_path):
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    parent = CheckpointStore(tmp_path / "shared", keep=2)
+    a, b = (CheckpointStore(tmp_path / "shared" / name, keep=2) for name in ("worker-0", "worker-1"))
+    for store in (a, b):
+        store.write({"x": np.zeros(1)}, {"epoch": 0, "step": 1})
+    a.delete_all()
+    parent.remove_if_empty()  # worker-1's folder is still there: kept
+    assert (tmp_path / "shared").exists()
+    b.delete_all()
+    parent.remove_if_empty()
+    assert not (tmp_path / "shared").exists()
+    a.delete_all()  # late: the directory is gone, nothing to do
+    parent.remove_if_empty()
+    assert a.latest() is None
+
+
+def test_discarding_a_timeline_that_was_not_resumed(tmp_path):
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    store = CheckpointStore(tmp_path, keep=3)
+    paths = [store.write({"x": np.full(1, i)}, {"epoch": 0, "step": i}) for i in range(3)]
+    store.discard_newer_than(paths[0])
+    assert store.checkpoint_names() == ["ckpt-00000000.npz"]
+    assert os.path.basename(store.write({"x": np.zeros(1)}, {"epoch": 0, "step": 9})) == "ckpt-00000001.npz"

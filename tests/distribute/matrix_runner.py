@@ -351,7 +351,7 @@ def resume_cell(strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_fr
                 before_resume=None):
     """A `fit` inside `strategy` with kerasplus's BackupAndRestore dies mid-epoch and is rerun.
 
-    4 steps per epoch: checkpoints after steps 3 and 6 (epoch 2, step 2), the
+    4 steps per epoch: checkpoints after steps 3 and 6 (epoch 1, step 2; 0-based), the
     crash at step 7; the rerun must restore step 6 (or step 3 when
     `before_resume(backup_dir)` removes a worker's newest checkpoint) and end
     with the weights of an uninterrupted run inside the same strategy.
@@ -397,13 +397,21 @@ def resume_cell(strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_fr
         return {
             "restored_from": os.path.relpath(backup.restored_from or directory, directory),
             "warnings": [str(w.message) for w in caught if "BackupAndRestore" in str(w.message)],
-            "left_behind": sorted(os.listdir(directory)) if os.path.isdir(directory) else None,
+            "left_behind": _listing(directory),
             "epochs_run": len(history.history["loss"]),
             "steps": int(resumed.optimizer.iterations.numpy()),
             "max_abs_diff": compare(resumed.get_weights(), reference.get_weights()),
         }
 
     return _guard(cell)
+
+
+def _listing(directory):
+    """What is left in `directory`, or None once it is gone (another worker may remove it meanwhile)."""
+    try:
+        return sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return None
 
 
 def _drop_newest_checkpoint(backup_dir):

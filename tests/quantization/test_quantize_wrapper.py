@@ -6,14 +6,9 @@ from kerasplus.quantization import QuantizeWrapper
 from kerasplus.quantization._fake_quant import RANGE_MARGIN
 
 
-def int8_scale(w, axes):
-    """Reference: max|w| over `axes`, widened by the range margin, over 127."""
-    return np.abs(w).max(axis=axes, keepdims=True) * (1 + RANGE_MARGIN) / 127.0
-
-
 def int8_symmetric(w, axes):
-    """Reference: round half up to a multiple of the scale, clip to [-127, 127]."""
-    scale = int8_scale(w, axes)
+    """Reference: scale = max|w| / 127 over `axes`, round half up, clip to [-127, 127]."""
+    scale = np.abs(w).max(axis=axes, keepdims=True) / 127.0
     return np.clip(np.floor(w / scale + 0.5), -127, 127) * scale
 
 
@@ -65,7 +60,8 @@ LAYERS = {
 def test_every_weight_gets_the_straight_through_gradient(kind, jit_compile):
     # The range comes from the weights, so every weight lies inside it and its
     # gradient passes unchanged -- the largest of each channel too, which sits
-    # exactly on the range's edge.
+    # exactly on the range's edge (not widened: a symmetric range's edge is not
+    # nudged, so graph mode and XLA agree on it).
     import tensorflow as tf
 
     make, shape, _ = LAYERS[kind]
@@ -87,7 +83,7 @@ def test_call_is_the_layer_on_quantized_input_and_kernel_then_quantized_output()
     x = rng.normal(size=(2, 8, 8, 2)).astype("float32")
     y = keras.ops.convert_to_numpy(wrapper(x, training=True))
     # Reference: Keras's own Conv2D with the quantized kernel, on the quantized input.
-    widen = 1 + RANGE_MARGIN  # the batch's extremes lie just inside the range
+    widen = 1 + RANGE_MARGIN  # activation ranges are widened past the batch's extremes
     xq = fake_quant(x, x.min() * widen, x.max() * widen)
     reference = keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="relu")
     reference.build(x.shape)
