@@ -379,3 +379,13 @@ def test_discarding_a_timeline_that_was_not_resumed(tmp_path):
     store.discard_newer_than(paths[0])
     assert store.checkpoint_names() == ["ckpt-00000000.npz"]
     assert os.path.basename(store.write({"x": np.zeros(1)}, {"epoch": 0, "step": 9})) == "ckpt-00000001.npz"
+
+
+def test_a_single_process_run_says_it_does_not_resume_a_multi_worker_runs_checkpoints(tmp_path):
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    CheckpointStore(tmp_path / "backup" / "worker-0", keep=2).write({"x": np.zeros(1)}, {"epoch": 1, "step": 0})
+    model = make_model()
+    with pytest.warns(UserWarning, match=r"holds checkpoints of a multi-worker run \(worker-0\)"):
+        fit(model, [BackupAndRestore(tmp_path / "backup")], epochs=1)
+    assert (tmp_path / "backup" / "worker-0" / "ckpt-00000000.npz").exists()  # left alone
