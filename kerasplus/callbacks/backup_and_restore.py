@@ -164,10 +164,11 @@ class BackupAndRestore(keras.callbacks.Callback):
             return
         self._active = self._store
         self._store.ensure()
-        if _worker_folders(self.backup_dir):
+        folders = _worker_folders(self.backup_dir)
+        if folders:
             warnings.warn(
                 f"BackupAndRestore: {self.backup_dir!r} holds checkpoints of a multi-worker run "
-                f"({', '.join(_worker_folders(self.backup_dir))}); this single-process run does not "
+                f"({', '.join(folders)}); this single-process run does not "
                 "resume from them.",
                 UserWarning,
                 stacklevel=2,
