@@ -27,26 +27,15 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
+import _digits_mlp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _digits_mlp import BATCH, make_data, make_model, steps_per_epoch  # noqa: E402
 from _header import print_header  # noqa: E402
 
 import kerasplus  # noqa: E402
 from kerasplus.schedules import one_cycle  # noqa: E402
-
-BATCH = 32
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.durations = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.durations.append(time.perf_counter() - self._start)
 
 
 class PythonAssignLR(keras.callbacks.Callback):
@@ -64,31 +53,6 @@ class PythonAssignLR(keras.callbacks.Callback):
         self.step += 1
 
 
-def make_data():
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    return (digits.data / 16.0).astype("float32"), digits.target.astype("int32")
-
-
-def make_model():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    model.compile(
-        keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        steps_per_execution=1,
-    )
-    return model
-
-
 def callbacks_for(variant, steps, epochs):
     return {
         "ours": [
@@ -102,11 +66,7 @@ def callbacks_for(variant, steps, epochs):
 
 
 def fit_steps_per_second(variant, x, y, epochs):
-    model = make_model()
-    steps = int(np.ceil(len(x) / BATCH))
-    timer = EpochTimer()
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=callbacks_for(variant, steps, epochs) + [timer])
-    return steps * (epochs - 1) / sum(timer.durations[1:])
+    return _digits_mlp.fit_steps_per_second(x, y, callbacks_for(variant, steps_per_epoch(x), epochs), epochs)
 
 
 class KeepInstalled(keras.callbacks.Callback):
@@ -125,7 +85,7 @@ def compiled_step_models(x, y):
     models = {}
     for variant in ("ours", "bare"):
         model = make_model()
-        steps = int(np.ceil(len(x) / BATCH))
+        steps = steps_per_epoch(x)
         model.fit(x, y, batch_size=BATCH, epochs=10, verbose=0, callbacks=callbacks_for(variant, steps, 10) + [KeepInstalled()])
         models[variant] = model
     return models

@@ -29,49 +29,12 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import _digits_mlp  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _digits_mlp import BATCH, make_data, make_model  # noqa: E402
 from _header import print_header  # noqa: E402
 
 from kerasplus.diagnostics import FitDiagnostics, _probes  # noqa: E402
-
-BATCH = 32
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.durations = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.durations.append(time.perf_counter() - self._start)
-
-
-def make_data():
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    return (digits.data / 16.0).astype("float32"), digits.target.astype("int32")
-
-
-def make_model():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    model.compile(
-        keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    return model
 
 
 class TimedDiagnostics(FitDiagnostics):
@@ -113,11 +76,7 @@ def callbacks_for(variant, held):
 
 
 def fit_steps_per_second(variant, x, y, held, epochs):
-    model = make_model()
-    steps = int(np.ceil(len(x) / BATCH))
-    timer = EpochTimer()
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=callbacks_for(variant, held) + [timer])
-    return steps * (epochs - 1) / sum(timer.durations[1:])
+    return _digits_mlp.fit_steps_per_second(x, y, callbacks_for(variant, held), epochs)
 
 
 def probe_ms(x, y, calls=50):
@@ -157,7 +116,7 @@ def main():
     def paired(a, b):
         return statistics.median(p / q for p, q in zip(a, b))
 
-    print(f"# repeats={args.repeats} epochs={args.epochs} steps/epoch={int(np.ceil(len(x) / BATCH))}; "
+    print(f"# repeats={args.repeats} epochs={args.epochs} steps/epoch={_digits_mlp.steps_per_epoch(x)}; "
           "ours/anchor are medians, ratio is the median of per-repeat ratios")
     print(f"{'name':52s} {'ours':>9s} {'anchor':>9s} {'ratio':>7s}")
     median = {v: statistics.median(rates[v]) for v in variants}
