@@ -20,6 +20,18 @@ class MixupOrCutMix(MixingLayer):
         mixup_alpha, cutmix_alpha: Beta concentrations, > 0.
         switch_prob: probability of CutMix, in [0, 1].
         num_classes, seed, data_format: as `Mixup`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> images = np.random.default_rng(0).random((8, 32, 32, 3)).astype("float32")
+    >>> labels = np.arange(8) % 4
+    >>> layer = MixupOrCutMix(switch_prob=0.5, num_classes=4, seed=0)
+    >>> mixed, soft = layer((images, labels), training=True)
+    >>> tuple(mixed.shape), tuple(soft.shape)
+    ((8, 32, 32, 3), (8, 4))
+    >>> bool(np.allclose(keras.ops.convert_to_numpy(soft).sum(axis=1), 1.0))
+    True
     """
 
     who = "MixupOrCutMix"
