@@ -9,6 +9,8 @@ MODULES = [
     "kerasplus.schedules.one_cycle",
     "kerasplus.schedules.cyclic",
     "kerasplus.schedules.warmup",
+    "kerasplus.schedules.exponential_sweep",
+    "kerasplus.schedules.finite_horizon",
     "kerasplus.callbacks.one_cycle_lr",
     "kerasplus.callbacks.cyclic_lr",
     "kerasplus.callbacks.warmup_lr",

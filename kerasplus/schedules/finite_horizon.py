@@ -34,9 +34,27 @@ class FiniteHorizonSchedule(keras.optimizers.schedules.LearningRateSchedule):
     gather; integer steps, clipped to the table, so every step past the horizon
     reads the value held there). Otherwise a call evaluates `formula`.
 
+    `Warmup` reads the `horizon` of the schedule it wraps, so a warm-up in
+    front of a finite-horizon schedule is tabulated as a whole.
+
     Args:
         horizon: first step from which the value never changes, >= 0; None
             when unknown (e.g. `Warmup` around a Keras `CosineDecay`).
+
+    Example:
+
+    >>> import kerasplus
+    >>> from keras import ops
+    >>> class Ramp(kerasplus.schedules.FiniteHorizonSchedule):
+    ...     def __init__(self):
+    ...         super().__init__(horizon=10)
+    ...     def formula(self, step):
+    ...         return ops.minimum(ops.cast(step, "float32") * 0.01, 0.1)
+    >>> ramp = Ramp()
+    >>> round(float(ramp(5)), 6), round(float(ramp(1000)), 6)
+    (0.05, 0.1)
+    >>> kerasplus.schedules.Warmup(ramp, warmup_steps=5).horizon
+    15
     """
 
     def __init__(self, horizon: int | None):
