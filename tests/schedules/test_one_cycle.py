@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasplus.schedules import FiniteHorizonSchedule, OneCycle, OneCycleMomentum, one_cycle, one_cycle_momentum
+from kerasplus.schedules import (
+    FiniteHorizonSchedule,
+    OneCycle,
+    OneCycleMomentum,
+    one_cycle,
+    one_cycle_momentum,
+)
 from tests.helpers import torch_curve, values
 
 
