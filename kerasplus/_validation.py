@@ -116,3 +116,15 @@ def check_less(name_a: str, a: float, name_b: str, b: float) -> None:
         raise ValueError(
             f"`{name_a}` must be < `{name_b}`; received {name_a}={a!r}, {name_b}={b!r}."
         )
+
+
+def check_momentum_range(base_momentum: Any, max_momentum: Any) -> tuple[float, float]:
+    """A momentum (or `beta_1`) range for the cycling schedules: 0 <= base <= max < 1."""
+    base = check_range("base_momentum", base_momentum, 0.0, 1.0, high_inclusive=False)
+    top = check_range("max_momentum", max_momentum, 0.0, 1.0, high_inclusive=False)
+    if base > top:
+        raise ValueError(
+            "`base_momentum` must be <= `max_momentum`; received "
+            f"base_momentum={base!r}, max_momentum={top!r}."
+        )
+    return base, top

@@ -16,9 +16,10 @@ import weakref
 import keras
 from keras import ops
 
+from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
-# optimizer -> {attribute name: value before the first kerasplus callback of this fit}
+# optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
 _ORIGINALS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -88,28 +89,6 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return cls(**config)
 
 
-def _report_config_as_compiled(optimizer, originals):
-    """Make `optimizer.get_config()` describe the optimizer as compiled while fit runs.
-
-    A model saved mid-fit (ModelCheckpoint) then reloads an optimizer with the
-    same variables as the one that was saved — a float learning rate keeps its
-    variable — so the iteration count and slots load, and the callback installs
-    its schedule again when training resumes. Removed when fit ends.
-    """
-    if "get_config" in optimizer.__dict__:
-        return
-
-    def get_config():
-        installed = optimizer.__dict__["_learning_rate"]
-        optimizer.__dict__["_learning_rate"] = originals["_learning_rate"]
-        try:
-            return type(optimizer).get_config(optimizer)
-        finally:
-            optimizer.__dict__["_learning_rate"] = installed
-
-    optimizer.__dict__["get_config"] = get_config
-
-
 class ScheduleCallback(keras.callbacks.Callback):
     """Base class: subclasses return their schedules from `make_schedules`.
 
@@ -160,7 +139,7 @@ class ScheduleCallback(keras.callbacks.Callback):
             self._installed = True
 
     def _first_step(self, optimizer, initial_epoch):
-        iterations = int(ops.convert_to_numpy(optimizer._iterations))
+        iterations = int(ops.convert_to_numpy(internal_keras.schedule_step(optimizer)))
         if initial_epoch == 0:
             return iterations
         steps = self.params.get("steps")
@@ -189,13 +168,17 @@ class ScheduleCallback(keras.callbacks.Callback):
         self.first_step = first_step
         schedule, momentum_fn = self.make_schedules(optimizer)
         originals = _ORIGINALS.setdefault(optimizer, {})
-        originals.setdefault("_learning_rate", optimizer._learning_rate)
-        optimizer._learning_rate = StartedSchedule(schedule, first_step)
-        _report_config_as_compiled(optimizer, originals)
+        original_rate = originals.setdefault("learning_rate", internal_keras.learning_rate_source(optimizer))
+        internal_keras.replace_learning_rate(optimizer, StartedSchedule(schedule, first_step))
+        # A model saved mid-fit (ModelCheckpoint) then reloads an optimizer with the same
+        # variables as the one that was saved (a float rate keeps its variable), so the
+        # iteration count and slots load, and the callback installs its schedule again
+        # when training resumes. Removed when fit ends.
+        internal_keras.report_config_as_compiled(optimizer, original_rate)
         self._momentum_fn = None
         if self.cycle_momentum:
             base = float(originals.setdefault(name, getattr(optimizer, name)))
-            iterations = optimizer._iterations
+            iterations = internal_keras.schedule_step(optimizer)
             self._momentum_fn = lambda: momentum_fn(ops.convert_to_tensor(iterations) - first_step)
             self._momentum_attribute = name
             setattr(optimizer, name, ScheduledScalar(base, self._momentum_fn))
@@ -217,8 +200,9 @@ class ScheduleCallback(keras.callbacks.Callback):
         optimizer = inner_optimizer(self.model)
         originals = _ORIGINALS.pop(optimizer, None)
         if originals:
-            optimizer.__dict__.pop("get_config", None)
-            for name, value in originals.items():
+            internal_keras.stop_reporting_config(optimizer)
+            internal_keras.replace_learning_rate(optimizer, originals.pop("learning_rate"))
+            for name, value in originals.items():  # momentum or beta_1
                 setattr(optimizer, name, value)
             # The next fit must not reuse a function traced with our schedule.
             self.model.train_function = None

@@ -16,11 +16,11 @@ class ScheduledScalar(float):
     """
 
     def __new__(cls, base_value, fn):
-        obj = super().__new__(cls, base_value)
-        obj._compute = fn
-        obj._graph = None
-        obj._value = None
-        return obj
+        self = super().__new__(cls, base_value)
+        self._compute = fn
+        self._graph = None
+        self._value = None
+        return self
 
     def _fn(self):
         """``fn()``, computed once per traced graph rather than once per variable.

@@ -6,7 +6,6 @@ import functools
 
 from kerasplus import _validation as v
 from kerasplus.callbacks._schedule_callback import ScheduleCallback
-from kerasplus.callbacks.one_cycle_lr import check_momentum_range
 from kerasplus.schedules.cyclic import CyclicLR as CyclicSchedule
 from kerasplus.schedules.cyclic import cyclic
 
@@ -45,12 +44,11 @@ class CyclicLR(ScheduleCallback):
         max_momentum: float = 0.9,
     ):
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
-        self.schedule = CyclicSchedule(
-            base_lr, max_lr, step_size_up, step_size_down, mode, gamma
-        )
-        self.base_momentum, self.max_momentum = check_momentum_range(base_momentum, max_momentum)
+        self.schedule = CyclicSchedule(base_lr, max_lr, step_size_up, step_size_down, mode, gamma)
+        self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
 
     def make_schedules(self, optimizer):
+        # torch's momentum curve: the rate's cycle with the ends swapped.
         config = self.schedule.get_config()
         config.update(base_lr=self.max_momentum, max_lr=self.base_momentum)
         return self.schedule, functools.partial(cyclic, **config)

@@ -5,36 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import keras
 import numpy as np
 from keras import ops
 
 from kerasplus import _validation as v
+from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._schedule_callback import ScheduleCallback, inner_optimizer
-from kerasplus.schedules._anneal import anneal, as_float_step
-
-
-@keras.saving.register_keras_serializable(package="kerasplus")
-class ExponentialSweep(keras.optimizers.schedules.LearningRateSchedule):
-    """``start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))``."""
-
-    def __init__(self, start_lr: float, end_lr: float, num_steps: int):
-        self.start_lr = v.check_positive("start_lr", start_lr)
-        self.end_lr = v.check_positive("end_lr", end_lr)
-        v.check_less("start_lr", self.start_lr, "end_lr", self.end_lr)
-        self.num_steps = v.check_int("num_steps", num_steps, minimum=2)
-
-    def __call__(self, step):
-        done = as_float_step(step)
-        span = float(self.num_steps - 1)
-        return anneal(self.start_lr, self.end_lr, done / span, (span - done) / span, "exp")
-
-    def get_config(self):
-        return {
-            "start_lr": self.start_lr,
-            "end_lr": self.end_lr,
-            "num_steps": self.num_steps,
-        }
+from kerasplus.schedules.exponential_sweep import ExponentialSweep
 
 
 def _steep(lrs, losses):
@@ -130,7 +107,8 @@ class LRFinder(ScheduleCallback):
     """Learning-rate range test as a callback in your own `fit`.
 
     Sweeps the rate exponentially from `start_lr` to `end_lr` over `num_steps`
-    optimizer steps (in-graph, from `optimizer.iterations`), records each
+    optimizer steps (a `kerasplus.schedules.ExponentialSweep`, read in-graph
+    from `optimizer.iterations`), records each
     batch loss, and stops `fit` after `num_steps` or when the smoothed loss
     exceeds ``diverge_threshold`` times its minimum (or is not finite). The
     recording is in `result`. It does not restore the weights: `lr_find` does.
@@ -140,8 +118,7 @@ class LRFinder(ScheduleCallback):
     ``steps_per_execution=k`` one row is the mean of k batches.
 
     Args:
-        start_lr, end_lr: sweep range, 0 < start_lr < end_lr.
-        num_steps: steps in the sweep, >= 2.
+        start_lr, end_lr, num_steps: as `kerasplus.schedules.ExponentialSweep`.
         beta: smoothing of the loss, in [0, 1).
         diverge_threshold: stop when smoothed loss > threshold * best; > 1.
 
@@ -160,8 +137,7 @@ class LRFinder(ScheduleCallback):
         diverge_threshold: float = 4.0,
     ):
         super().__init__(cycle_momentum=False)
-        ExponentialSweep(start_lr, end_lr, num_steps)  # validates the sweep
-        self.start_lr, self.end_lr, self.num_steps = float(start_lr), float(end_lr), int(num_steps)
+        self.schedule = ExponentialSweep(start_lr, end_lr, num_steps)
         self.beta = v.check_range("beta", beta, 0.0, 1.0, high_inclusive=False)
         self.diverge_threshold = v.check_range(
             "diverge_threshold", diverge_threshold, 1.0, math.inf, low_inclusive=False
@@ -169,10 +145,9 @@ class LRFinder(ScheduleCallback):
         self.result = None
 
     def make_schedules(self, optimizer):
-        self._sweep = ExponentialSweep(self.start_lr, self.end_lr, self.num_steps)
         self._lrs, self._losses, self._smoothed = [], [], []
         self._average, self._best, self._diverged = 0.0, math.inf, False
-        return self._sweep, None
+        return self.schedule, None
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
@@ -183,7 +158,7 @@ class LRFinder(ScheduleCallback):
         count = batch - self._last_batch
         loss = ((batch + 1) * mean - (self._last_batch + 1) * self._last_mean) / count
         self._last_batch, self._last_mean = batch, mean
-        iterations = int(ops.convert_to_numpy(inner_optimizer(self.model)._iterations))
+        iterations = int(ops.convert_to_numpy(internal_keras.schedule_step(inner_optimizer(self.model))))
         step = iterations - 1 - self.first_step  # the sweep step just applied
         if not math.isfinite(loss):
             self._diverged = True
@@ -191,14 +166,14 @@ class LRFinder(ScheduleCallback):
             return
         self._average = self.beta * self._average + (1 - self.beta) * loss
         smoothed = self._average / (1 - self.beta ** (len(self._losses) + 1))
-        self._lrs.append(float(ops.convert_to_numpy(self._sweep(step))))
+        self._lrs.append(float(ops.convert_to_numpy(self.schedule(step))))
         self._losses.append(loss)
         self._smoothed.append(smoothed)
         self._best = min(self._best, smoothed)
         if smoothed > self.diverge_threshold * self._best:
             self._diverged = True
             self.model.stop_training = True
-        if step + 1 >= self.num_steps:
+        if step + 1 >= self.schedule.num_steps:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):

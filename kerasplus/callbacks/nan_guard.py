@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
+from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._schedule_callback import inner_optimizer
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class NaNGuard(keras.callbacks.Callback):
         optimizer = model.optimizer
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
-        rate = inner_optimizer(model)._learning_rate
+        rate = internal_keras.learning_rate_source(inner_optimizer(model))
         variables = list(model.variables) + list(model.metrics_variables)
         variables += [x for x in optimizer.variables if x is not rate]  # the rate is ours to lower
         return variables
@@ -145,7 +146,7 @@ class NaNGuard(keras.callbacks.Callback):
 
     def _lower_rate(self):
         optimizer = inner_optimizer(self.model)
-        if not isinstance(optimizer._learning_rate, keras.Variable):
+        if not isinstance(optimizer.learning_rate, keras.Variable):  # a schedule gives a tensor
             warnings.warn(
                 "NaNGuard: the learning rate is a schedule; lr_factor cannot lower it.",
                 UserWarning,

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 from kerasplus import _validation as v
 from kerasplus.callbacks._schedule_callback import ScheduleCallback, fit_total_steps
-from kerasplus.schedules._anneal import ANNEAL_STRATEGIES, TABLE_LIMIT, lookup, tabulate
-from kerasplus.schedules.one_cycle import OneCycle, one_cycle_momentum
-
-
-def check_momentum_range(base_momentum, max_momentum):
-    """Shared by the cycling callbacks: 0 <= base <= max < 1."""
-    base = v.check_range("base_momentum", base_momentum, 0.0, 1.0, high_inclusive=False)
-    top = v.check_range("max_momentum", max_momentum, 0.0, 1.0, high_inclusive=False)
-    if base > top:
-        raise ValueError(
-            "`base_momentum` must be <= `max_momentum`; received "
-            f"base_momentum={base!r}, max_momentum={top!r}."
-        )
-    return base, top
+from kerasplus.schedules.one_cycle import (
+    OneCycle,
+    OneCycleMomentum,
+    check_cycle,
+    check_one_cycle_rates,
+)
 
 
 class OneCycleLR(ScheduleCallback):
@@ -30,10 +21,11 @@ class OneCycleLR(ScheduleCallback):
     `total_steps` from ``epochs * steps_per_epoch`` (each taken from `fit` when
     not given), puts a `kerasplus.schedules.OneCycle` on the optimizer, read
     in-graph from `optimizer.iterations`, and cycles SGD/RMSprop `momentum` or
-    Adam-family `beta_1` between `max_momentum` and `base_momentum` inversely to
-    the rate. The epoch logs gain `learning_rate` and `momentum`/`beta_1` (put
-    this callback before `CSVLogger`/`TensorBoard` so they see them). When `fit`
-    ends the optimizer gets back its own rate and momentum.
+    Adam-family `beta_1` along `kerasplus.schedules.OneCycleMomentum`, between
+    `max_momentum` and `base_momentum` inversely to the rate. The epoch logs
+    gain `learning_rate` and `momentum`/`beta_1` (put this callback before
+    `CSVLogger`/`TensorBoard` so they see them). When `fit` ends the optimizer
+    gets back its own rate and momentum.
 
     Because the schedule depends only on `optimizer.iterations`, a run resumed
     from a checkpoint (with ``initial_epoch``) continues the same curve.
@@ -45,7 +37,7 @@ class OneCycleLR(ScheduleCallback):
         pct_start, anneal_strategy, div_factor, final_div_factor, three_phase:
             as `kerasplus.schedules.OneCycle`.
         cycle_momentum: cycle momentum/`beta_1` (TensorFlow backend).
-        base_momentum, max_momentum: momentum range, 0 <= base <= max < 1.
+        base_momentum, max_momentum: as `kerasplus.schedules.OneCycleMomentum`.
 
     Example:
 
@@ -75,32 +67,27 @@ class OneCycleLR(ScheduleCallback):
         three_phase: bool = False,
     ):
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
-        self.max_lr = v.check_positive("max_lr", max_lr)
         self.epochs = v.check_optional_int("epochs", epochs, minimum=1)
         self.steps_per_epoch = v.check_optional_int("steps_per_epoch", steps_per_epoch, minimum=1)
         self.total_steps = v.check_optional_int("total_steps", total_steps, minimum=1)
-        self.pct_start = v.check_range(
-            "pct_start", pct_start, 0.0, 1.0, low_inclusive=False, high_inclusive=False
-        )
-        self.anneal_strategy = v.check_choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
-        self.base_momentum, self.max_momentum = check_momentum_range(base_momentum, max_momentum)
-        self.div_factor = v.check_positive("div_factor", div_factor)
-        self.final_div_factor = v.check_positive("final_div_factor", final_div_factor)
-        self.three_phase = v.check_bool("three_phase", three_phase)
+        # The schedules' own checks, now (the phases once total_steps is known).
+        check_one_cycle_rates(max_lr, div_factor, final_div_factor)
+        check_cycle(pct_start, anneal_strategy, three_phase, self.total_steps)
+        v.check_momentum_range(base_momentum, max_momentum)
+        # What OneCycle and OneCycleMomentum get besides total_steps, which fit may tell.
+        cycle = {"pct_start": pct_start, "anneal_strategy": anneal_strategy, "three_phase": three_phase}
+        rates = {"max_lr": max_lr, "div_factor": div_factor, "final_div_factor": final_div_factor}
+        self._rate_arguments = {**rates, **cycle}
+        self._momentum_arguments = {"base_momentum": base_momentum, "max_momentum": max_momentum, **cycle}
         self.schedule = None
+        self.momentum_schedule = None
         if self.total_steps is not None:
-            self.schedule = self._schedule(self.total_steps)
+            self._build(self.total_steps)
 
-    def _schedule(self, total_steps):
-        return OneCycle(
-            max_lr=self.max_lr,
-            total_steps=total_steps,
-            pct_start=self.pct_start,
-            anneal_strategy=self.anneal_strategy,
-            div_factor=self.div_factor,
-            final_div_factor=self.final_div_factor,
-            three_phase=self.three_phase,
-        )
+    def _build(self, total_steps):
+        self.schedule = OneCycle(total_steps=total_steps, **self._rate_arguments)
+        if self.cycle_momentum:
+            self.momentum_schedule = OneCycleMomentum(total_steps=total_steps, **self._momentum_arguments)
 
     def make_schedules(self, optimizer):
         if self.total_steps is not None and self.params.get("steps") is None:
@@ -116,17 +103,6 @@ class OneCycleLR(ScheduleCallback):
                 UserWarning,
                 stacklevel=2,
             )
-        if self.total_steps is None:  # with a fixed total, __init__ already built it
-            self.schedule = self._schedule(total_steps)
-        momentum = dict(
-            total_steps=total_steps,
-            base_momentum=self.base_momentum,
-            max_momentum=self.max_momentum,
-            pct_start=self.pct_start,
-            anneal_strategy=self.anneal_strategy,
-            three_phase=self.three_phase,
-        )
-        if total_steps < TABLE_LIMIT:
-            table = tabulate(one_cycle_momentum, total_steps + 2, **momentum)
-            return self.schedule, functools.partial(lookup, table)
-        return self.schedule, functools.partial(one_cycle_momentum, **momentum)
+        if self.total_steps is None:  # with a fixed total, __init__ already built them
+            self._build(total_steps)
+        return self.schedule, self.momentum_schedule

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._schedule_callback import ScheduleCallback, StartedSchedule
 from kerasplus.schedules.warmup import Warmup
 
@@ -46,7 +47,7 @@ class WarmupLR(ScheduleCallback):
         self.schedule = None
 
     def make_schedules(self, optimizer):
-        current = optimizer._learning_rate
+        current = internal_keras.learning_rate_source(optimizer)
         if isinstance(current, StartedSchedule):
             # Installed by a callback earlier in the list: wrap its own curve.
             current = current.schedule

@@ -5,7 +5,25 @@ Cosine decay, exponential/step decay and piecewise-constant schedules come from
 """
 
 from kerasplus.schedules.cyclic import CyclicLR, cyclic
-from kerasplus.schedules.one_cycle import OneCycle, one_cycle, one_cycle_momentum
+from kerasplus.schedules.exponential_sweep import ExponentialSweep
+from kerasplus.schedules.finite_horizon import FiniteHorizonSchedule
+from kerasplus.schedules.one_cycle import (
+    OneCycle,
+    OneCycleMomentum,
+    one_cycle,
+    one_cycle_momentum,
+)
 from kerasplus.schedules.warmup import Warmup, warmup
 
-__all__ = ["CyclicLR", "OneCycle", "Warmup", "cyclic", "one_cycle", "one_cycle_momentum", "warmup"]
+__all__ = [
+    "CyclicLR",
+    "ExponentialSweep",
+    "FiniteHorizonSchedule",
+    "OneCycle",
+    "OneCycleMomentum",
+    "Warmup",
+    "cyclic",
+    "one_cycle",
+    "one_cycle_momentum",
+    "warmup",
+]

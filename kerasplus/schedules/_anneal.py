@@ -16,7 +16,6 @@ reached from 1.0, say):
 
 import math
 
-import keras
 from keras import ops
 
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -42,28 +41,3 @@ def anneal(start, end, pct, remaining, strategy):
 def as_float_step(step):
     """The optimizer step (any int/float tensor or number) as a float32 tensor."""
     return ops.cast(ops.convert_to_tensor(step), "float32")
-
-
-# Schedules with a finite horizon read a precomputed table in the train step
-# (one gather instead of dozens of scalar ops, which on a small model cost a
-# few percent of the step time); above this many steps they evaluate the formula.
-TABLE_LIMIT = 1 << 20
-
-
-def tabulate(fn, num_entries, **kwargs):
-    """float32 values of the pure schedule `fn` at integer steps 0 .. num_entries - 1."""
-    import numpy as np
-
-    return ops.convert_to_numpy(fn(np.arange(num_entries), **kwargs)).astype("float32")
-
-
-def lookup(table, step):
-    """``table[step]`` for integer steps, clipped to the table's ends."""
-    index = ops.clip(ops.cast(ops.convert_to_tensor(step), "int32"), 0, len(table) - 1)
-    if keras.backend.backend() == "tensorflow":
-        # One Gather op; `ops.take` adds ~7 ops to wrap negative indices, which
-        # a clipped index never is.
-        import tensorflow as tf
-
-        return tf.gather(table, index)
-    return ops.take(table, index)

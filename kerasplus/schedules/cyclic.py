@@ -49,7 +49,7 @@ def cyclic(
 
 
 def validate_cyclic(step_size_up, step_size_down, mode, gamma):
-    """Checks shared by the schedule and the callback."""
+    """Checks of the cycle's shape (the callback builds a `CyclicLR`, which runs them)."""
     step_size_up = v.check_int("step_size_up", step_size_up, minimum=1)
     step_size_down = v.check_optional_int("step_size_down", step_size_down, minimum=1)
     v.check_choice("mode", mode, CYCLIC_MODES)

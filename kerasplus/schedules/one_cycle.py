@@ -8,14 +8,8 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.schedules._anneal import (
-    ANNEAL_STRATEGIES,
-    TABLE_LIMIT,
-    anneal,
-    as_float_step,
-    lookup,
-    tabulate,
-)
+from kerasplus.schedules._anneal import ANNEAL_STRATEGIES, anneal, as_float_step
+from kerasplus.schedules.finite_horizon import FiniteHorizonSchedule
 
 
 def _phase_ends(total_steps: int, pct_start: float, three_phase: bool):
@@ -51,14 +45,19 @@ def _piecewise(step, ends, values, strategy, hold, total_steps):
     return ops.where(step > total_steps, ops.cast(hold, "float32"), result)
 
 
-def validate_one_cycle(total_steps, pct_start, anneal_strategy, three_phase):
-    """Checks shared by the schedule and the callback."""
-    total_steps = v.check_int("total_steps", total_steps, minimum=1)
-    pct_start = v.check_range(
-        "pct_start", pct_start, 0.0, 1.0, low_inclusive=False, high_inclusive=False
-    )
+def check_cycle(pct_start, anneal_strategy, three_phase, total_steps=None):
+    """Checks of the cycle's shape shared by `OneCycle`, `OneCycleMomentum` and `OneCycleLR`.
+
+    Every phase must have a positive length, which is checked once `total_steps`
+    is known (the callback may learn it only when `fit` starts). Returns the
+    validated ``(pct_start, total_steps)``.
+    """
+    total_steps = v.check_optional_int("total_steps", total_steps, minimum=1)
+    pct_start = v.check_range("pct_start", pct_start, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     v.check_choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
     v.check_bool("three_phase", three_phase)
+    if total_steps is None:
+        return pct_start, None
     ends = _phase_ends(total_steps, pct_start, three_phase)
     lengths = [b - a for a, b in zip((0.0,) + ends[:-1], ends)]
     if min(lengths) <= 0:
@@ -69,7 +68,16 @@ def validate_one_cycle(total_steps, pct_start, anneal_strategy, three_phase):
             "Use more total_steps or a pct_start with pct_start * total_steps > 1"
             + (" and pct_start < 0.5." if three_phase else ".")
         )
-    return total_steps, pct_start
+    return pct_start, total_steps
+
+
+def check_one_cycle_rates(max_lr, div_factor, final_div_factor):
+    """Checks of the rates shared by `OneCycle` and `OneCycleLR`; returns them as floats."""
+    return (
+        v.check_positive("max_lr", max_lr),
+        v.check_positive("div_factor", div_factor),
+        v.check_positive("final_div_factor", final_div_factor),
+    )
 
 
 def one_cycle(
@@ -123,11 +131,12 @@ def one_cycle_momentum(
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")
-class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+class OneCycle(FiniteHorizonSchedule):
     """One-cycle learning rate, identical to `torch.optim.lr_scheduler.OneCycleLR`.
 
-    Integer steps read a table of `one_cycle` values computed at construction
-    (for ``total_steps < 2**20``), so the train step does one gather.
+    A `FiniteHorizonSchedule`: integer steps read a table of `one_cycle`
+    values computed at construction (for ``total_steps < 2**20``), so the
+    train step does one gather.
 
     The rate rises from ``max_lr / div_factor`` to `max_lr` over the first
     ``pct_start`` of `total_steps`, then anneals to
@@ -162,23 +171,17 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         final_div_factor: float = 1e4,
         three_phase: bool = False,
     ):
-        self.max_lr = v.check_positive("max_lr", max_lr)
-        self.total_steps, self.pct_start = validate_one_cycle(
-            total_steps, pct_start, anneal_strategy, three_phase
+        self.max_lr, self.div_factor, self.final_div_factor = check_one_cycle_rates(
+            max_lr, div_factor, final_div_factor
         )
+        total_steps = v.check_int("total_steps", total_steps, minimum=1)  # required here
+        self.pct_start, self.total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)
         self.anneal_strategy = anneal_strategy
-        self.div_factor = v.check_positive("div_factor", div_factor)
-        self.final_div_factor = v.check_positive("final_div_factor", final_div_factor)
         self.three_phase = three_phase
-        # Entries 0..total_steps, then the value held past the end.
-        self._horizon = self.total_steps + 1  # constant from here on
-        self._table = None
-        if self.total_steps < TABLE_LIMIT:
-            self._table = tabulate(one_cycle, self.total_steps + 2, **self.get_config())
+        # Values at steps 0..total_steps, then the value held past the end.
+        super().__init__(horizon=self.total_steps + 1)
 
-    def __call__(self, step):
-        if self._table is not None:
-            return lookup(self._table, step)
+    def formula(self, step):
         return one_cycle(step, **self.get_config())
 
     def get_config(self):
@@ -189,5 +192,63 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
             "anneal_strategy": self.anneal_strategy,
             "div_factor": self.div_factor,
             "final_div_factor": self.final_div_factor,
+            "three_phase": self.three_phase,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerasplus")
+class OneCycleMomentum(FiniteHorizonSchedule):
+    """The momentum curve of the 1cycle policy, as `torch.optim.lr_scheduler.OneCycleLR` cycles it.
+
+    Inverse to `OneCycle` with the same `total_steps`, `pct_start`,
+    `anneal_strategy` and `three_phase`: the momentum (or Adam's `beta_1`)
+    falls from `max_momentum` to `base_momentum` while the rate rises, then
+    returns to `max_momentum` (and stays there in the three-phase variant's
+    last phase, and past `total_steps`). Values are `one_cycle_momentum`'s,
+    read from a table as `OneCycle` does. `kerasplus.callbacks.OneCycleLR`
+    cycles an optimizer's momentum with it.
+
+    Args:
+        total_steps: number of optimizer steps in the cycle, >= 1.
+        base_momentum: lowest momentum, reached with the peak rate; in [0, 1).
+        max_momentum: momentum at the start and the end, in [base_momentum, 1).
+        pct_start: fraction of the cycle spent falling, in (0, 1).
+        anneal_strategy: ``"cos"`` or ``"linear"``.
+        three_phase: use torch's three-phase variant.
+
+    Example:
+
+    >>> import kerasplus
+    >>> momentum = kerasplus.schedules.OneCycleMomentum(total_steps=100)
+    >>> [round(float(momentum(step)), 6) for step in (0, 29, 99)]
+    [0.95, 0.85, 0.95]
+    """
+
+    def __init__(
+        self,
+        total_steps: int,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        three_phase: bool = False,
+    ):
+        total_steps = v.check_int("total_steps", total_steps, minimum=1)  # required here
+        self.pct_start, self.total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)
+        self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
+        self.anneal_strategy = anneal_strategy
+        self.three_phase = three_phase
+        super().__init__(horizon=self.total_steps + 1)
+
+    def formula(self, step):
+        return one_cycle_momentum(step, **self.get_config())
+
+    def get_config(self):
+        return {
+            "total_steps": self.total_steps,
+            "base_momentum": self.base_momentum,
+            "max_momentum": self.max_momentum,
+            "pct_start": self.pct_start,
+            "anneal_strategy": self.anneal_strategy,
             "three_phase": self.three_phase,
         }

@@ -6,13 +6,8 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.schedules._anneal import (
-    TABLE_LIMIT,
-    anneal,
-    as_float_step,
-    lookup,
-    tabulate,
-)
+from kerasplus.schedules._anneal import anneal, as_float_step
+from kerasplus.schedules.finite_horizon import FiniteHorizonSchedule
 
 WARMUP_SHAPES = ("linear", "cos", "exp")
 
@@ -36,7 +31,7 @@ def _value(schedule, step):
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")
-class Warmup(keras.optimizers.schedules.LearningRateSchedule):
+class Warmup(FiniteHorizonSchedule):
     """Warm-up in front of any learning rate schedule or constant rate.
 
     For ``step < warmup_steps`` the rate goes from `warmup_init_lr` to the
@@ -104,28 +99,20 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
                 f"ends; it is {self._target!r} at step {self.warmup_steps}."
             )
 
-        # With a finite horizon (a constant or a tabulated schedule inside), the
-        # whole curve is tabulated too, so the train step does a single gather.
-        self._horizon = self._find_horizon()
-        self._table = None
-        if self._horizon is not None and self._horizon < TABLE_LIMIT:
-            self._table = tabulate(self._formula, self._horizon + 1)
+        # With a finite horizon (a constant or a finite-horizon schedule inside),
+        # the whole curve is tabulated too, so the train step does a single gather.
+        super().__init__(horizon=self._find_horizon())
 
     def _find_horizon(self):
         """First step from which the value never changes, or None if unknown."""
         if isinstance(self.schedule, float):
             return self.warmup_steps
-        inner = getattr(self.schedule, "_horizon", None)
-        if inner is None:
+        if not isinstance(self.schedule, FiniteHorizonSchedule) or self.schedule.horizon is None:
             return None
+        inner = self.schedule.horizon
         return inner + self.warmup_steps if self.shift_schedule else max(inner, self.warmup_steps)
 
-    def __call__(self, step):
-        if self._table is not None:
-            return lookup(self._table, step)
-        return self._formula(step)
-
-    def _formula(self, step):
+    def formula(self, step):
         if self.warmup_steps == 0:
             return _value(self.schedule, step)
         step = as_float_step(step)

@@ -6,7 +6,6 @@ from keras import ops
 
 import kerasplus
 from kerasplus.callbacks import LRFinder, LRFinderResult, lr_find
-from kerasplus.callbacks.lr_finder import ExponentialSweep
 
 
 def digits_model():
@@ -117,14 +116,6 @@ def test_lr_finder_callback_in_a_users_fit_under_xla():
     model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[finder])
     assert len(finder.result.lrs) == 20  # stopped fit after the sweep
     np.testing.assert_allclose(finder.result.lrs, np.geomspace(1e-4, 1.0, 20), rtol=1e-6)
-
-
-def test_sweep_schedule_round_trips_through_keras_file(tmp_path):
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(ExponentialSweep(1e-5, 1.0, 50)), "mse")
-    model.save(tmp_path / "m.keras")
-    restored = keras.models.load_model(tmp_path / "m.keras", safe_mode=True).optimizer._learning_rate
-    assert restored.get_config() == {"start_lr": 1e-5, "end_lr": 1.0, "num_steps": 50}
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerasplus.callbacks import OneCycleLR
-from kerasplus.schedules import one_cycle
+from kerasplus.schedules import OneCycle, OneCycleMomentum, one_cycle
 from tests.helpers import applied_rates, rate_probe, torch_curve, values
 
 
@@ -237,3 +237,13 @@ def test_checkpoints_saved_during_fit_reload_as_compiled_and_resume_the_curve(tm
     assert int(loaded.optimizer.iterations) == 2 * steps
     fit_probe(loaded, x, y, OneCycleLR(max_lr=0.4), epochs=4, initial_epoch=2)
     np.testing.assert_allclose(loaded.get_weights()[0], uninterrupted.get_weights()[0], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("schedule", [OneCycle, OneCycleMomentum])
+def test_the_callbacks_defaults_are_the_schedules(schedule):
+    import inspect
+
+    ours = inspect.signature(OneCycleLR).parameters
+    for name, parameter in inspect.signature(schedule).parameters.items():
+        if parameter.default is not inspect.Parameter.empty:
+            assert ours[name].default == parameter.default, name

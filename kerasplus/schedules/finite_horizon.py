@@ -1,0 +1,79 @@
+"""`FiniteHorizonSchedule`: the base of schedules that stop changing at a known step."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+# Below this horizon the curve is tabulated: the train step does one gather
+# instead of dozens of scalar ops (which on a small model cost a few percent of
+# the step time); above it every call evaluates the formula.
+TABLE_LIMIT = 1 << 20
+
+
+def _lookup(table, step):
+    """``table[step]`` for integer steps, clipped to the table's ends."""
+    index = ops.clip(ops.cast(ops.convert_to_tensor(step), "int32"), 0, len(table) - 1)
+    if keras.backend.backend() == "tensorflow":
+        # One Gather op; `ops.take` adds ~7 ops to wrap negative indices, which
+        # a clipped index never is.
+        import tensorflow as tf
+
+        return tf.gather(table, index)
+    return ops.take(table, index)
+
+
+class FiniteHorizonSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Base of the schedules whose value is constant from a known step on.
+
+    A subclass defines `formula` (its pure function of the step) and calls
+    ``super().__init__(horizon)`` once the fields `formula` reads are set. When
+    the horizon is known and below 2**20 steps, the values at steps
+    ``0 .. horizon`` are computed once, in float32, and a call reads them (one
+    gather; integer steps, clipped to the table, so every step past the horizon
+    reads the value held there). Otherwise a call evaluates `formula`.
+
+    `Warmup` reads the `horizon` of the schedule it wraps, so a warm-up in
+    front of a finite-horizon schedule is tabulated as a whole.
+
+    Args:
+        horizon: first step from which the value never changes, >= 0; None
+            when unknown (e.g. `Warmup` around a Keras `CosineDecay`).
+
+    Example:
+
+    >>> import kerasplus
+    >>> from keras import ops
+    >>> class Ramp(kerasplus.schedules.FiniteHorizonSchedule):
+    ...     def __init__(self):
+    ...         super().__init__(horizon=10)
+    ...     def formula(self, step):
+    ...         return ops.minimum(ops.cast(step, "float32") * 0.01, 0.1)
+    >>> ramp = Ramp()
+    >>> round(float(ramp(5)), 6), round(float(ramp(1000)), 6)
+    (0.05, 0.1)
+    >>> kerasplus.schedules.Warmup(ramp, warmup_steps=5).horizon
+    15
+    """
+
+    def __init__(self, horizon: int | None):
+        self._horizon = None if horizon is None else int(horizon)
+        self._table = None
+        if self._horizon is not None and self._horizon < TABLE_LIMIT:
+            steps = np.arange(self._horizon + 1)
+            self._table = ops.convert_to_numpy(self.formula(steps)).astype("float32")
+
+    @property
+    def horizon(self) -> int | None:
+        """First step from which the value never changes, or None if unknown."""
+        return self._horizon
+
+    def formula(self, step):
+        """The value at `step` (scalar or array) computed from the formula, as float32."""
+        raise NotImplementedError
+
+    def __call__(self, step):
+        if self._table is not None:
+            return _lookup(self._table, step)
+        return self.formula(step)
