@@ -116,3 +116,10 @@ def check_less(name_a: str, a: float, name_b: str, b: float) -> None:
         raise ValueError(
             f"`{name_a}` must be < `{name_b}`; received {name_a}={a!r}, {name_b}={b!r}."
         )
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """A callable (a function, a class, an object with `__call__`)."""
+    if not callable(value):
+        raise TypeError(f"`{name}` must be callable; received {value!r}.")
+    return value
