@@ -21,7 +21,7 @@ MODULES = [
     "kerasplus.losses.binary_focal_crossentropy",
     "kerasplus.losses.poly_loss",
     "kerasplus.losses.quantile",
-    "kerasplus.initializers.for_activation",
+    "kerasplus.initializers.by_activation",
     "kerasplus.data.datasets",
     "kerasplus.data.split",
     "kerasplus.data.kfold",
