@@ -1,6 +1,11 @@
 import keras
 
-from kerasplus.initializers.kernel_layers import consumers, following_activation, kernel_layers, kernel_of
+from kerasplus.initializers.kernel_layers import (
+    consumers,
+    following_activation,
+    kernel_layers,
+    kernel_of,
+)
 
 
 def test_the_activation_after_a_normalization_layer_follows_the_kernel_in_a_functional_model():

@@ -4,7 +4,13 @@ import types
 import keras
 import pytest
 
-from kerasplus.tuning.trial_runner import METHODS, TrialRunner, check_finite, final_losses, tuner_class
+from kerasplus.tuning.trial_runner import (
+    METHODS,
+    TrialRunner,
+    check_finite,
+    final_losses,
+    tuner_class,
+)
 
 
 def objective(name="val_loss", direction="min"):
@@ -34,7 +40,11 @@ def test_the_runner_is_passed_to_the_tuner_constructor(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, error, match",
-    [({"cv": 1}, ValueError, "`cv`"), ({"stratify": "yes"}, TypeError, "`stratify`"), ({"seed": -1}, ValueError, "`seed`")],
+    [
+        ({"cv": 1}, ValueError, "`cv`"),
+        ({"stratify": "yes"}, TypeError, "`stratify`"),
+        ({"seed": -1}, ValueError, "`seed`"),
+    ],
 )
 def test_bad_arguments_are_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):
