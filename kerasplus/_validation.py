@@ -128,3 +128,10 @@ def check_momentum_range(base_momentum: Any, max_momentum: Any) -> tuple[float, 
             f"base_momentum={base!r}, max_momentum={top!r}."
         )
     return base, top
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """A callable (a function, a class, an object with `__call__`)."""
+    if not callable(value):
+        raise TypeError(f"`{name}` must be callable; received {value!r}.")
+    return value

@@ -46,3 +46,9 @@ def test_check_choice_lists_allowed_values():
 def test_check_less():
     with pytest.raises(ValueError, match=r"`start_lr` must be < `end_lr`; received start_lr=1.0, end_lr=1.0"):
         v.check_less("start_lr", 1.0, "end_lr", 1.0)
+
+
+def test_check_callable():
+    with pytest.raises(TypeError, match=r"`build_model` must be callable; received 'model'"):
+        v.check_callable("build_model", "model")
+    assert v.check_callable("f", len) is len

@@ -25,7 +25,7 @@ def augmented_dataset(x, y=None, layers=(), *, batch_size: int = 32, shuffle: bo
     """
     import tensorflow as tf
 
-    from kerasplus.layers._mixing_layer import MixingLayer
+    from kerasplus.layers import MixingLayer
 
     v.check_int("batch_size", batch_size, minimum=1)
     v.check_bool("shuffle", shuffle)

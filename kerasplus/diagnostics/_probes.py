@@ -7,7 +7,6 @@ training run is the same with or without the probes.
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import keras
@@ -15,8 +14,7 @@ import numpy as np
 from keras import ops
 
 from kerasplus.diagnostics._loss_info import describe_loss, single_loss
-
-_activation_name = importlib.import_module("kerasplus.initializers.for_activation").activation_name
+from kerasplus.initializers.by_activation import activation_name
 
 RELU_NAMES = ("relu", "relu6")
 
@@ -170,9 +168,9 @@ def relu_outputs(model) -> tuple[list, keras.Model | None]:
             if isinstance(layer, keras.layers.ReLU):
                 is_relu = float(layer.negative_slope or 0.0) == 0.0
             elif isinstance(layer, keras.layers.Activation):
-                is_relu = _activation_name(layer.activation) in RELU_NAMES
+                is_relu = activation_name(layer.activation) in RELU_NAMES
             else:
-                is_relu = _activation_name(getattr(layer, "activation", None)) in RELU_NAMES
+                is_relu = activation_name(getattr(layer, "activation", None)) in RELU_NAMES
         except TypeError:
             is_relu = False
         if not is_relu:

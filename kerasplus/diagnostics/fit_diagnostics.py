@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 
 import keras
 import numpy as np
-from keras.src.utils import io_utils
 
 from kerasplus import _validation as v
 from kerasplus.diagnostics import _probes
 from kerasplus.diagnostics.verdicts import VERDICT_CODES, curve_verdict
+
+logger = logging.getLogger(__name__)
 
 ADVICE = {
     "good fit": "nothing to change.",
@@ -304,7 +306,11 @@ class FitDiagnostics(keras.callbacks.Callback):
             logs["diag_dead_relu"] = float(share)
         self.records.append(record)
         if self.verbose:
-            io_utils.print_msg(f"FitDiagnostics epoch {epoch + 1}: {verdict} ({reason})")
+            message = f"FitDiagnostics epoch {epoch + 1}: {verdict} ({reason})"
+            if keras.config.is_interactive_logging_enabled():
+                print(message, flush=True)
+            else:
+                logger.info(message)
 
     # ---------------------------------------------------------------- report
     def report(self) -> str:

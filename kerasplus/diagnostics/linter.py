@@ -10,21 +10,20 @@ itself (the README's table is written from it).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 import keras
 import numpy as np
 
 from kerasplus import _validation as v
+from kerasplus._internals import keras as internal_keras
 from kerasplus.diagnostics._loss_info import describe_loss, losses_per_output
-from kerasplus.initializers._layers import (
+from kerasplus.initializers import by_activation
+from kerasplus.initializers.kernel_layers import (
     consumers,
     following_activation,
     kernel_layers,
     kernel_of,
 )
-
-_for_activation = importlib.import_module("kerasplus.initializers.for_activation")
 
 SEVERITIES = ("error", "warning")
 # Below this per-replica batch size BatchNormalization's batch statistics are noisy
@@ -134,7 +133,7 @@ def _finding(rule_id, message, fix=None):
 
 # --------------------------------------------------------------------- helpers
 def _all_layers(model):
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
+    return internal_keras.all_layers(model)
 
 
 def _class_names(obj):
@@ -148,8 +147,7 @@ def _inner_optimizer(model):
 
 def _output_activation(model, tensor):
     """Activation name producing `tensor`, or None when it cannot be told."""
-    history = getattr(tensor, "_keras_history", None)
-    layer = getattr(history, "operation", None)
+    layer = internal_keras.producing_layer(tensor)
     if layer is None:
         return None
     return _layer_output_activation(layer)
@@ -165,10 +163,10 @@ def _layer_output_activation(layer):
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     if isinstance(layer, (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)):
-        return _for_activation.activation_name(layer)
+        return by_activation.activation_name(layer)
     if hasattr(layer, "activation"):
         try:
-            return _for_activation.activation_name(layer.activation)
+            return by_activation.activation_name(layer.activation)
         except TypeError:
             return None
     return None
@@ -272,7 +270,7 @@ def _check_lr_drivers(model, callbacks):
             f"{len(conflict)} callbacks drive the learning rate: {names}; each overwrites the other.{crash}",
         ))
     optimizer = _inner_optimizer(model)
-    schedule = getattr(optimizer, "_learning_rate", None)
+    schedule = internal_keras.learning_rate_as_given(optimizer)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         for callback in drivers:
             effect = (
@@ -372,10 +370,10 @@ def _check_relu_glorot(model):
     for layer in kernel_layers(model):
         activation = following_activation(model, layer)
         try:
-            name = _for_activation.activation_name(activation)
+            name = by_activation.activation_name(activation)
         except TypeError:
             name = None
-        if name in _for_activation.HE and _glorot_scaled(layer):
+        if name in by_activation.HE and _glorot_scaled(layer):
             run += 1
             start = layer.name if run == 1 else start
             if run > longest:

@@ -2,7 +2,7 @@
 re-initialization, and LSUV. Keras's own Glorot/He/LeCun classes are used as they are.
 """
 
-from kerasplus.initializers.for_activation import for_activation
+from kerasplus.initializers.by_activation import for_activation
 from kerasplus.initializers.lsuv import lsuv
 from kerasplus.initializers.reinitialize import reinitialize
 

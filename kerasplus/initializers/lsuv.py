@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.initializers._layers import kernel_layers, kernel_of
+from kerasplus.initializers.kernel_layers import kernel_layers, kernel_of
 from kerasplus.initializers.reinitialize import check_built
 
 

@@ -6,13 +6,13 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.initializers._layers import (
+from kerasplus.initializers.by_activation import activation_name, for_activation
+from kerasplus.initializers.kernel_layers import (
     consumers,
     following_activation,
     kernel_layers,
     kernel_of,
 )
-from kerasplus.initializers.for_activation import activation_name, for_activation
 
 
 def seeded(initializer, seed):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from keras import backend, ops
 
+from kerasplus._internals import keras as internal_keras
+
 EPSILON = 1e-7
 
 
@@ -86,10 +88,8 @@ def mask_ignored(loss, valid):
     """Zero the loss of ignored entries and mark them so Keras leaves them out of the mean."""
     if valid is None:
         return loss
-    from keras.src.backend import set_keras_mask  # how Keras's own losses do it
-
     loss = ops.where(valid, loss, ops.zeros_like(loss))
-    set_keras_mask(loss, mask=valid)
+    internal_keras.set_loss_mask(loss, valid)  # how Keras's own losses do it
     return loss
 
 

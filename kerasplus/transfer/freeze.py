@@ -93,7 +93,9 @@ def unfreeze(model, last_n: int | None = None, from_layer: str | int | None = No
 
 
 def _freeze_nested_batch_norm(layer):
-    for sub in getattr(layer, "_flatten_layers", lambda **_: [])(include_self=False, recursive=True):
+    from kerasplus._internals import keras as internal_keras
+
+    for sub in internal_keras.all_layers(layer):
         if _is_batch_norm(sub):
             sub.trainable = False
 

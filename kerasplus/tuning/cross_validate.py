@@ -47,8 +47,7 @@ def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed
 
     from kerasplus.data.kfold import kfold
 
-    if not callable(build_model):
-        raise TypeError(f"`build_model` must be callable; received {build_model!r}.")
+    v.check_callable("build_model", build_model)
     v.check_int("k", k, minimum=2)
     fit_kwargs = {"epochs": 1, "verbose": 0, **(fit_kwargs or {})}
     folds = []

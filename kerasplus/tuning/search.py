@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import warnings
 from typing import NamedTuple
 
 from kerasplus import _validation as v
 from kerasplus.tuning.cross_validate import check_built_model
 from kerasplus.tuning.search_summary import SearchSummary, summarize
-
-METHODS = {
-    "random": "RandomSearch",
-    "grid": "GridSearch",
-    "bayesian": "BayesianOptimization",
-    "hyperband": "Hyperband",
-}
-_CV_FILE = "cv_folds.json"
-_TUNER_CLASSES = {}
+from kerasplus.tuning.trial_runner import METHODS, TrialRunner, tuner_class
 
 
 class SearchResult(NamedTuple):
@@ -132,17 +121,69 @@ def search(
     """
     import keras
 
-    if not callable(build_model):
-        raise TypeError(f"`build_model` must be callable; received {build_model!r}.")
-    method = v.check_choice("method", method, tuple(METHODS))
+    kwargs = _check_arguments(
+        build_model, x, y, method=method, objective=objective, max_trials=max_trials, max_epochs=max_epochs,
+        cv=cv, overwrite=overwrite, seed=seed, max_consecutive_failed_trials=max_consecutive_failed_trials,
+        tuner_kwargs=tuner_kwargs, fit_kwargs=fit_kwargs,
+    )
+
+    def checked_build(hp):
+        return check_built_model(build_model(hp))
+
+    tuner = tuner_class(method)(
+        checked_build,
+        objective=objective,
+        directory=directory,
+        project_name=project_name,
+        overwrite=overwrite,
+        seed=seed,
+        runner=TrialRunner(cv, stratify=stratify, seed=seed),
+        **kwargs,
+    )
+    if tensorboard_dir is not None:
+        callbacks = list(fit_kwargs.get("callbacks") or [])
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=tensorboard_dir))
+        fit_kwargs["callbacks"] = callbacks
+    try:
+        tuner.search(x, y, **fit_kwargs)
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            raise
+        summary = summarize(tuner)
+        raise TrialsFailedError(
+            f"The search stopped after {kwargs['max_consecutive_failed_trials']} failed trials in a row "
+            f"(max_consecutive_failed_trials).\n{summary}",
+            summary,
+        ) from None
+    summary = summarize(tuner)
+    if summary.trials and summary.completed == 0:
+        first = summary.failures_in_order()[0]
+        raise TrialsFailedError(
+            f"All {summary.failed} trials failed; the first (trial {first.trial_id}) with {first.error}\n"
+            f"{summary.failure_report()}\nIts traceback:\n{first.message}",
+            summary,
+        )
+    if summary.failed:
+        warnings.warn(f"{summary.failed} of {len(summary.trials)} trials failed:\n{summary.failure_report()}",
+                      UserWarning, stacklevel=2)
+    return SearchResult(tuner, summary)
+
+
+def _check_arguments(
+    build_model, x, y, *, method, objective, max_trials, max_epochs, cv, overwrite, seed,
+    max_consecutive_failed_trials, tuner_kwargs, fit_kwargs,
+) -> dict:
+    """Checks `search`'s arguments before any trial runs; returns the KerasTuner tuner's keyword arguments."""
+    v.check_callable("build_model", build_model)
+    v.check_choice("method", method, tuple(METHODS))
+    validation = {"validation_data", "validation_split"} & set(fit_kwargs)
     if cv is not None:
-        cv = v.check_int("cv", cv, minimum=2)
+        v.check_int("cv", cv, minimum=2)
         if x is None or y is None:
             raise ValueError("`cv` needs `x` and `y` as arrays: the folds are cut from them.")
-        clashing = sorted({"validation_data", "validation_split"} & set(fit_kwargs))
-        if clashing:
-            raise ValueError(f"`cv` builds each fold's validation set itself; do not pass {clashing[0]!r}.")
-    elif _needs_validation(objective) and not {"validation_data", "validation_split"} & set(fit_kwargs):
+        if validation:
+            raise ValueError(f"`cv` builds each fold's validation set itself; do not pass {min(validation)!r}.")
+    elif _needs_validation(objective) and not validation:
         raise ValueError(
             f"`objective`={objective!r} is measured on validation data: pass `validation_data` or "
             "`validation_split`, or `cv=k`, or use a training metric such as 'loss'."
@@ -166,47 +207,7 @@ def search(
     kwargs["max_consecutive_failed_trials"] = v.check_int(
         "max_consecutive_failed_trials", max_consecutive_failed_trials, minimum=1
     )
-
-    def checked_build(hp):
-        return check_built_model(build_model(hp))
-
-    tuner = _tuner_class(method)(
-        checked_build,
-        objective=objective,
-        directory=directory,
-        project_name=project_name,
-        overwrite=overwrite,
-        seed=seed,
-        **kwargs,
-    )
-    tuner._kerasplus_cv = (cv, stratify, seed)
-    if tensorboard_dir is not None:
-        callbacks = list(fit_kwargs.get("callbacks") or [])
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=tensorboard_dir))
-        fit_kwargs["callbacks"] = callbacks
-    try:
-        tuner.search(x, y, **fit_kwargs)
-    except RuntimeError as error:
-        if "consecutive failures" not in str(error):
-            raise
-        summary = summarize(tuner)
-        raise TrialsFailedError(
-            f"The search stopped after {max_consecutive_failed_trials} failed trials in a row "
-            f"(max_consecutive_failed_trials).\n{summary}",
-            summary,
-        ) from None
-    summary = summarize(tuner)
-    if summary.trials and summary.completed == 0:
-        first = summary.failures_in_order()[0]
-        raise TrialsFailedError(
-            f"All {summary.failed} trials failed; the first (trial {first.trial_id}) with {first.error}\n"
-            f"{summary.failure_report()}\nIts traceback:\n{first.message}",
-            summary,
-        )
-    if summary.failed:
-        warnings.warn(f"{summary.failed} of {len(summary.trials)} trials failed:\n{summary.failure_report()}",
-                      UserWarning, stacklevel=2)
-    return SearchResult(tuner, summary)
+    return kwargs
 
 
 def _needs_validation(objective):
@@ -214,116 +215,3 @@ def _needs_validation(objective):
     if isinstance(objective, (list, tuple)):
         names = [o if isinstance(o, str) else getattr(o, "name", "") for o in objective]
     return any(str(name).startswith("val_") for name in names)
-
-
-def _tuner_class(method):
-    """KerasTuner's tuner for `method`, with failure surfacing and cv."""
-    if method in _TUNER_CLASSES:
-        return _TUNER_CLASSES[method]
-    import keras_tuner
-
-    base = getattr(keras_tuner, METHODS[method])
-
-    class Surfacing(base):
-        _kerasplus_cv = (None, True, 0)
-
-        def _build_hypermodel(self, hp):
-            if self._kerasplus_cv[0] is not None:
-                # Folds start from scratch: Hyperband's warm start would carry
-                # weights trained on another fold's validation data.
-                return keras_tuner.Tuner._build_hypermodel(self, hp)
-            return super()._build_hypermodel(hp)
-
-        def _build_and_fit_model(self, trial, *args, **kwargs):
-            if self._kerasplus_cv[0] is None:
-                results = super()._build_and_fit_model(trial, *args, **kwargs)
-            else:
-                results = self._fit_folds(trial, *args, **kwargs)
-            self._check_finite(results)
-            return results
-
-        def _fit_folds(self, trial, x, y, **kwargs):
-            import keras
-            from keras_tuner.src.engine import tuner_utils
-
-            from kerasplus.data.kfold import kfold
-
-            k, stratify, seed = self._kerasplus_cv
-            hp = trial.hyperparameters
-            kwargs["initial_epoch"] = 0
-            folds = []
-            callbacks = list(kwargs.pop("callbacks", []))
-            tensorboards = [c for c in callbacks if type(c).__name__ == "TensorBoard"]
-            log_dirs = [str(c.log_dir) for c in tensorboards]
-            # TensorBoard's HParams callback records the trial once and refuses a second fit.
-            hparams = [c for c in callbacks if type(c).__module__.startswith("tensorboard.plugins.hparams")]
-            for index, ((x_train, y_train), validation) in enumerate(
-                kfold(x, y, k, stratify=stratify, seed=seed)
-            ):
-                for callback, log_dir in zip(tensorboards, log_dirs):
-                    callback.log_dir = os.path.join(log_dir, f"fold{index}")
-                fold_callbacks = callbacks if index == 0 else [c for c in callbacks if c not in hparams]
-                keras.utils.set_random_seed(seed + index)
-                model = self._try_build(hp)
-                history = self.hypermodel.fit(
-                    hp, model, x_train, y_train, validation_data=validation, callbacks=fold_callbacks, **kwargs
-                )
-                self._check_finite(history)
-                folds.append(tuner_utils.convert_to_metrics_dict(history, self.oracle.objective))
-            values = {name: [float(f[name]) for f in folds] for name in folds[0]}
-            with open(os.path.join(self.get_trial_dir(trial.trial_id), _CV_FILE), "w") as f:
-                json.dump(values, f)
-            return {name: sum(vals) / len(vals) for name, vals in values.items()}
-
-        def _check_finite(self, results):
-            from keras_tuner.src import errors
-            from keras_tuner.src.engine import tuner_utils
-
-            metrics = tuner_utils.convert_to_metrics_dict(results, self.oracle.objective)
-            if metrics:
-                value = self.oracle.objective.get_value(metrics)
-                if value is None or not math.isfinite(float(value)):
-                    raise errors.FailedTrialError(
-                        f"NonFiniteObjective: {self.oracle.objective.name} = {value} "
-                        "(the run diverged or produced NaN)"
-                    )
-            # An accuracy objective stays finite when the model diverged: the losses say so.
-            for name, value in _final_losses(results):
-                if not math.isfinite(value):
-                    raise errors.FailedTrialError(
-                        f"NonFiniteLoss: {name} = {value} at the last epoch (the run diverged)"
-                    )
-
-        def on_trial_end(self, trial):
-            self._kerasplus_ran = [*getattr(self, "_kerasplus_ran", []), trial.trial_id]
-            super().on_trial_end(trial)
-
-    Surfacing.__name__ = Surfacing.__qualname__ = f"Kerasplus{base.__name__}"
-    _TUNER_CLASSES[method] = Surfacing
-    return Surfacing
-
-
-def _final_losses(results):
-    """``(name, value)`` of every loss at the last epoch of `results` (History, dict or list)."""
-    import keras
-
-    if isinstance(results, (list, tuple)):
-        for item in results:
-            yield from _final_losses(item)
-    elif isinstance(results, keras.callbacks.History):
-        for name, values in results.history.items():
-            if (name == "loss" or name.endswith("_loss")) and len(values):
-                yield name, float(values[-1])
-    elif isinstance(results, dict):
-        for name, value in results.items():
-            if name == "loss" or name.endswith("_loss"):
-                yield name, float(value)
-
-
-def cv_fold_values(tuner, trial_id):
-    """Per-fold objective values of a cv trial, or None."""
-    path = os.path.join(tuner.get_trial_dir(trial_id), _CV_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)

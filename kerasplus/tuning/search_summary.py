@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import collections
-import importlib
 import dataclasses
 import math
 import statistics
+
+from kerasplus.tuning.trial_runner import cv_fold_values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,14 +96,13 @@ def _format(value):
 
 def summarize(tuner) -> SearchSummary:
     """A `SearchSummary` of `tuner`'s trials (on a distributed worker: the trials it ran)."""
-    cv_fold_values = importlib.import_module("kerasplus.tuning.search").cv_fold_values
-
     oracle = tuner.oracle
     objective = oracle.objective
     if hasattr(oracle, "trials"):
         trials = list(oracle.trials.values())
     else:  # a worker's OracleClient: the chief holds the trials
-        trials = [oracle.get_trial(trial_id) for trial_id in getattr(tuner, "_kerasplus_ran", [])]
+        runner = getattr(tuner, "runner", None)  # a kerasplus tuner's TrialRunner
+        trials = [oracle.get_trial(trial_id) for trial_id in getattr(runner, "trials_run", [])]
     records = []
     for trial in trials:
         status = str(getattr(trial.status, "value", trial.status))

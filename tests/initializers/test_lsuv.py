@@ -6,7 +6,7 @@ from kerasplus.initializers import lsuv
 
 
 def pre_activation_variances(model, batch):
-    from kerasplus.initializers._layers import kernel_layers
+    from kerasplus.initializers.kernel_layers import kernel_layers
     from kerasplus.initializers.lsuv import layer_input_model, pre_activation
 
     return [

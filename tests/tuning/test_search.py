@@ -13,7 +13,7 @@ import pytest
 
 from kerasplus.data import kfold, load
 from kerasplus.tuning import TrialsFailedError, search
-from kerasplus.tuning.search import cv_fold_values
+from kerasplus.tuning.trial_runner import cv_fold_values
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "search_script.py")
 

@@ -1,8 +1,10 @@
-"""Which layers carry kernels, and which activation follows each one."""
+"""Which layers carry kernels, and which activation follows each one (used by the initializers and the linter)."""
 
 from __future__ import annotations
 
 import keras
+
+from kerasplus._internals import keras as internal_keras
 
 # Layers a signal passes through on its way from a kernel to its activation.
 TRANSPARENT = (
@@ -57,7 +59,7 @@ def consumers(model, layer):
         layers = model.layers
         index = layers.index(layer) if layer in layers else -1
         return layers[index + 1 : index + 2] if index >= 0 else []
-    return [node.operation for node in getattr(layer, "_outbound_nodes", [])]
+    return internal_keras.outbound_layers(layer)
 
 
 def following_activation(model, layer):
