@@ -307,14 +307,14 @@ def test_the_same_callback_serves_a_second_fit(tmp_path):
 
 
 class FakeTwoWorkers:
-    """`_agree`'s view of a strategy: this worker and one other, one replica each."""
+    """`agree`'s view of a strategy: this worker and one other, one replica each."""
 
     num_replicas_in_sync = 2
 
     def __init__(self, other_keys, other_failed=False):
-        from kerasplus.callbacks.backup_and_restore import _pack
+        from kerasplus.callbacks._worker_agreement import pack
 
-        self.other = tf.constant(_pack(other_keys, other_failed), tf.int64)
+        self.other = tf.constant(pack(other_keys, other_failed), tf.int64)
 
     def experimental_distribute_values_from_function(self, function):
         return function(None)
@@ -333,24 +333,24 @@ class FakeTwoWorkers:
     ],
 )
 def test_workers_agree_on_the_keys_all_of_them_hold(mine, theirs, common):
-    from kerasplus.callbacks.backup_and_restore import _agree
+    from kerasplus.callbacks._worker_agreement import agree
 
-    assert _agree(FakeTwoWorkers(theirs), mine, failed=False) == (common, False)
+    assert agree(FakeTwoWorkers(theirs), mine, failed=False) == (common, False)
 
 
 @pytest.mark.parametrize("mine_failed, theirs_failed", [(True, False), (False, True), (True, True)])
 def test_a_failure_on_any_worker_reaches_every_worker(mine_failed, theirs_failed):
-    from kerasplus.callbacks.backup_and_restore import _agree
+    from kerasplus.callbacks._worker_agreement import agree
 
-    assert _agree(FakeTwoWorkers([3], theirs_failed), [3], failed=mine_failed)[1] is True
+    assert agree(FakeTwoWorkers([3], theirs_failed), [3], failed=mine_failed)[1] is True
 
 
 def test_multi_worker_is_only_a_multi_worker_strategy():
-    from kerasplus.callbacks.backup_and_restore import _multi_worker_task
+    from kerasplus.callbacks._worker_agreement import multi_worker_task
 
-    assert _multi_worker_task(None) is None
-    assert _multi_worker_task(tf.distribute.get_strategy()) is None
-    assert _multi_worker_task(tf.distribute.OneDeviceStrategy("/cpu:0")) is None
+    assert multi_worker_task(None) is None
+    assert multi_worker_task(tf.distribute.get_strategy()) is None
+    assert multi_worker_task(tf.distribute.OneDeviceStrategy("/cpu:0")) is None
 
 
 def test_stores_of_two_workers_sharing_a_directory_clean_up_in_any_order(tmp_path):
