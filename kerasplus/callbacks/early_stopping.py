@@ -6,7 +6,10 @@ import keras
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks._callback_state import _keras_early_stopping_state, _set_keras_early_stopping_state
+from kerasplus.callbacks._callback_state import (
+    _keras_early_stopping_state,
+    _set_keras_early_stopping_state,
+)
 
 CRITERIA = ("patience", "gl", "pq", "up")
 

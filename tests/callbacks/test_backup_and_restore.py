@@ -410,7 +410,9 @@ def test_a_model_with_a_normalization_layer_resumes_with_its_best_weights(tmp_pa
         keras.utils.set_random_seed(1)
         norm = keras.layers.Normalization()
         norm.adapt(x)
-        model = keras.Sequential([keras.Input((6,)), norm, keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+        model = keras.Sequential(
+            [keras.Input((6,)), norm, keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+        )
         model.compile(keras.optimizers.Adam(0.01), "mse")
         return model
 
