@@ -82,9 +82,9 @@ def set_state(callback, state: dict) -> None:
 
 def encode(value, prefix: str, arrays: dict):
     """JSON-able copy of `value`; its arrays go into `arrays` under names starting with `prefix`."""
-    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) > 0:
+    if isinstance(value, np.ndarray):  # 0-d too (a Normalization layer's `count` weight): dtype kept
         name = f"{prefix}/{len(arrays)}"
-        arrays[name] = np.asarray(value)
+        arrays[name] = value
         return {"__array__": name}
     if isinstance(value, np.generic):
         return value.item()

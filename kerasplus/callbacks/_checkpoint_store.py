@@ -1,4 +1,10 @@
-"""A directory of numbered checkpoints written atomically, the last N kept.
+"""A directory of numbered checkpoints written atomically, the last N kept; and its worker folders.
+
+The store owns the whole layout of `backup_dir`: the checkpoint files
+``ckpt-<8 digits>.npz`` of a single-process run directly in it, those of each
+worker of a multi-worker run in ``<task_type>-<task_id>/`` (`worker`), the
+temporary files of an interrupted write, and the cleanup. Nothing else builds
+a path into it.
 
 Each checkpoint is one ``.npz`` file (arrays plus a JSON header stored as
 bytes; loaded with ``allow_pickle=False``). It is written to a temporary file
@@ -15,18 +21,37 @@ import re
 import tempfile
 import warnings
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
 _NAME = re.compile(r"^ckpt-(\d{8})\.npz$")
+_WORKER_FOLDER = re.compile(r"^(chief|worker)-\d+$")
 _META = "__meta__"
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
+class Checkpoint(NamedTuple):
+    """One checkpoint as read (every array loaded, CRCs checked): its file, arrays and JSON header."""
+
+    path: str
+    arrays: dict
+    meta: dict
+
+
 class CheckpointStore:
-    def __init__(self, directory: str, keep: int):
+    """Checkpoints in `directory`, the newest `keep` kept.
+
+    Args:
+        directory: created if missing; must be writable (checked here).
+        keep: how many checkpoints `write` leaves (>= 1).
+        parent: the store whose worker folder this is (see `worker`), or None.
+    """
+
+    def __init__(self, directory: str, keep: int, parent: CheckpointStore | None = None):
         self.directory = os.fspath(directory)
         self.keep = keep
+        self.parent = parent
         try:
             os.makedirs(self.directory, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".probe-"):
@@ -36,6 +61,17 @@ class CheckpointStore:
                 f"`backup_dir` must be a directory this process can write; "
                 f"received backup_dir={self.directory!r} ({error})."
             ) from None
+
+    def worker(self, task_type: str, task_id: int, keep: int) -> CheckpointStore:
+        """The store of one worker of a multi-worker run: the folder ``<task_type>-<task_id>`` in this one."""
+        return CheckpointStore(os.path.join(self.directory, f"{task_type}-{int(task_id)}"), keep, parent=self)
+
+    def worker_folders(self) -> list:
+        """Names of the folders of a multi-worker run's workers in this directory."""
+        return sorted(
+            name for name in self._names()
+            if _WORKER_FOLDER.match(name) and os.path.isdir(os.path.join(self.directory, name))
+        )
 
     def ensure(self):
         """Creates the directory again if a finished `fit` removed it."""
@@ -103,23 +139,24 @@ class CheckpointStore:
                     pass
 
     @staticmethod
-    def read(path):
-        """``(arrays, meta)`` of one checkpoint, every array read (checks CRCs); raises if it does not load."""
+    def read(path) -> Checkpoint:
+        """One checkpoint, every array read (checks CRCs); raises if it does not load."""
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
-        return arrays, meta
+        return Checkpoint(path, arrays, meta)
 
-    def _each_loadable(self):
-        """Yields ``(arrays, meta, path, unreadable newer paths)`` newest first; warns of each unreadable one.
+    def _each_readable(self):
+        """Yields ``(checkpoint, unreadable newer paths)`` newest first, each file read once.
 
         A checkpoint that does not load (truncated, bad CRC, bad header) is
-        left in place. Raises once all were tried if there were some and none loaded.
+        left in place, with a warning. Raises once all were tried if there
+        were some and none loaded.
         """
         failed, any_loaded = [], False
         for _, path in self._numbered():
             try:
-                arrays, meta = self.read(path)
+                checkpoint = self.read(path)
             except _UNREADABLE as error:
                 failed.append(path)
                 warnings.warn(
@@ -130,31 +167,36 @@ class CheckpointStore:
                 )
                 continue
             any_loaded = True
-            yield arrays, meta, path, list(failed)
+            yield checkpoint, list(failed)
         if failed and not any_loaded:
             raise ValueError(
                 f"BackupAndRestore: no checkpoint in {self.directory!r} can be read "
                 f"({', '.join(failed)}); move them away to start from scratch."
             )
 
-    def loadable(self):
-        """``(meta, path)`` of every checkpoint that loads, newest first (see `_each_loadable`)."""
-        return [(meta, path) for _, meta, path, _ in self._each_loadable()]
+    def readable(self) -> list:
+        """Every checkpoint that loads, read once and held (`Checkpoint`), newest first.
 
-    def latest(self):
-        """``(arrays, meta, path)`` of the newest checkpoint that loads, or None.
+        For a choice made after reading them all (workers agreeing on one):
+        the chosen one's content is already here. Warns of, and raises when
+        all are, unreadable as `latest` does.
+        """
+        return [checkpoint for checkpoint, _ in self._each_readable()]
+
+    def latest(self) -> Checkpoint | None:
+        """The newest checkpoint that loads, or None; older ones are not read.
 
         If newer ones do not load, the previous one is used, with a warning.
         """
-        for arrays, meta, path, failed in self._each_loadable():
+        for checkpoint, failed in self._each_readable():
             if failed:
                 warnings.warn(
-                    f"BackupAndRestore: resuming from {path}, older than the "
+                    f"BackupAndRestore: resuming from {checkpoint.path}, older than the "
                     f"unreadable {', '.join(failed)}.",
                     UserWarning,
                     stacklevel=3,
                 )
-            return arrays, meta, path
+            return checkpoint
         return None
 
     def discard_newer_than(self, path):
@@ -165,6 +207,7 @@ class CheckpointStore:
                 os.remove(newer)
 
     def delete_all(self):
+        """Removes the checkpoints, then the directory if empty, then a worker folder's parent if empty."""
         for _, path in self._numbered():
             try:
                 os.remove(path)
@@ -172,6 +215,8 @@ class CheckpointStore:
                 pass
         self.remove_temporary_files()
         self.remove_if_empty()
+        if self.parent is not None:
+            self.parent.remove_if_empty()  # backup_dir itself, once the last worker's folder is gone
 
     def remove_if_empty(self):
         try:

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import random
-import re
 import warnings
 
 import keras
-import numpy as np
 
 from kerasplus import _validation as v
-from kerasplus.callbacks import _callback_state
+from kerasplus._internals import keras as internal_keras
+from kerasplus.callbacks import _callback_state, _training_state, _worker_agreement
 from kerasplus.callbacks._checkpoint_store import CheckpointStore
-from kerasplus.callbacks._data_position import DataCursor, find_fit
-
-FORMAT = 1
-
-
-def _global_seed_generator():
-    from keras.src.backend.common import global_state
-
-    return global_state.get_global_attribute("global_seed_generator")
+from kerasplus.callbacks._data_position import DataCursor
 
 
 class BackupAndRestore(keras.callbacks.Callback):
@@ -110,7 +99,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.keep = v.check_int("keep", keep, minimum=1)
         self.backup_dir = str(backup_dir)
         self._store = CheckpointStore(self.backup_dir, max(self.keep, 2 if double_checkpoint else 1))
-        self._active = self._store  # a worker's own folder under multi-worker training
+        self._active = self._store  # the store written to: a worker's own folder under multi-worker training
         self.restored_from = None
 
     def get_config(self) -> dict:
@@ -125,7 +114,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     # ---------------------------------------------------------------- fit hooks
 
     def on_train_begin(self, logs=None):
-        epoch_iterator, callback_list = find_fit()
+        epoch_iterator, callback_list = internal_keras.find_running_fit()
         self._cursor = DataCursor(epoch_iterator) if epoch_iterator is not None else None
         if callback_list is None:
             warnings.warn(
@@ -158,13 +147,13 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._pending_metrics = None
         self.restored_from = None
         strategy = getattr(self.model, "distribute_strategy", None)
-        task = _multi_worker_task(strategy)
+        task = _worker_agreement.multi_worker_task(strategy)
         if task is not None:
             self._restore_agreed(strategy, task)
             return
         self._active = self._store
         self._store.ensure()
-        folders = _worker_folders(self.backup_dir)
+        folders = self._store.worker_folders()
         if folders:
             warnings.warn(
                 f"BackupAndRestore: {self.backup_dir!r} holds checkpoints of a multi-worker run "
@@ -174,76 +163,69 @@ class BackupAndRestore(keras.callbacks.Callback):
                 stacklevel=2,
             )
         self._store.remove_temporary_files()
-        found = self._store.latest()
-        if found is not None:
-            self._restore(*found)
+        checkpoint = self._store.latest()
+        if checkpoint is not None:
+            self._restore(checkpoint)
 
     def _restore_agreed(self, strategy, task):
         """Multi-worker restore: every worker resumes from the same (epoch, step), or every worker raises.
 
-        Two collectives, which every worker reaches whatever happens to it:
-        one to agree on the newest checkpoint all workers can load, one to
-        confirm that every worker restored it. A worker whose folder, files or
-        restore fail raises its own error; the others raise saying so, instead
-        of training on and waiting for it at the next collective.
+        Two collectives (`_worker_agreement.together`), which every worker
+        reaches whatever happens to it: one to agree on the newest checkpoint
+        all workers can load, one to confirm that every worker restored it.
+        Each checkpoint file is read once: the chosen one's content is kept
+        from the first step.
         """
-        keys, candidates, error = [], [], None
-        try:
-            # At least two kept: workers write at their own batch begins, so one may be a save ahead.
-            self._active = CheckpointStore(
-                os.path.join(self.backup_dir, f"{task[0]}-{task[1]}"), max(self._store.keep, 2)
+        candidates, everywhere = _worker_agreement.together(
+            strategy,
+            lambda: self._worker_candidates(task),
+            "BackupAndRestore: another worker could not read its checkpoints (its own "
+            "error says why); no worker resumes.",
+            keys_of=lambda found: [_worker_agreement.checkpoint_key(c.meta) for c in found],
+        )
+        _worker_agreement.together(
+            strategy,
+            lambda: self._restore_chosen(candidates, everywhere),
+            "BackupAndRestore: another worker failed to restore the agreed checkpoint (its own "
+            "error says why); no worker resumes.",
+        )
+
+    def _worker_candidates(self, task):
+        """This worker's readable checkpoints, newest first, each read once."""
+        # At least two kept: workers write at their own batch begins, so one may be a save ahead.
+        self._active = self._store.worker(*task, keep=max(self._store.keep, 2))
+        self._active.remove_temporary_files()
+        if self._store.checkpoint_names():
+            warnings.warn(
+                f"BackupAndRestore: {self.backup_dir!r} holds checkpoints of a single-process "
+                "run; this multi-worker run does not resume from them (and leaves them there).",
+                UserWarning,
+                stacklevel=6,
             )
-            self._active.remove_temporary_files()
-            if self._store.checkpoint_names():
-                warnings.warn(
-                    f"BackupAndRestore: {self.backup_dir!r} holds checkpoints of a single-process "
-                    "run; this multi-worker run does not resume from them (and leaves them there).",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            candidates = self._active.loadable()
-            keys = [_key(meta) for meta, _ in candidates]
-        except Exception as caught:  # noqa: BLE001 - re-raised after the collective
-            error = caught
-        everywhere, failed = _agree(strategy, keys, error is not None)
-        if error is not None:
-            raise error
-        if failed:
-            raise ValueError(
-                "BackupAndRestore: another worker could not read its checkpoints (its own "
-                "error says why); no worker resumes."
-            )
-        chosen = next(((meta, path) for key, (meta, path) in zip(keys, candidates) if key in everywhere), None)
-        try:
-            if chosen is not None:
-                meta, path = chosen
-                if path != candidates[0][1]:
-                    warnings.warn(
-                        f"BackupAndRestore: resuming from {path} (epoch {meta['epoch']}, step "
-                        f"{meta['step']}), the newest checkpoint every worker has; this worker's "
-                        "newer ones are not on all of them and are removed.",
-                        UserWarning,
-                        stacklevel=3,
-                    )
-                    self._active.discard_newer_than(path)
-                self._restore(*self._active.read(path), path)
-            elif candidates:
+        return self._active.readable()
+
+    def _restore_chosen(self, candidates, everywhere):
+        chosen = next((c for c in candidates if _worker_agreement.checkpoint_key(c.meta) in everywhere), None)
+        if chosen is None:
+            if candidates:
                 warnings.warn(
                     f"BackupAndRestore: no checkpoint in {self._active.directory!r} is on every "
                     "worker; all workers start from scratch.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=6,
                 )
-        except Exception as caught:  # noqa: BLE001 - re-raised after the collective
-            error = caught
-        _, failed = _agree(strategy, [], error is not None)
-        if error is not None:
-            raise error
-        if failed:
-            raise ValueError(
-                "BackupAndRestore: another worker failed to restore the agreed checkpoint (its own "
-                "error says why); no worker resumes."
+            return
+        if chosen.path != candidates[0].path:
+            warnings.warn(
+                f"BackupAndRestore: resuming from {chosen.path} (epoch {chosen.meta['epoch']}, step "
+                f"{chosen.meta['step']}), the newest checkpoint every worker has; this worker's "
+                "newer ones are not on all of them and are removed.",
+                UserWarning,
+                stacklevel=6,
             )
+            self._active.discard_newer_than(chosen.path)
+        candidates.clear()  # only the chosen one's content is still needed
+        self._restore(chosen)
 
     # A save falls due at a batch or epoch end but is written at the next
     # batch or epoch begin, so every callback after this one in the list has
@@ -289,11 +271,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._save_at_epoch_end = False
 
     def on_train_end(self, logs=None):
-        self.model._initial_epoch = None  # Keras leaves it set; a later fit must not inherit it
+        internal_keras.set_initial_epoch(self.model, None)  # Keras leaves it set; a later fit must not inherit it
         if self.delete_checkpoint:
-            self._active.delete_all()
-            if self._active is not self._store:
-                self._store.remove_if_empty()  # backup_dir itself, once the last worker's folder is gone
+            self._active.delete_all()  # and backup_dir itself, once the last worker's folder is gone
         else:
             self._write_due()  # the end of the last epoch, kept for a later fit
         self._due = None
@@ -319,79 +299,26 @@ class BackupAndRestore(keras.callbacks.Callback):
         for variable, value in zip(variables, saved):
             variable.assign(variable + value)
 
-    # ---------------------------------------------------------------- contents
-
-    def _groups(self):
-        model = self.model
-        optimizer = model.optimizer
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        groups = {
-            "model": list(model.variables),
-            "optimizer": list(optimizer.variables) if optimizer is not None else [],
-            "metrics": list(model.metrics_variables),
-        }
-        generator = _global_seed_generator()
-        groups["seed"] = [generator.state] if generator is not None else []
-        return groups
+    # ---------------------------------------------------------------- save and restore
 
     def _save(self, epoch, step):
-        groups = self._groups()
-        arrays, described = {}, {}
-        for group, variables in groups.items():
-            described[group] = []
-            for i, variable in enumerate(variables):
-                value = _to_numpy(variable)
-                arrays[f"{group}/{i}"] = value
-                described[group].append([variable.path, list(value.shape), str(value.dtype)])
-        trainable = {id(variable) for variable in self.model.trainable_variables}
-        for i, variable in enumerate(groups["model"]):
-            value = arrays[f"model/{i}"]
-            if id(variable) in trainable and np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
-                warnings.warn(
-                    f"BackupAndRestore: not saving at epoch {epoch}, step {step}: "
-                    f"variable {variable.path} holds NaN or inf.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                return
-        callbacks = []
-        for i, callback in enumerate(self._stateful):
-            state = _callback_state.encode(_callback_state.get_state(callback), f"callbacks/{i}", arrays)
-            callbacks.append({"class": type(callback).__name__, "state": state})
-        numpy_rng = np.random.get_state()
-        arrays["rng/numpy"] = numpy_rng[1]
-        meta = {
-            "format": FORMAT,
-            "epoch": int(epoch),
-            "step": int(step),
-            "position": self._cursor.position() if self._cursor is not None else None,
-            "variables": described,
-            "callbacks": callbacks,
-            "numpy_rng": [numpy_rng[0], int(numpy_rng[2]), int(numpy_rng[3]), float(numpy_rng[4])],
-            "python_rng": _python_rng_to_json(random.getstate()),
-        }
+        position = self._cursor.position() if self._cursor is not None else None
+        try:
+            arrays, meta = _training_state.assemble(self.model, epoch, step, position, self._stateful)
+        except _training_state.NonFiniteWeights as error:
+            warnings.warn(
+                f"BackupAndRestore: not saving at epoch {epoch}, step {step}: {error}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return
         self._active.write(arrays, meta)
 
-    def _restore(self, arrays, meta, path):
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a kerasplus BackupAndRestore checkpoint (format {meta.get('format')!r}).")
-        if not self.model.built:
-            raise ValueError(
-                "BackupAndRestore needs a built model to restore into: build it "
-                "(or call it on a batch) before fit."
-            )
-        groups = self._groups()
-        for group, variables in groups.items():
-            saved = meta["variables"].get(group, [])
-            if group in ("seed", "metrics") and len(saved) != len(variables):
-                continue  # created lazily: may not exist yet in this process
-            _check_same(group, saved, variables, path, names=group == "model")
-        for group, variables in groups.items():
-            if group == "metrics" or len(meta["variables"].get(group, [])) != len(variables):
-                continue
-            for i, variable in enumerate(variables):
-                variable.assign(arrays[f"{group}/{i}"])
+    def _restore(self, checkpoint):
+        """Puts the training state of `checkpoint` (already read) back into this fit."""
+        path, meta = checkpoint.path, checkpoint.meta
+        groups = _training_state.check(self.model, checkpoint)
+        _training_state.assign(groups, checkpoint)
         epoch, step = int(meta["epoch"]), int(meta["step"])
         position = meta.get("position")
         if step > 0 and self._cursor is None:
@@ -403,135 +330,29 @@ class BackupAndRestore(keras.callbacks.Callback):
             )
             step = 0
         if step > 0:
-            self._pending_metrics = [arrays[f"metrics/{i}"] for i in range(len(meta["variables"]["metrics"]))]
+            self._pending_metrics = _training_state.saved_metrics(checkpoint)
         if self._cursor is not None and position is not None:
             self._cursor.resume(position["iterators"], position["consumed"], step)
-        self.model._initial_epoch = epoch
+        internal_keras.set_initial_epoch(self.model, epoch)
         if self._mid_epoch and step > 0:
             self._since_save = step % self.save_freq
-        name, pos, has_gauss, gauss = meta["numpy_rng"]
-        np.random.set_state((name, arrays["rng/numpy"], pos, has_gauss, gauss))
-        random.setstate(_python_rng_from_json(meta["python_rng"]))
-        self._restore_callbacks(meta["callbacks"], arrays, path)
+        _training_state.restore_rng(checkpoint)
+        self._restore_callbacks(checkpoint)
         self.restored_from = path
 
-    def _restore_callbacks(self, saved, arrays, path):
-        if len(saved) != len(self._stateful) or any(
-            entry["class"] != type(callback).__name__ for entry, callback in zip(saved, self._stateful)
-        ):
+    def _restore_callbacks(self, checkpoint):
+        states = _training_state.callback_states(checkpoint, self._stateful)
+        if states is None:
             warnings.warn(
-                f"BackupAndRestore: {path} holds the state of callbacks "
-                f"{[entry['class'] for entry in saved]}, this fit has "
+                f"BackupAndRestore: {checkpoint.path} holds the state of callbacks "
+                f"{_training_state.saved_callback_classes(checkpoint)}, this fit has "
                 f"{[type(c).__name__ for c in self._stateful]}; their state is not restored.",
                 UserWarning,
                 stacklevel=4,
             )
             return
-        for entry, callback in zip(saved, self._stateful):
-            state = _callback_state.decode(entry["state"], arrays)
+        for callback, state in zip(self._stateful, states):
             if id(callback) in self._after_me:
                 self._pending_states.append((callback, state))  # after its own on_train_begin
             else:
                 _callback_state.set_state(callback, state)
-
-
-def _check_same(group, saved, variables, path, names):
-    for i, variable in enumerate(variables):
-        shape = list(variable.shape)
-        if i >= len(saved):
-            raise ValueError(
-                f"{path} was written for a different model: it has no {group} variable "
-                f"#{i} {variable.path} {tuple(shape)} (it holds {len(saved)} {group} variables)."
-            )
-        saved_path, saved_shape, _ = saved[i]
-        # Layer names differ between processes (dense vs dense_3); a variable's own name does not.
-        renamed = names and saved_path.split("/")[-1] != variable.path.split("/")[-1]
-        if saved_shape != shape or renamed:
-            raise ValueError(
-                f"{path} was written for a different model: {group} variable #{i} is "
-                f"{saved_path} {tuple(saved_shape)} there and {variable.path} {tuple(shape)} here."
-            )
-    if len(saved) > len(variables):
-        extra = saved[len(variables)]
-        raise ValueError(
-            f"{path} was written for a different model: its {group} variable "
-            f"#{len(variables)} {extra[0]} {tuple(extra[1])} has no counterpart here."
-        )
-
-
-def _python_rng_to_json(state):
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _python_rng_from_json(state):
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)
-
-
-def _to_numpy(variable):
-    """A variable's value as numpy; a tf.distribute variable reads its primary copy."""
-    value = variable.value
-    if hasattr(value, "numpy"):  # TF: also MirroredVariable, whose __array__ numpy rejects
-        return np.asarray(value.numpy())
-    return keras.ops.convert_to_numpy(value)
-
-
-def _key(meta) -> int:
-    """Where a checkpoint is in training, as one integer (epoch-major)."""
-    return int(meta["epoch"]) * 2**31 + int(meta["step"])
-
-
-_WORKER_FOLDER = re.compile(r"^(chief|worker)-\d+$")
-
-
-def _worker_folders(backup_dir) -> list:
-    """Folders of a multi-worker run's workers in `backup_dir`."""
-    try:
-        names = os.listdir(backup_dir)
-    except FileNotFoundError:
-        return []
-    return sorted(n for n in names if _WORKER_FOLDER.match(n) and os.path.isdir(os.path.join(backup_dir, n)))
-
-
-def _multi_worker_task(strategy):
-    """``(task_type, task_id)`` when `strategy` trains across several worker processes, else None."""
-    if strategy is None or keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return None
-    resolver = strategy.cluster_resolver
-    if resolver is None or not resolver.task_type:
-        return None
-    jobs = resolver.cluster_spec().as_dict()
-    if sum(len(jobs.get(job, [])) for job in ("chief", "worker")) < 2:
-        return None
-    return resolver.task_type, int(resolver.task_id)
-
-
-_WIDTH = 64  # checkpoints compared per worker; `keep` is far smaller in practice
-
-
-def _pack(keys, failed: bool) -> list:
-    """One worker's contribution to `_agree`: a failure flag (-2, else -1), its distinct keys, -1 padding."""
-    unique = sorted(set(keys), reverse=True)[: _WIDTH - 1]  # a worker counts once per key
-    return [-2 if failed else -1] + unique + [-1] * (_WIDTH - 1 - len(unique))
-
-
-def _agree(strategy, keys, failed: bool) -> tuple[set, bool]:
-    """The checkpoint keys every worker holds, and whether any worker passed ``failed=True``.
-
-    A collective: every worker must call it, the same number of times.
-    """
-    import tensorflow as tf
-
-    padded = tf.constant(_pack(keys, failed), tf.int64)
-    values = strategy.experimental_distribute_values_from_function(lambda context: padded)
-    gathered = strategy.gather(values, axis=0).numpy()
-    # Every replica of a worker gives that worker's keys, so a key on every
-    # worker appears once per replica in sync.
-    found, counts = np.unique(gathered[gathered >= 0], return_counts=True)
-    everywhere = {int(k) for k, c in zip(found, counts) if c == strategy.num_replicas_in_sync}
-    return everywhere, bool((gathered == -2).any())

@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 
 from kerasplus import _validation as v
-from kerasplus.callbacks._callback_state import _keras_early_stopping_state, _set_keras_early_stopping_state
+from kerasplus._internals import keras as internal_keras
+from kerasplus.callbacks._callback_state import (
+    _keras_early_stopping_state,
+    _set_keras_early_stopping_state,
+)
 
 CRITERIA = ("patience", "gl", "pq", "up")
 
@@ -150,7 +154,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             super().on_epoch_end(epoch, {**logs, self.monitor: current})
             return
         if self.monitor_op is None:
-            self._set_monitor_op()
+            internal_keras.set_monitor_op(self)
         if self.monitor_op is keras.ops.greater and self.criterion != "up":
             raise ValueError(
                 f"criterion={self.criterion!r} needs a quantity that goes down, but "
@@ -174,11 +178,15 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self.model.get_weights()
             self.best_epoch = epoch
-        if self._is_improvement(current, self.best):
+        if self._improves(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+
+    def _improves(self, current, reference):
+        """Keras's rule: better than `reference` by more than `min_delta` (`monitor_op` and its sign set)."""
+        return reference is None or self.monitor_op(current - self.min_delta, reference)
 
     def _generalization_loss(self):
         e_opt = min(self._va)

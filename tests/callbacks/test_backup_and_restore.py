@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -307,14 +308,14 @@ def test_the_same_callback_serves_a_second_fit(tmp_path):
 
 
 class FakeTwoWorkers:
-    """`_agree`'s view of a strategy: this worker and one other, one replica each."""
+    """`agree`'s view of a strategy: this worker and one other, one replica each."""
 
     num_replicas_in_sync = 2
 
     def __init__(self, other_keys, other_failed=False):
-        from kerasplus.callbacks.backup_and_restore import _pack
+        from kerasplus.callbacks._worker_agreement import pack
 
-        self.other = tf.constant(_pack(other_keys, other_failed), tf.int64)
+        self.other = tf.constant(pack(other_keys, other_failed), tf.int64)
 
     def experimental_distribute_values_from_function(self, function):
         return function(None)
@@ -333,24 +334,24 @@ class FakeTwoWorkers:
     ],
 )
 def test_workers_agree_on_the_keys_all_of_them_hold(mine, theirs, common):
-    from kerasplus.callbacks.backup_and_restore import _agree
+    from kerasplus.callbacks._worker_agreement import agree
 
-    assert _agree(FakeTwoWorkers(theirs), mine, failed=False) == (common, False)
+    assert agree(FakeTwoWorkers(theirs), mine, failed=False) == (common, False)
 
 
 @pytest.mark.parametrize("mine_failed, theirs_failed", [(True, False), (False, True), (True, True)])
 def test_a_failure_on_any_worker_reaches_every_worker(mine_failed, theirs_failed):
-    from kerasplus.callbacks.backup_and_restore import _agree
+    from kerasplus.callbacks._worker_agreement import agree
 
-    assert _agree(FakeTwoWorkers([3], theirs_failed), [3], failed=mine_failed)[1] is True
+    assert agree(FakeTwoWorkers([3], theirs_failed), [3], failed=mine_failed)[1] is True
 
 
 def test_multi_worker_is_only_a_multi_worker_strategy():
-    from kerasplus.callbacks.backup_and_restore import _multi_worker_task
+    from kerasplus.callbacks._worker_agreement import multi_worker_task
 
-    assert _multi_worker_task(None) is None
-    assert _multi_worker_task(tf.distribute.get_strategy()) is None
-    assert _multi_worker_task(tf.distribute.OneDeviceStrategy("/cpu:0")) is None
+    assert multi_worker_task(None) is None
+    assert multi_worker_task(tf.distribute.get_strategy()) is None
+    assert multi_worker_task(tf.distribute.OneDeviceStrategy("/cpu:0")) is None
 
 
 def test_stores_of_two_workers_sharing_a_directory_clean_up_in_any_order(tmp_path):
@@ -389,3 +390,96 @@ def test_a_single_process_run_says_it_does_not_resume_a_multi_worker_runs_checkp
     with pytest.warns(UserWarning, match=r"holds checkpoints of a multi-worker run \(worker-0\)"):
         fit(model, [BackupAndRestore(tmp_path / "backup")], epochs=1)
     assert (tmp_path / "backup" / "worker-0" / "ckpt-00000000.npz").exists()  # left alone
+
+
+def test_a_zero_dimensional_array_in_a_callback_state_round_trips_with_its_dtype():
+    from kerasplus.callbacks import _callback_state
+
+    arrays = {}
+    encoded = _callback_state.encode({"count": np.asarray(np.int64(7)), "scale": np.float32(0.5)}, "c", arrays)
+    decoded = _callback_state.decode(encoded, arrays)
+    assert decoded["count"].shape == () and decoded["count"].dtype == np.int64 and int(decoded["count"]) == 7
+    assert decoded["scale"] == 0.5
+
+
+def test_a_model_with_a_normalization_layer_resumes_with_its_best_weights(tmp_path):
+    # Normalization's `count` weight is a 0-d array: the encoder recursed on it forever.
+    x, y = data()
+
+    def normalized_model():
+        keras.utils.set_random_seed(1)
+        norm = keras.layers.Normalization()
+        norm.adapt(x)
+        model = keras.Sequential(
+            [keras.Input((6,)), norm, keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+        )
+        model.compile(keras.optimizers.Adam(0.01), "mse")
+        return model
+
+    def callbacks():
+        stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
+        return stop, [BackupAndRestore(tmp_path), stop]
+
+    saved = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                saved["best_weights"] = [np.array(w) for w in stop.best_weights]
+
+    stop, listed = callbacks()
+    with pytest.raises(Interrupted):  # in epoch 2, after the end of epoch 1 was saved
+        normalized_model().fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[*listed, Record(), InterruptAt(21)])
+    assert any(w.shape == () for w in saved["best_weights"])
+
+    restored = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            restored["epoch"] = epoch
+            restored["best_weights"] = [np.array(w) for w in stop.best_weights]
+            self.model.stop_training = True
+
+    stop, listed = callbacks()
+    normalized_model().fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[*listed, Probe()])
+    assert restored["epoch"] == 2
+    assert len(restored["best_weights"]) == len(saved["best_weights"])
+    for got, want in zip(restored["best_weights"], saved["best_weights"]):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_multi_worker_restore_reads_each_checkpoint_file_once(tmp_path, monkeypatch):
+    from kerasplus.callbacks import _worker_agreement
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    # This process plays worker 0 of two; the other worker is FakeTwoWorkers.
+    other_keys = []
+    real_agree = _worker_agreement.agree
+    monkeypatch.setattr(_worker_agreement, "multi_worker_task", lambda strategy: ("worker", 0))
+    monkeypatch.setattr(
+        _worker_agreement, "agree", lambda strategy, keys, failed: real_agree(FakeTwoWorkers(other_keys), keys, failed)
+    )
+    with pytest.raises(Interrupted):  # 10 steps per epoch: saved after steps 3, 6, 9, 12 (3 kept); dies at 14
+        fit(make_model(), [BackupAndRestore(tmp_path, save_freq=3, keep=3), InterruptAt(14)])
+    folder = tmp_path / "worker-0"
+    names = sorted(os.listdir(folder))
+    assert names == ["ckpt-00000001.npz", "ckpt-00000002.npz", "ckpt-00000003.npz"]
+    # The other worker has the two older ones only: worker 0 resumes from ckpt-2 and drops ckpt-3.
+    other_keys[:] = [_worker_agreement.checkpoint_key(CheckpointStore.read(str(folder / n)).meta) for n in names[:2]]
+
+    opened = []
+    real_load = np.load
+
+    def counting_load(file, *args, **kwargs):
+        opened.append(os.path.basename(os.fspath(file)))
+        return real_load(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "load", counting_load)
+    callback = BackupAndRestore(tmp_path, save_freq=3, keep=3)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(Interrupted):
+        warnings.simplefilter("always")
+        fit(make_model(), [callback, InterruptAt(10)])  # resumed at step 9: stops after one step
+    assert any("the newest checkpoint every worker has" in str(w.message) for w in caught)
+    assert callback.restored_from == str(folder / "ckpt-00000002.npz")
+    assert sorted(opened) == names  # each candidate read once, the chosen one not again
