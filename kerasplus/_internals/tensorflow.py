@@ -12,6 +12,92 @@ from kerasplus._internals.registry import fenced, require
 # ---------------------------------------------------------------------------
 
 
+def _canary_convert_variables_to_constants():
+    import inspect
+
+    from tensorflow.python.framework import convert_to_constants
+
+    function = getattr(convert_to_constants, "convert_variables_to_constants_v2", None)
+    require(callable(function), "tensorflow.python.framework.convert_to_constants.convert_variables_to_constants_v2")
+    parameters = list(inspect.signature(function).parameters)
+    require(parameters[:1] == ["func"], f"convert_variables_to_constants_v2(func, ...); found {parameters}")
+
+
+@fenced(
+    reason="freeze a model's variables into constants before TFLite conversion (post-training calibration "
+    "reads no resource variables; QAT ranges and weights must be constants for int8 FakeQuant)",
+    waits_for="a public freeze of a ConcreteFunction (tf.lite converts only frozen graphs itself)",
+    feature="quantization.export_tflite",
+    canary=_canary_convert_variables_to_constants,
+)
+def freeze_concrete_function(function):
+    """`function` (a `tf.function` ConcreteFunction) with its variables frozen into constants."""
+    from tensorflow.python.framework import convert_to_constants
+
+    return convert_to_constants.convert_variables_to_constants_v2(function)
+
+
 # ---------------------------------------------------------------------------
 # Distribution (auto_strategy, multi-worker fit)
 # ---------------------------------------------------------------------------
+
+
+def _canary_coordination_service():
+    import inspect
+
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    require(hasattr(ctx, "coordination_service"), "tensorflow.python.eager.context.Context.coordination_service")
+    parameters = set(inspect.signature(ctx.configure_coordination_service).parameters)
+    needed = {"service_type", "service_leader", "coordinated_jobs", "cluster_register_timeout_in_ms"}
+    require(needed <= parameters, f"Context.configure_coordination_service{sorted(needed)}; found {sorted(parameters)}")
+    fields = set(coordination_config_pb2.CoordinatedJob.DESCRIPTOR.fields_by_name)
+    require({"name", "num_tasks"} <= fields, f"CoordinatedJob(name, num_tasks); found {sorted(fields)}")
+    fields = set(coordination_config_pb2.CoordinationServiceConfig.DESCRIPTOR.fields_by_name)
+    require("cluster_register_with_barrier" in fields, "CoordinationServiceConfig.cluster_register_with_barrier")
+    leader = multi_worker_util.coordination_leader({"chief": ["a:1"], "worker": ["b:1"]})
+    require(leader == "/job:chief/replica:0/task:0", f"multi_worker_util.coordination_leader; returned {leader!r}")
+
+
+@fenced(
+    reason="bound how long a worker waits for its peers to register (TF's default is an hour): configure "
+    "TF's coordination service before MultiWorkerMirroredStrategy does",
+    waits_for="a public registration timeout for MultiWorkerMirroredStrategy (tensorflow/tensorflow)",
+    feature="distribute.auto_strategy cluster_timeout (multi-worker)",
+    canary=_canary_coordination_service,
+)
+def bound_cluster_registration(cluster: dict, timeout_s: float) -> bool:
+    """Configures TF's coordination service for `cluster` (a TF_CONFIG ``cluster`` dict) with a
+    registration timeout of `timeout_s` seconds, registration being a barrier over all tasks.
+
+    Returns False, leaving TF's defaults, when a coordination service is
+    already configured or this TensorFlow has another layout; True otherwise.
+    """
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    try:
+        from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    except ImportError:  # layout of other TF versions: keep TF's default
+        return False
+    ctx = context.context()
+    if ctx.coordination_service is not None:
+        return False
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+        for job in ("chief", "worker")
+        if job in cluster
+    ]
+    ctx.configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(cluster),
+        coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=int(timeout_s * 1000),
+    )
+    # Make registration a barrier, so the timeout covers waiting for the peers
+    # (without it, registration returns at once and the wait is unbounded).
+    ctx.coordination_service.cluster_register_with_barrier = True
+    return True

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from kerasplus import _validation as v
+from kerasplus._internals import tensorflow as internal_tensorflow
 
 logger = logging.getLogger("kerasplus.distribute")
 
@@ -315,31 +316,9 @@ def _bound_cluster_wait(config: dict, cluster_timeout: float) -> None:
     and a registration timeout, makes a missing worker an error after
     `cluster_timeout` seconds instead of a long hang.
     """
-    from tensorflow.python.distribute import multi_worker_util
-    from tensorflow.python.eager import context
-
-    try:
-        from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-    except ImportError:  # layout of other TF versions: keep TF's default
+    if config.get("task", {}).get("type") not in ("chief", "worker"):
         return
-    ctx = context.context()
-    if ctx.coordination_service is not None or config.get("task", {}).get("type") not in ("chief", "worker"):
-        return
-    cluster = config["cluster"]
-    jobs = [
-        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
-        for job in ("chief", "worker")
-        if job in cluster
-    ]
-    ctx.configure_coordination_service(
-        service_type="standalone",
-        service_leader=multi_worker_util.coordination_leader(cluster),
-        coordinated_jobs=jobs,
-        cluster_register_timeout_in_ms=int(cluster_timeout * 1000),
-    )
-    # Make registration a barrier, so the timeout covers waiting for the peers
-    # (without it, registration returns at once and the wait is unbounded).
-    ctx.coordination_service.cluster_register_with_barrier = True
+    internal_tensorflow.bound_cluster_registration(config["cluster"], cluster_timeout)
 
 
 def _warn_cpu_mirrored(strategy) -> None:

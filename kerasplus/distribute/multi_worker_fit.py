@@ -35,51 +35,9 @@ def fix_multi_worker_fit() -> bool:
     >>> kerasplus.distribute.fix_multi_worker_fit()
     True
     """
-    import tensorflow as tf
+    from kerasplus._internals import keras as internal_keras
 
-    try:
-        from keras.src.backend.tensorflow import trainer as module
-    except ImportError:
-        return False
-    TensorFlowTrainer = module.TensorFlowTrainer
-    original = getattr(TensorFlowTrainer, "_maybe_symbolic_build", None)
-    original_reduce = getattr(module, "reduce_per_replica", None)
-    if original is None or original_reduce is None:
-        return False
-    if getattr(original, "_kerasplus_fix", False):
-        return True
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        strategy = self._distribute_strategy
-        if iterator is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            return original(self, iterator=iterator, data_batch=data_batch)
-        for _, _, batches in iterator:
-            data_batch = next(batches)
-            break
-
-        def local(value):
-            if isinstance(value, tf.distribute.DistributedValues):
-                return strategy.experimental_local_results(value)[0]
-            return value
-
-        return original(self, data_batch=tf.nest.map_structure(local, data_batch))
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction not in ("auto", "mean") or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            return original_reduce(values, strategy, reduction)
-
-        def reduce(value):
-            local = value
-            if isinstance(value, tf.distribute.DistributedValues):
-                local = strategy.experimental_local_results(value)[0]
-            if tf.is_tensor(local) and local.shape.rank == 0:
-                return strategy.reduce("MEAN", value, axis=None)
-            return original_reduce(value, strategy, reduction)
-
-        return tf.nest.map_structure(reduce, values)
-
-    _maybe_symbolic_build._kerasplus_fix = True
-    TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
-    module.reduce_per_replica = reduce_per_replica  # looked up when a train function is made
-    logger.info("kerasplus: patched Keras's fit for MultiWorkerMirroredStrategy (keras-team/keras#20585).")
-    return True
+    state = internal_keras.patch_trainer_for_multi_worker()
+    if state == "patched":
+        logger.info("kerasplus: patched Keras's fit for MultiWorkerMirroredStrategy (keras-team/keras#20585).")
+    return state != "unavailable"

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from kerasplus import _validation as v
+from kerasplus._internals import tensorflow as internal_tensorflow
 
 # Post-training calibration uses at most this many samples of `representative_data`.
 MAX_CALIBRATION_SAMPLES = 500
@@ -16,9 +17,6 @@ MAX_CALIBRATION_SAMPLES = 500
 def _concrete_function(model, batch_size=None):
     """The inference function of `model` (Keras 3 or tf_keras), variables frozen into constants."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
 
     inputs = model.inputs
     if not inputs:
@@ -31,9 +29,9 @@ def _concrete_function(model, batch_size=None):
     def serve(*xs):
         return model(xs[0] if len(xs) == 1 else list(xs), training=False)
 
-    # The converter maps FakeQuant ops to int8 only when their ranges and the
-    # weights are constants, not resource variables.
-    return convert_variables_to_constants_v2(serve.get_concrete_function())
+    # Post-training calibration cannot read resource variables, and the
+    # converter maps FakeQuant ops to int8 when their ranges and the weights are constants.
+    return internal_tensorflow.freeze_concrete_function(serve.get_concrete_function())
 
 
 def _has_fake_quant(function) -> bool:

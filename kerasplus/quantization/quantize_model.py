@@ -131,21 +131,21 @@ def _quantize_tf_keras(model, config):
 
 
 def _as_functional(model):
-    from keras.src.models.functional import Functional
-
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"`model` must be a Keras 3 Sequential or functional model (or a tf_keras model); "
             f"received {model!r} of type {type(model).__name__}."
         )
     if isinstance(model, keras.Sequential):
-        if not model.built or not getattr(model, "_functional", None):
+        if not model.built or not hasattr(model, "inputs"):  # a built Sequential without inputs has no graph
             raise ValueError(
                 f"Sequential model {model.name!r} is not built: start it with keras.Input(shape) "
                 "(or call model.build(input_shape)) before quantize_model."
             )
         return keras.Model(model.inputs, model.outputs, name=model.name)
-    if not isinstance(model, Functional):
+    # Functional models (keras.Model(inputs, outputs) and its subclasses) have symbolic inputs and
+    # outputs; a subclassed model has neither.
+    if not (hasattr(model, "inputs") and hasattr(model, "outputs")):
         raise TypeError(
             f"quantize_model needs a Sequential or functional model; {model.name!r} is a subclassed "
             f"model ({type(model).__name__}), whose call() cannot be rewritten layer by layer. "
@@ -154,14 +154,61 @@ def _as_functional(model):
     return model
 
 
-def _nodes(model):
-    """Non-input nodes of a functional model in topological order."""
-    nodes = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if node.operation is not None and not node.is_input:
-                nodes.append(node)
-    return nodes
+def _new_inputs(model):
+    """Fresh `keras.Input`s like `model`'s, named after its InputLayers (clone_model names them after tensors)."""
+    names = {id(layer.output): layer.name for layer in model.layers if isinstance(layer, L.InputLayer)}
+    return keras.tree.map_structure(
+        lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype, name=names.get(id(x), x.name)), model.input
+    )
+
+
+class _StandIn(keras.layers.Layer):
+    """Takes the place of one layer call while `_graph` traces a model: no weights, the layer's output specs."""
+
+    def __init__(self, outputs, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.outputs_spec = outputs
+
+    def compute_output_spec(self, tensors):
+        # Fresh tensors: a layer's spec may be one of its inputs, whose history must stay as it is.
+        return keras.tree.map_structure(
+            lambda x: keras.KerasTensor(x.shape, x.dtype, sparse=x.sparse) if isinstance(x, keras.KerasTensor) else x,
+            self.outputs_spec,
+        )
+
+    def call(self, tensors):  # symbolic only: `_graph` never runs the traced model
+        raise NotImplementedError
+
+
+def _graph(model):
+    """The calls of a functional model's layers in topological order, as `(layer, parent layers)` pairs,
+    and the layers that produce the model's outputs.
+
+    Traced with `keras.models.clone_model`, which visits every layer call in
+    topological order: each call is replaced by a weightless `_StandIn` with
+    the layer's output specs, so the original layers get no new nodes and no
+    weights are created. A parent is the layer (an `InputLayer` for a model
+    input) that produced a tensor argument of the call, once per argument.
+    """
+    inputs = _new_inputs(model)
+    input_layers = {id(layer.output): layer for layer in model.layers if isinstance(layer, L.InputLayer)}
+    pairs = zip(keras.tree.flatten(model.input), keras.tree.flatten(inputs))
+    producer = {id(new): input_layers.get(id(old)) for old, new in pairs}
+    calls = []
+
+    def trace(layer, *args, **kwargs):
+        tensors = [t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
+        calls.append((layer, [producer[id(t)] for t in tensors if producer.get(id(t)) is not None]))
+        outputs = layer.compute_output_spec(*args, **kwargs)
+        traced = _StandIn(outputs)(tensors)
+        for tensor in keras.tree.flatten(traced):
+            producer[id(tensor)] = layer
+        return traced
+
+    traced = keras.models.clone_model(
+        model, input_tensors=inputs, clone_function=lambda layer: layer, call_function=trace
+    )
+    return calls, [producer[id(tensor)] for tensor in traced.outputs]
 
 
 def _relu_kind(layer):
@@ -181,25 +228,22 @@ def _relu_kind(layer):
 
 def _plan(model, config):
     """Decides, layer by layer, what the quantized model does with it."""
-    nodes = _nodes(model)
+    calls, output_producers = _graph(model)
     seen, consumers = set(), {}
-    for node in nodes:
-        if id(node.operation) in seen:
+    for layer, parents in calls:
+        if id(layer) in seen:
             raise ValueError(
-                f"Layer {node.operation.name!r} is used more than once (shared weights); "
+                f"Layer {layer.name!r} is used more than once (shared weights); "
                 "quantize_model supports each layer being called once."
             )
-        seen.add(id(node.operation))
-        for parent in node.parent_nodes:
-            consumers[id(parent.operation)] = consumers.get(id(parent.operation), 0) + 1
-    for tensor in model.outputs:
-        producer = tensor._keras_history.operation
+        seen.add(id(layer))
+        for parent in parents:
+            consumers[id(parent)] = consumers.get(id(parent), 0) + 1
+    for producer in output_producers:
         consumers[id(producer)] = consumers.get(id(producer), 0) + 1
 
     plan, quantized, owner = {}, {}, {}
-    for node in nodes:
-        layer = node.operation
-        parents = [parent.operation for parent in node.parent_nodes]
+    for layer, parents in calls:
         inputs_quantized = bool(parents) and all(quantized.get(id(p), False) for p in parents)
         parent = parents[0] if len(parents) == 1 else None
         # The weighted layer that currently produces the single input (through folded/fused layers).
@@ -323,13 +367,8 @@ def _rebuild(model, plan, config):
             return args[0]
         return layer(*args, **kwargs)
 
-    # New inputs keep the names of the model's InputLayers (clone_model would name them after tensors).
-    inputs = keras.tree.map_structure(
-        lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype, name=x._keras_history.operation.name),
-        model.input,
-    )
     quantized = keras.models.clone_model(
-        model, input_tensors=inputs, clone_function=clone_function, call_function=call_function
+        model, input_tensors=_new_inputs(model), clone_function=clone_function, call_function=call_function
     )
     for layer, new in clones.values():
         step = plan[id(layer)]

@@ -56,6 +56,20 @@ def test_original_model_is_untouched_and_dense_weights_copied():
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(qat.layers[-1].layer.kernel.numpy(), model.layers[-1].kernel.numpy())
+    for layer in model.layers:  # reading the graph called no original layer again (`output` needs one call)
+        assert layer.output is not None
+
+
+def test_named_dict_inputs_and_a_tensor_read_twice():
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    x = L.Dense(4, name="first")(a)
+    y = L.Concatenate(name="cat")([x, b, x])
+    model = keras.Model({"a": a, "b": b}, [L.Dense(2, name="head")(y), x])
+    qat = quantize_model(model)
+    assert sorted(layer.name for layer in qat.layers) == ["a", "b", "quant_cat", "quant_first", "quant_head"]
+    assert not qat.get_layer("quant_head").quantize_inputs  # the concatenation's output is already int8
+    inputs = {"a": np.ones((2, 4), "float32"), "b": np.zeros((2, 4), "float32")}
+    assert [tuple(t.shape) for t in qat(inputs)] == [(2, 2), (2, 4)]
 
 
 def test_sequential_residual_and_standalone_layers():
