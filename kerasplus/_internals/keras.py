@@ -28,12 +28,13 @@ def _canary_optimizer_learning_rate_attribute():
 @fenced(
     reason="read the optimizer's own rate (Variable, schedule or callable); the public property evaluates it",
     waits_for="a public Optimizer API returning the learning rate as configured (keras-team/keras)",
-    feature="WarmupLR wrapping the optimizer's rate; OneCycleLR/CyclicLR/WarmupLR/LRFinder saving it; NaNGuard",
+    feature="WarmupLR wrapping the optimizer's rate; OneCycleLR/CyclicLR/WarmupLR/LRFinder saving it; NaNGuard; "
+    "diagnostics.lint rule lr-callback-over-schedule",
     canary=_canary_optimizer_learning_rate_attribute,
 )
 def learning_rate_source(optimizer):
-    """What the optimizer holds as its rate: a Variable, a LearningRateSchedule or a callable."""
-    return optimizer._learning_rate
+    """What the optimizer holds as its rate: a Variable, a LearningRateSchedule or a callable (None if no optimizer)."""
+    return getattr(optimizer, "_learning_rate", None)
 
 
 @fenced(
@@ -341,23 +342,6 @@ def producing_layer(tensor):
     """The layer (operation) whose call produced the symbolic `tensor`, or None."""
     history = getattr(tensor, "_keras_history", None)
     return getattr(history, "operation", None)
-
-
-def _canary_optimizer_learning_rate():
-    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
-    optimizer = keras.optimizers.SGD(schedule)
-    require(getattr(optimizer, "_learning_rate", None) is schedule, "Optimizer._learning_rate holds the schedule")
-
-
-@fenced(
-    reason="whether an optimizer's learning rate is a schedule (optimizer.learning_rate gives only its value)",
-    waits_for="a public accessor of the optimizer's learning-rate schedule (keras-team/keras)",
-    feature="diagnostics.lint rule lr-callback-over-schedule",
-    canary=_canary_optimizer_learning_rate,
-)
-def learning_rate_as_given(optimizer):
-    """What the optimizer's learning rate was set to: a schedule, a callable or a variable (None if unknown)."""
-    return getattr(optimizer, "_learning_rate", None)
 
 
 def _canary_outbound_nodes():

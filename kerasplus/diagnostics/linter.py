@@ -270,7 +270,7 @@ def _check_lr_drivers(model, callbacks):
             f"{len(conflict)} callbacks drive the learning rate: {names}; each overwrites the other.{crash}",
         ))
     optimizer = _inner_optimizer(model)
-    schedule = internal_keras.learning_rate_as_given(optimizer)
+    schedule = internal_keras.learning_rate_source(optimizer)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         for callback in drivers:
             effect = (
