@@ -87,6 +87,30 @@ def test_every_public_symbol_has_an_anchor_in_the_reference(site, namespace):
     assert not missing, f"kerasplus.{namespace}: not in docs/reference/{namespace}.md's page: {missing}"
 
 
+def _imported_from(namespace: str) -> dict[str, str]:
+    tree = ast.parse((PACKAGE / namespace / "__init__.py").read_text())
+    return {
+        alias.asname or alias.name: node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+def test_hand_written_entries_are_keras_re_exports_still_exported():
+    """A hand-written `{ #kerasplus.ns.Name }` entry is only for a Keras class the namespace re-exports."""
+    for page in sorted((ROOT / "docs" / "reference").glob("*.md")):
+        namespace = page.stem
+        for name in re.findall(r"\{ *#kerasplus\.\w+\.(\w+) *\}", page.read_text()):
+            assert name in exported_names(namespace), (
+                f"{page.name} describes {name}, not in kerasplus.{namespace}.__all__"
+            )
+            source = _imported_from(namespace).get(name, "")
+            assert not source.startswith("kerasplus"), (
+                f"{page.name}: {name} is kerasplus's own; let mkdocstrings render it"
+            )
+
+
 def test_private_modules_are_not_documented(site):
     for page in site.rglob("*.html"):
         private = sorted(set(re.findall(r'\bid="(kerasplus(?:\.\w+)*\._[a-z]\w*)', page.read_text())))
