@@ -72,7 +72,10 @@ class OneCycleLR(ScheduleCallback):
         self.total_steps = v.check_optional_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)
         # The schedules' own checks, now (the phases once total_steps is known).
         check_one_cycle_rates(max_lr, div_factor, final_div_factor)
-        check_cycle(pct_start, anneal_strategy, three_phase, self.total_steps)
+        known = self.total_steps
+        if known is None and self.epochs is not None and self.steps_per_epoch is not None:
+            known = self.epochs * self.steps_per_epoch
+        check_cycle(pct_start, anneal_strategy, three_phase, known)
         v.check_momentum_range(base_momentum, max_momentum)
         # What OneCycle and OneCycleMomentum get besides total_steps, which fit may tell.
         cycle = {"pct_start": pct_start, "anneal_strategy": anneal_strategy, "three_phase": three_phase}

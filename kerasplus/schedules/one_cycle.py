@@ -62,11 +62,10 @@ def check_cycle(pct_start, anneal_strategy, three_phase, total_steps=None):
     lengths = [b - a for a, b in zip((0.0,) + ends[:-1], ends)]
     if min(lengths) <= 0:
         raise ValueError(
-            "Every phase of the cycle needs a positive length: with "
-            f"total_steps={total_steps}, pct_start={pct_start}, "
-            f"three_phase={three_phase} the phases end at steps {ends}. "
-            "Use more total_steps or a pct_start with pct_start * total_steps > 1"
-            + (" and pct_start < 0.5." if three_phase else ".")
+            "`total_steps` and `pct_start` must give every phase of the cycle a positive length; "
+            f"received total_steps={total_steps}, pct_start={pct_start}, three_phase={three_phase}, "
+            f"where the phases end at steps {ends}. Use more total_steps or a pct_start with "
+            "pct_start * total_steps > 1" + (" and pct_start < 0.5." if three_phase else ".")
         )
     return pct_start, total_steps
 
@@ -123,7 +122,8 @@ def one_cycle(
     else:
         values = (initial_lr, max_lr, min_lr)
     ends = _phase_ends(total_steps, pct_start, three_phase)
-    return _piecewise(step, ends, values, anneal_strategy, min_lr, total_steps)
+    # torch's linear extrapolation at step == total_steps can go below 0: a rate is >= 0.
+    return ops.maximum(_piecewise(step, ends, values, anneal_strategy, min_lr, total_steps), 0.0)
 
 
 def one_cycle_momentum(

@@ -13,7 +13,7 @@ WARMUP_SHAPES = ("linear", "cos", "exp")
 
 
 def warmup(step, target, *, warmup_steps: int, warmup_init_lr: float = 0.0, shape: str = "linear"):
-    """Warm-up rate at `step` (< warmup_steps) rising from `warmup_init_lr` to `target`.
+    """Warm-up rate at `step` rising from `warmup_init_lr` to `target` (held from `warmup_steps` on).
 
     ``linear`` and ``cos`` interpolate; ``exp`` rises geometrically and needs
     both ends > 0. At ``step == warmup_steps`` every shape reaches `target`.
@@ -22,11 +22,12 @@ def warmup(step, target, *, warmup_steps: int, warmup_init_lr: float = 0.0, shap
     """
     warmup_steps = v.check_int("warmup_steps", warmup_steps, minimum=1, maximum=v.MAX_STEPS)
     warmup_init_lr, shape = check_warmup_start(warmup_init_lr, shape)
-    if not hasattr(target, "shape"):  # a number rather than a tensor
+    if not ops.is_tensor(target):  # a number (a tensor is the wrapped schedule's value)
         target = v.check_float32_non_negative("target", target)
         if shape == "exp":
-            v.check_positive("target", target)
-    step = as_float_step(step)
+            v.check_float32_normal("target", target)
+    # Past `warmup_steps` it holds `target` (the wrapped schedule takes over there).
+    step = ops.clip(as_float_step(step), 0.0, float(warmup_steps))
     pct = step / float(warmup_steps)
     remaining = (float(warmup_steps) - step) / float(warmup_steps)
     return anneal(warmup_init_lr, target, pct, remaining, shape)
