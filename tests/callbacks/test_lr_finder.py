@@ -193,7 +193,7 @@ def test_too_few_steps_for_fastais_rule_is_a_clear_error():
     lrs = np.geomspace(1e-4, 1.0, 6)
     result = LRFinderResult(lrs, lrs, lrs, diverged=True, num_steps=100)
     with pytest.raises(ValueError, match="num_steps=100"):
-        result.suggestion_valley
+        _ = result.suggestion_valley
 
 
 def test_lr_find_on_an_uncompiled_model_says_compile_first():
