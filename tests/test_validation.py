@@ -52,3 +52,17 @@ def test_check_callable():
     with pytest.raises(TypeError, match=r"`build_model` must be callable; received 'model'"):
         v.check_callable("build_model", "model")
     assert v.check_callable("f", len) is len
+
+
+def test_check_choice_names_the_argument_for_an_array():
+    with pytest.raises(TypeError, match=r"`mode` must be one of 'a', 'b'; received mode=array"):
+        v.check_choice("mode", np.array(["a", "b"]), ("a", "b"))
+
+
+def test_float32_checks_name_the_argument():
+    with pytest.raises(ValueError, match=r"`max_lr` must be at most 3.403e\+38"):
+        v.check_float32_positive("max_lr", 1e308)
+    with pytest.raises(ValueError, match="`div_factor` gives the initial rate"):
+        v.check_float32("div_factor", 1e-300, computed=1e300, what="the initial rate")
+    with pytest.raises(ValueError, match="`total_steps` must be finite"):
+        v.check_number("total_steps", 10**400)
