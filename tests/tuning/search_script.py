@@ -3,7 +3,7 @@
 Usage: python search_script.py DIRECTORY LOG MAX_TRIALS EPOCH_SLEEP [METHOD] [plain]
 
 METHOD is ``random`` (default), ``grid`` (a 3 x 4 grid: MAX_TRIALS is ignored), ``bayesian`` or
-``hyperband`` (max_epochs 4, factor 2: 15 trials; MAX_TRIALS is ignored). ``plain`` runs KerasTuner's own
+``hyperband`` (factor 2, MAX_TRIALS is max_epochs: 2 plans 5 trials, 4 plans 15). ``plain`` runs KerasTuner's own
 tuner class with the same arguments instead of `kerasplus.tuning.search` (to show KerasTuner's own behaviour).
 
 Each fit appends ``begin <tuner_id> <hp>`` and ``end <tuner_id> <hp>`` lines to LOG, ``<hp>`` being the
@@ -107,7 +107,7 @@ x = rng.normal(size=(64, 4)).astype("float32")
 y = x.sum(axis=1, keepdims=True)
 options = {"max_trials": None if method == "grid" else max_trials}
 if method == "hyperband":
-    options = {"max_epochs": 4, "tuner_kwargs": {"factor": 2, "hyperband_iterations": 1}}
+    options = {"max_epochs": max_trials, "tuner_kwargs": {"factor": 2, "hyperband_iterations": 1}}
 fit = {"epochs": 3, "batch_size": 32, "verbose": 0, "callbacks": [Logging()]}
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
