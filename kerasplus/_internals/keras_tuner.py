@@ -165,101 +165,112 @@ def make_durable(oracle) -> None:
     """
     import keras_tuner
 
-    if not isinstance(oracle, keras_tuner.Oracle) or isinstance(oracle, _DurableOracleMixin):
-        return
-    base = type(oracle)
-    if base not in _DURABLE_ORACLES:
-        _DURABLE_ORACLES[base] = type(f"Durable{base.__name__}", (_DurableOracleMixin, base), {})
-    oracle.__class__ = _DURABLE_ORACLES[base]
+    if isinstance(oracle, keras_tuner.Oracle):
+        oracle.__class__ = durable_oracle_class(type(oracle))
 
 
-def _write_json_atomically(path, state):
-    import json
-    import os
+@fenced(
+    reason="give a KerasTuner oracle class atomic file writes and a reload that repairs what a kill leaves",
+    waits_for="atomic oracle/trial files and a complete Oracle.reload in KerasTuner (1.4.8 has neither)",
+    feature="tuning.search: resuming a killed search runs every planned trial exactly once",
+    canary=_canary_durable_oracle,
+)
+def durable_oracle_class(base: type) -> type:
+    """``Durable<base name>``: a subclass of the KerasTuner oracle class `base` (see `make_durable`)."""
+    if base in _DURABLE_ORACLES.values():
+        return base
+    if base in _DURABLE_ORACLES:
+        return _DURABLE_ORACLES[base]
 
-    text = json.dumps(state)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
-    return text
-
-
-class _DurableOracleMixin:
-    """The methods `make_durable` gives an oracle (see there)."""
-
-    def save(self):
-        path = self._get_oracle_fname()
-        if "://" in str(path):  # a remote file system: KerasTuner's own writer
-            return super().save()
-        return _write_json_atomically(path, self.get_state())
-
-    def _save_trial(self, trial):
+    def write_json_atomically(path, state):
+        import json
         import os
 
-        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
-        if "://" in str(path):
-            return super()._save_trial(trial)
-        _write_json_atomically(path, trial.get_state())
+        text = json.dumps(state)
+        temporary = f"{path}.tmp{os.getpid()}"
+        with open(temporary, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+        return text
 
-    def reload(self):
-        super().reload()
-        _repair_after_reload(self)
+    class DurableOracle:
+        """What `make_durable` gives an oracle (see there)."""
 
+        def save(self):
+            path = self._get_oracle_fname()
+            if "://" in str(path):  # a remote file system: KerasTuner's own writer
+                return super().save()
+            return write_json_atomically(path, self.get_state())
 
-def _repair_after_reload(oracle):
-    import os
+        def _save_trial(self, trial):
+            import os
 
-    from keras_tuner.src.engine import metrics_tracking
+            path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+            if "://" in str(path):
+                return super()._save_trial(trial)
+            write_json_atomically(path, trial.get_state())
 
-    started = set(oracle.start_order)
-    for trial_id in [t for t in oracle.trials if t not in started]:  # created, then killed before the oracle saved
-        del oracle.trials[trial_id]
-        path = os.path.join(oracle._project_dir, f"trial_{trial_id}", "trial.json")
-        if os.path.exists(path):
-            os.remove(path)
-    queue = []
-    for trial_id in oracle._retry_queue:
-        if trial_id in queue or trial_id not in oracle.trials:
-            continue
-        trial = oracle.trials[trial_id]
-        if trial.status in ("COMPLETED", "FAILED"):  # ended, killed before the oracle saved it
-            if trial_id not in oracle.end_order:
-                oracle.end_order.append(trial_id)
-                oracle._run_times[trial_id] += 1
-            continue
-        queue.append(trial_id)
-    for trial_id in oracle.start_order:  # running when killed, not listed as ongoing
-        trial = oracle.trials.get(trial_id)
-        if trial is not None and trial.status in ("RUNNING", "IDLE") and trial_id not in queue:
-            queue.insert(0, trial_id)
-    for trial_id in queue:
-        trial = oracle.trials[trial_id]
-        if trial.status in ("RUNNING", "IDLE"):  # a killed run: rerun from scratch
-            trial.metrics = metrics_tracking.MetricsTracker()
-            trial.score = None
-            trial.best_step = 0
-    oracle._retry_queue = queue
-    oracle.ongoing_trials = {}
-    if hasattr(oracle, "_ordered_ids") and hasattr(oracle, "_populate_next"):
-        _rebuild_grid(oracle)
+        def reload(self):
+            super().reload()
+            repair_after_reload(self)
 
+    def repair_after_reload(oracle):
+        import os
 
-def _rebuild_grid(oracle):
-    import functools
+        from keras_tuner.src.engine import metrics_tracking
 
-    from keras_tuner.src.tuners import gridsearch
+        started = set(oracle.start_order)
+        # Created, then killed before the oracle saved: create it again.
+        for trial_id in [t for t in oracle.trials if t not in started]:
+            del oracle.trials[trial_id]
+            path = os.path.join(oracle._project_dir, f"trial_{trial_id}", "trial.json")
+            if os.path.exists(path):
+                os.remove(path)
+        queue = []
+        for trial_id in oracle._retry_queue:
+            if trial_id in queue or trial_id not in oracle.trials:
+                continue
+            trial = oracle.trials[trial_id]
+            if trial.status in ("COMPLETED", "FAILED"):  # ended, killed before the oracle saved it
+                if trial_id not in oracle.end_order:
+                    oracle.end_order.append(trial_id)
+                    oracle._run_times[trial_id] += 1
+                continue
+            queue.append(trial_id)
+        for trial_id in oracle.start_order:  # running when killed, not listed as ongoing
+            trial = oracle.trials.get(trial_id)
+            if trial is not None and trial.status in ("RUNNING", "IDLE") and trial_id not in queue:
+                queue.insert(0, trial_id)
+        for trial_id in queue:
+            trial = oracle.trials[trial_id]
+            if trial.status in ("RUNNING", "IDLE"):  # a killed run: rerun from scratch
+                trial.metrics = metrics_tracking.MetricsTracker()
+                trial.score = None
+                trial.best_step = 0
+        oracle._retry_queue = queue
+        oracle.ongoing_trials = {}
+        if hasattr(oracle, "_ordered_ids") and hasattr(oracle, "_populate_next"):
+            rebuild_grid(oracle)
 
-    def compare(a, b):
-        return oracle._compare(oracle.trials[a].hyperparameters.values, oracle.trials[b].hyperparameters.values)
+    def rebuild_grid(oracle):
+        import functools
 
-    ordered = gridsearch.LinkedList()
-    for trial_id in sorted(oracle.trials, key=functools.cmp_to_key(compare)):
-        ordered.insert(trial_id)
-    oracle._ordered_ids = ordered
-    oracle._populate_next = list(oracle.start_order)
+        from keras_tuner.src.tuners import gridsearch
+
+        def compare(a, b):
+            values = oracle.trials[a].hyperparameters.values, oracle.trials[b].hyperparameters.values
+            return oracle._compare(*values)
+
+        ordered = gridsearch.LinkedList()
+        for trial_id in sorted(oracle.trials, key=functools.cmp_to_key(compare)):
+            ordered.insert(trial_id)
+        oracle._ordered_ids = ordered
+        oracle._populate_next = list(oracle.start_order)
+
+    _DURABLE_ORACLES[base] = type(f"Durable{base.__name__}", (DurableOracle, base), {})
+    return _DURABLE_ORACLES[base]
 
 
 def _canary_planned_trials():
