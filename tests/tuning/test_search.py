@@ -188,6 +188,34 @@ def test_tensorboard_dir_records_hparams_for_every_trial(cv, tmp_path):
     assert plugin_runs == {t.trial_id for t in summary.trials}
 
 
+def test_a_search_that_ends_short_of_its_plan_warns(tmp_path):
+    x, y = iris()
+
+    def two_models(hp):
+        return classifier(hp, rate=0.05) if hp.Boolean("wide") else classifier(hp, rate=0.01)
+
+    def one_unit_count(hp):
+        hp.Fixed("units", 4)
+        return two_models(hp)
+
+    with pytest.warns(UserWarning, match=r"3 of 5 planned trials never ran to the end") as caught:
+        _, summary = search(one_unit_count, x, y, max_trials=5, objective="loss", directory=str(tmp_path), **quiet())
+    assert summary.completed == 2 and "never finished" not in str(caught[0].message)
+
+
+def test_shortfall_names_the_trials_that_never_finished():
+    from kerasplus.tuning.search import shortfall
+    from kerasplus.tuning.search_summary import SearchSummary, TrialRecord
+
+    trials = (TrialRecord("0", "COMPLETED", 0.5, {}), TrialRecord("1", "RUNNING", None, {}))
+    summary = SearchSummary("loss", "min", trials)
+    message = shortfall(summary, 3)
+    assert "2 of 3 planned trials never ran to the end" in message
+    assert "1 trials never finished: 1 (RUNNING)" in message
+    assert shortfall(SearchSummary("loss", "min", trials[:1]), 1) is None
+    assert shortfall(SearchSummary("loss", "min", trials[:1]), None) is None
+
+
 # --- bad input -----------------------------------------------------------------------
 
 
