@@ -130,8 +130,8 @@ with warnings.catch_warnings(record=True) as caught:
         tuner, summary = search(build, x, y, method=method, objective="loss", directory=directory, project_name="p",
                                 **options, **fit)
         completed, failed = summary.completed, summary.failed
+if tuner_id in ("alone", "chief"):  # a worker's OracleClient has no trials
     trials = tuner.oracle.trials.values()
-if tuner_id in ("alone", "chief"):
     with open(os.path.join(directory, "summary.json"), "w") as f:
         json.dump({
             "completed": completed, "failed": failed, "trials": sorted(t.trial_id for t in trials),
