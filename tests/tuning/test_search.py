@@ -411,7 +411,9 @@ def mid_trial(seed):
     return after_events(rng.randint(1, 6), rng.uniform(0.0, 0.8))
 
 
-@pytest.mark.parametrize("method", ["grid", "random", "bayesian", "hyperband"])
+@pytest.mark.parametrize(
+    "method", ["grid", *(pytest.param(m, marks=pytest.mark.slow) for m in ("random", "bayesian", "hyperband"))]
+)
 def test_a_search_killed_once_runs_every_planned_trial_exactly_once(method, tmp_path):
     assert killed_and_resumed(tmp_path, method, [after_events(3, 0.1)]) == 1
 
