@@ -1,4 +1,5 @@
 import os
+import signal
 import warnings
 
 import keras
@@ -233,7 +234,10 @@ def test_bad_arguments_are_rejected_by_name(tmp_path, kwargs, error, name):
 
 
 def test_get_config_returns_the_constructor_arguments(tmp_path):
-    config = dict(backup_dir=str(tmp_path), save_freq=7, double_checkpoint=True, delete_checkpoint=False, keep=3)
+    config = dict(
+        backup_dir=str(tmp_path), save_freq=7, double_checkpoint=True, delete_checkpoint=False, keep=3,
+        save_on_signals=[int(signal.SIGINT)],
+    )
     assert BackupAndRestore(**config).get_config() == config
 
 
@@ -468,14 +472,16 @@ def test_multi_worker_restore_reads_each_checkpoint_file_once(tmp_path, monkeypa
     # The other worker has the two older ones only: worker 0 resumes from ckpt-2 and drops ckpt-3.
     other_keys[:] = [_worker_agreement.checkpoint_key(CheckpointStore.read(str(folder / n)).meta) for n in names[:2]]
 
+    from kerasplus.callbacks import _checkpoint_store
+
     opened = []
-    real_load = np.load
+    real_read = _checkpoint_store._read_verified
 
-    def counting_load(file, *args, **kwargs):
-        opened.append(os.path.basename(os.fspath(file)))
-        return real_load(file, *args, **kwargs)
+    def counting_read(path, *args, **kwargs):
+        opened.append(os.path.basename(os.fspath(path)))
+        return real_read(path, *args, **kwargs)
 
-    monkeypatch.setattr(np, "load", counting_load)
+    monkeypatch.setattr(_checkpoint_store, "_read_verified", counting_read)
     callback = BackupAndRestore(tmp_path, save_freq=3, keep=3)
     with warnings.catch_warnings(record=True) as caught, pytest.raises(Interrupted):
         warnings.simplefilter("always")
