@@ -1,3 +1,5 @@
+import io
+import json
 import os
 import signal
 import warnings
@@ -489,3 +491,195 @@ def test_multi_worker_restore_reads_each_checkpoint_file_once(tmp_path, monkeypa
     assert any("the newest checkpoint every worker has" in str(w.message) for w in caught)
     assert callback.restored_from == str(folder / "ckpt-00000002.npz")
     assert sorted(opened) == names  # each candidate read once, the chosen one not again
+
+
+# ---------------------------------------------------------------- a restore that trusts nothing
+
+
+def tiny_checkpoints(directory):
+    """Two epoch-end checkpoints of a 3 -> 2 Dense model (a few KB each): (model, older path, newest path)."""
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    model.fit(x, x[:, :2], batch_size=4, epochs=2, verbose=0,
+              callbacks=[BackupAndRestore(directory, delete_checkpoint=False)])
+    older, newest = (str(directory / name) for name in sorted(os.listdir(directory)))
+    return model, older, newest
+
+
+def restore_outcome(store, verifier, expected):
+    """Which checkpoint the store hands to a restore, checked against what was saved: 'newest' or 'older'."""
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        checkpoint = store.latest(verifier)
+    name = os.path.basename(checkpoint.path)
+    saved = CheckpointStore.read(expected[name]) if isinstance(expected[name], str) else expected[name]
+    assert checkpoint.meta == saved.meta, f"{name}: header differs from what was saved"
+    assert set(checkpoint.arrays) == set(saved.arrays)
+    for key, value in saved.arrays.items():
+        got = checkpoint.arrays[key]
+        assert got.dtype == value.dtype and got.shape == value.shape and np.array_equal(got, value, equal_nan=True), key
+    return name
+
+
+def test_every_bit_flip_of_a_checkpoint_is_caught_or_harmless(tmp_path):
+    """Flips bits of a checkpoint of a tiny model (a 13 KB file, 10 members) and reads it back verified.
+
+    Flipped: every bit of the zip central directory and end record (the last
+    ~700 bytes), every bit of the first member's zip and npy headers (200
+    bytes), one bit (rotating) of each byte of the other members' headers
+    (200 bytes each), one bit of every 11th byte of the rest (data, the JSON
+    header): about 10,000 flips (the count is asserted). Each must be refused
+    (`CheckpointRejected`, so the restore falls back to the one before: see
+    the hand-made cases below) or read back exactly what was saved; no other
+    error escapes.
+    """
+    import zipfile
+
+    from kerasplus.callbacks import _training_state
+    from kerasplus.callbacks._checkpoint_store import CheckpointRejected, CheckpointStore
+
+    model, _, newest = tiny_checkpoints(tmp_path / "made")
+    original = open(newest, "rb").read()
+    saved = CheckpointStore.read(newest)
+    with zipfile.ZipFile(newest) as archive:
+        starts = sorted(info.header_offset for info in archive.infolist())
+        directory = archive.start_dir
+    size = len(original)
+    flips = {(i, b) for i in range(directory, size) for b in range(8)}
+    flips |= {(i, b) for i in range(starts[0], starts[0] + 200) for b in range(8)}
+    flips |= {(i, i % 8) for start in starts[1:] for i in range(start, start + 200)}
+    flips |= {(i, i % 8) for i in range(0, directory, 11)}
+    verifier = _training_state.Verifier(model, epochs=2)
+    target = tmp_path / "ckpt-00000001.npz"
+    refused = 0
+    for index, bit in sorted(flips):
+        flipped = bytearray(original)
+        flipped[index] ^= 1 << bit
+        target.write_bytes(flipped)
+        where = f"byte {index} bit {bit}"
+        try:
+            checkpoint = CheckpointStore.read(target, verifier.headers)
+            verifier.content(checkpoint)
+        except CheckpointRejected:
+            refused += 1
+            continue
+        except Exception as error:
+            raise AssertionError(f"{where}: uncaught {type(error).__name__}: {error}") from None
+        assert checkpoint.meta == saved.meta, f"{where}: wrong restore (header)"
+        assert set(checkpoint.arrays) == set(saved.arrays), f"{where}: wrong restore (arrays)"
+        for key, value in saved.arrays.items():
+            got = checkpoint.arrays[key]
+            assert got.dtype == value.dtype and got.shape == value.shape, f"{where}: wrong restore ({key})"
+            assert np.array_equal(got, value), f"{where}: wrong restore ({key})"
+    assert len(flips) > 8000, len(flips)
+    assert refused > 0.7 * len(flips)  # the rest flipped what zip readers ignore (times, versions, attributes)
+
+
+def _forge(path, mutate):
+    """Rewrites checkpoint `path` changed by ``mutate(arrays, meta)``, with valid checksums (a hand-made file)."""
+    import copy
+
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    saved = CheckpointStore.read(path)
+    arrays, meta = dict(saved.arrays), copy.deepcopy(saved.meta)
+    del meta["arrays"]
+    mutate(arrays, meta)
+    CheckpointStore(os.path.dirname(path), keep=2).write(arrays, meta, replace=path)
+
+
+def _raw(path, members):
+    """Writes `members` as an uncompressed zip, with a valid checksum of ``__meta__`` (bytes: the JSON).
+
+    A bytearray member is written as is (a hand-made npy header); an array through numpy.
+    """
+    import hashlib
+    import io
+    import zipfile
+
+    meta = members["__meta__"]
+    members = dict(members, __digest__=np.frombuffer(hashlib.sha256(meta).digest(), np.uint8))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in members.items():
+            buffer = io.BytesIO()
+            if isinstance(value, bytes):
+                value = np.frombuffer(value, np.uint8)
+            value = bytes(value) if isinstance(value, bytearray) else value
+            if isinstance(value, np.ndarray):
+                np.lib.format.write_array(buffer, value)
+                value = buffer.getvalue()
+            archive.writestr(name + ".npy", value)
+
+
+def _huge_header(path):
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**10,)}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    meta = json.dumps({"format": 2, "arrays": {"model/0": [[10**10], "<f4", "0" * 64]}}).encode()
+    _raw(path, {"__meta__": meta, "model/0": bytearray(buffer.getvalue() + b"\0" * 64)})
+
+
+def _set(key, value):
+    return lambda arrays, meta: meta.__setitem__(key, value)
+
+
+MALFORMED = {
+    "no variables": (lambda arrays, meta: meta.pop("variables"), "no variables"),
+    "an array missing": (lambda arrays, meta: arrays.pop("model/1"), "array is missing"),
+    "a bad RNG state": (lambda arrays, meta: meta["python_rng"][1].__setitem__(3, "x"), "random state"),
+    "a bad NumPy RNG key": (lambda arrays, meta: arrays.__setitem__("rng/numpy", arrays["rng/numpy"][:5]), "random"),
+    "string weights": (lambda arrays, meta: arrays.__setitem__("model/0", arrays["model/0"].astype("U8")), "numeric"),
+    "a shape unlike the model's": (
+        lambda arrays, meta: arrays.__setitem__("model/0", arrays["model/0"].T.copy()), r"\(2, 3\) in the file"
+    ),
+    "NaN weights": (lambda arrays, meta: arrays["model/0"].__setitem__((0, 0), np.nan), "NaN"),
+    "epoch=1e12 (a float)": (_set("epoch", 1e12), "not counts"),
+    "epoch 10**12": (_set("epoch", 10**12), "this fit has 2 epochs"),
+    "a step beyond the epoch": (lambda arrays, meta: meta.update(epoch=1, step=2), "step 2 of an epoch of 2 steps"),
+    "format 1": (_set("format", 1), "format 1"),
+    "a callback state without its array": (
+        lambda arrays, meta: meta["callbacks"].append({"key": "k", "class": "K", "state": {"__array__": "gone"}}),
+        "missing array",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", [*MALFORMED, "a JSON list as header", "1e10 elements claimed"])
+def test_a_hand_made_checkpoint_is_skipped_with_the_file_and_the_reason(tmp_path, case):
+    import hashlib
+
+    from kerasplus.callbacks import _training_state
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    model, older, newest = tiny_checkpoints(tmp_path)
+    if case == "a JSON list as header":
+        _raw(newest, {"__meta__": b"[1, 2, 3]"})
+        reason = "not an object"
+    elif case == "1e10 elements claimed":
+        _huge_header(newest)
+        reason = "claims shape"
+    else:
+        mutate, reason = MALFORMED[case]
+        _forge(newest, mutate)
+    expected = CheckpointStore.read(older)
+    with pytest.warns(UserWarning, match=rf"ckpt-00000001.npz is corrupt or unusable \(.*{reason}"):
+        checkpoint = CheckpointStore(tmp_path, keep=2).latest(_training_state.Verifier(model, epochs=2))
+    assert checkpoint.path == older
+    for key, value in expected.arrays.items():
+        assert np.array_equal(checkpoint.arrays[key], value)
+    assert hashlib.sha256  # the forged files pass the checksums: only the checks above refuse them
+
+
+def test_fit_resumes_from_the_previous_checkpoint_when_the_newest_is_hand_made(tmp_path):
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path, keep=3), InterruptAt(21)])  # epoch ends 1 and 2 saved
+    _forge(str(tmp_path / "ckpt-00000001.npz"), _set("epoch", 10**12))
+    callback = BackupAndRestore(tmp_path)
+    with pytest.warns(UserWarning, match="ckpt-00000001.npz is corrupt or unusable"):
+        history = fit(make_model(), [callback])
+    assert callback.restored_from.endswith("ckpt-00000000.npz")
+    assert len(history.history["loss"]) == 2
