@@ -5,6 +5,7 @@ from kerasplus.callbacks.cyclic_lr import CyclicLR
 from kerasplus.callbacks.early_stopping import EarlyStopping
 from kerasplus.callbacks.lr_finder import LRFinder, LRFinderResult, lr_find
 from kerasplus.callbacks.nan_guard import NaNGuard
+from kerasplus.callbacks._preemption import Preempted
 from kerasplus.callbacks.one_cycle_lr import OneCycleLR
 from kerasplus.callbacks.warmup_lr import WarmupLR
 
@@ -16,6 +17,7 @@ __all__ = [
     "LRFinderResult",
     "NaNGuard",
     "OneCycleLR",
+    "Preempted",
     "WarmupLR",
     "lr_find",
 ]

@@ -683,3 +683,166 @@ def test_fit_resumes_from_the_previous_checkpoint_when_the_newest_is_hand_made(t
         history = fit(make_model(), [callback])
     assert callback.restored_from.endswith("ckpt-00000000.npz")
     assert len(history.history["loss"]) == 2
+
+
+# ---------------------------------------------------------------- termination signals
+
+
+def _sigterm_run(tmp_path, kills):
+    reference = _resume_script.start(tmp_path / "reference", backup="none")
+    lost = []
+    try:
+        weights, landed, _ = _resume_script.run_with_kills(
+            tmp_path / "killed", kills, backup="ours", timeout=600, sig=signal.SIGTERM, lost=lost
+        )
+        _resume_script.finish(reference, timeout=300)
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+            reference.wait(timeout=10)
+    expected = _resume_script.final_weights(tmp_path / "reference")
+    assert landed == len(kills) and lost == [0] * landed, f"signal steps {kills}: lost {lost}"
+    for got, want in zip(weights, expected):
+        assert np.array_equal(got, want), f"signal steps {kills}"
+
+
+def test_sigterm_twice_saves_at_the_next_step_and_resumes_bit_identical(tmp_path):
+    _sigterm_run(tmp_path, [5, 16])  # 3 epochs x 11 steps; save_freq=4: neither is a regular save
+
+
+@pytest.mark.slow
+def test_sigterm_at_ten_random_steps_loses_no_step_and_resumes_bit_identical(tmp_path):
+    kills = sorted(np.random.default_rng().choice(np.arange(1, 32), size=10, replace=False).tolist())
+    _sigterm_run(tmp_path, kills)
+
+
+class SignalAt(keras.callbacks.Callback):
+    def __init__(self, step, signum=signal.SIGTERM):
+        super().__init__()
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("step, saved_at", [(13, (1, 3)), (10, (1, 0))])  # mid-epoch; last step: after validation
+def test_a_signal_saves_at_the_batch_boundary_and_raises_preempted(tmp_path, step, saved_at):
+    from kerasplus.callbacks import Preempted
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as raised:
+        fit(make_model(), [BackupAndRestore(tmp_path, save_freq=4), SignalAt(step)])
+    assert isinstance(raised.value, SystemExit) and raised.value.code == 143
+    meta = CheckpointStore.read(raised.value.checkpoint).meta
+    assert (meta["epoch"], meta["step"]) == saved_at
+    assert signal.getsignal(signal.SIGTERM) is before  # put back
+
+
+def test_signal_handlers_are_put_back_after_fit_and_not_installed_off_the_main_thread(tmp_path):
+    import threading
+
+    before = signal.getsignal(signal.SIGUSR1)
+    seen = []
+
+    class Look(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(signal.getsignal(signal.SIGUSR1))
+
+    fit(make_model(), [BackupAndRestore(tmp_path, save_on_signals=(signal.SIGUSR1,)), Look()], epochs=1)
+    assert seen[0] is not before and signal.getsignal(signal.SIGUSR1) is before
+    caught = []
+
+    def in_a_thread():
+        with warnings.catch_warnings(record=True) as found:
+            warnings.simplefilter("always")
+            fit(make_model(), [BackupAndRestore(tmp_path / "t", save_on_signals=(signal.SIGUSR1,)), Look()], epochs=1)
+        caught.extend(str(w.message) for w in found)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(timeout=120)
+    assert seen[-1] is before and any("outside the main thread" in m for m in caught)
+
+
+@pytest.mark.parametrize(
+    "value, error", [((signal.SIGKILL,), ValueError), ((99999,), ValueError), (("TERM",), TypeError), (15, TypeError)]
+)
+def test_bad_save_on_signals_is_rejected_by_name(tmp_path, value, error):
+    with pytest.raises(error, match="save_on_signals"):
+        BackupAndRestore(tmp_path, save_on_signals=value)
+
+
+# ---------------------------------------------------------------- batch size, epoch end, state keys
+
+
+@pytest.mark.parametrize("batch_size", [8, 2])
+def test_a_different_batch_size_resumes_at_the_next_epoch_boundary_with_a_warning(tmp_path, batch_size):
+    x, y = data()
+    with pytest.raises(Interrupted):  # batch 4, 10 steps per epoch: saved at global step 12 = epoch 1, step 2
+        make_model().fit(x, y, batch_size=4, epochs=3, verbose=0,
+                         callbacks=[BackupAndRestore(tmp_path, save_freq=3), InterruptAt(14)])
+    steps = Steps()
+    with pytest.warns(UserWarning, match="Resuming at the start of epoch 2"):
+        history = make_model().fit(x, y, batch_size=batch_size, epochs=3, verbose=0,
+                                   callbacks=[BackupAndRestore(tmp_path, save_freq=3), steps])
+    assert steps.seen[0] == (2, 0) and len(steps.seen) == 40 // batch_size
+    assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
+
+
+def test_a_later_callback_raising_in_on_epoch_end_reruns_from_the_next_epoch(tmp_path):
+    class RaiseAtEpochEnd(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Interrupted
+
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path), RaiseAtEpochEnd(), stop])
+    steps = Steps()
+    history = fit(make_model(), [BackupAndRestore(tmp_path), steps])
+    assert steps.seen[0] == (2, 0) and len(history.history["loss"]) == 1
+
+
+def test_the_epoch_checkpoint_holds_the_state_of_callbacks_after_it_after_their_epoch_end(tmp_path):
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
+    fit(make_model(), [BackupAndRestore(tmp_path, delete_checkpoint=False), stop], epochs=2)
+    states = {e["key"]: e["state"] for e in CheckpointStore.read(str(tmp_path / "ckpt-00000001.npz")).meta["callbacks"]}
+    (state,) = states.values()
+    assert state["best"] == stop.best and state["wait"] == stop.wait  # after its on_epoch_end of epoch 1
+
+
+def test_callback_states_follow_their_owner_when_callbacks_are_added_and_reordered(tmp_path):
+    def make():
+        loss = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
+        mae = keras.callbacks.EarlyStopping(monitor="mae", patience=50)
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=1, factor=0.5, min_delta=1.0)
+        return loss, mae, plateau
+
+    loss, mae, plateau = make()
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path), loss, mae, plateau, InterruptAt(21)])
+    saved = {"loss": loss.best, "mae": mae.best, "plateau": (plateau.best, plateau.wait, plateau.cooldown_counter)}
+    assert saved["loss"] != saved["mae"]
+
+    got = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            got.update(loss=loss.best, mae=mae.best, plateau=(plateau.best, plateau.wait, plateau.cooldown_counter))
+            self.model.stop_training = True
+
+    loss, mae, plateau = make()
+    added = EarlyStopping(monitor="loss", criterion="up", alpha=3, strip_length=1)
+    fit(make_model(), [plateau, added, mae, BackupAndRestore(tmp_path), loss, Probe()])
+    assert got == saved
+
+
+def test_a_saved_state_without_an_owner_is_a_warning(tmp_path):
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path), keras.callbacks.EarlyStopping(monitor="mae"), InterruptAt(21)])
+    with pytest.warns(UserWarning, match=r"EarlyStopping\[monitor=mae.*which no callback of this fit owns"):
+        fit(make_model(), [BackupAndRestore(tmp_path), keras.callbacks.EarlyStopping(monitor="loss")], epochs=3)
