@@ -262,6 +262,12 @@ def run_after_every_callback(callback_list, callback) -> None:
     callback_list.callbacks.append(callback)
 
 
+@fenced(
+    reason="remove the hook run_after_every_callback added, when fit ends or is preempted",
+    waits_for="a public CallbackList.remove (keras-team/keras)",
+    feature="BackupAndRestore: a later fit of the same model does not run a finished fit's hook",
+    canary=_canary_callback_list_iterates_its_list,
+)
 def stop_running_after_every_callback(callback_list, callback) -> None:
     """Removes what `run_after_every_callback` added (no-op if it is gone)."""
     if callback in callback_list.callbacks:

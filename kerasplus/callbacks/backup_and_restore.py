@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import warnings
 
@@ -15,6 +16,7 @@ from kerasplus.callbacks._data_position import DataCursor
 from kerasplus.callbacks._preemption import Preempted, SignalCatcher
 
 _UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
+logger = logging.getLogger(__name__)
 
 
 class _AfterEveryCallback(keras.callbacks.Callback):
@@ -89,7 +91,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     batch boundary comes within `_preemption.GRACE_S` (60 s) of the signal, or
     a second signal arrives, the previous handler acts on it (for SIGTERM by
     default: the process ends). Under `MultiWorkerMirroredStrategy` with
-    several workers signals are not caught (with a warning): the workers would
+    several workers signals are not caught (logged at INFO): the workers would
     first have to agree on the step to save at.
 
     At `on_train_begin` the newest checkpoint is restored. With an integer
@@ -259,12 +261,10 @@ class BackupAndRestore(keras.callbacks.Callback):
         if not self.save_on_signals:
             return
         if multi_worker:
-            warnings.warn(
+            logger.info(
                 "BackupAndRestore: save_on_signals is not honoured under MultiWorkerMirroredStrategy "
                 "(the workers would have to agree on the step to save at); a signal ends the "
-                "process as before and the run resumes from the last checkpoint.",
-                UserWarning,
-                stacklevel=3,
+                "process as before and the run resumes from the last checkpoint."
             )
             return
         catcher = SignalCatcher(self.save_on_signals)
