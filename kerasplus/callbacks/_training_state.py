@@ -239,9 +239,8 @@ def saved_metrics(checkpoint) -> list:
 
 def callback_states(checkpoint) -> dict:
     """``{state key: saved state}`` of the callbacks the checkpoint holds."""
-    return {
-        entry["key"]: _callback_state.decode(entry["state"], checkpoint.arrays) for entry in checkpoint.meta["callbacks"]
-    }
+    arrays = checkpoint.arrays
+    return {entry["key"]: _callback_state.decode(entry["state"], arrays) for entry in checkpoint.meta["callbacks"]}
 
 
 def encode_rng(arrays: dict) -> dict:

@@ -549,7 +549,8 @@ def _check_signals(signals) -> tuple:
         return ()
     if isinstance(signals, (int, str)) or not hasattr(signals, "__iter__"):
         raise TypeError(
-            f"`save_on_signals` must be a tuple of signals (e.g. (signal.SIGTERM,)); received save_on_signals={signals!r}."
+            "`save_on_signals` must be a tuple of signals (e.g. (signal.SIGTERM,)); "
+            f"received save_on_signals={signals!r}."
         )
     checked = []
     for item in signals:
@@ -559,7 +560,8 @@ def _check_signals(signals) -> tuple:
             number = signal.Signals(item)
         except ValueError:
             raise ValueError(
-                f"`save_on_signals` holds {item!r}, not a signal of this platform; received save_on_signals={signals!r}."
+                f"`save_on_signals` holds {item!r}, not a signal of this platform; "
+                f"received save_on_signals={signals!r}."
             ) from None
         if number in _UNCATCHABLE:
             raise ValueError(f"`save_on_signals` holds {number.name}, which cannot be caught; received {signals!r}.")
