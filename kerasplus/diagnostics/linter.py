@@ -412,6 +412,16 @@ def _check_l2_with_weight_decay(model):
 
 
 def _replicas(model):
+    """The model's strategy and the replicas a global batch is split over.
+
+    On JAX the active `keras.distribution` (DataParallel over N devices: N
+    replicas); on TensorFlow the strategy the model was built under.
+    """
+    if keras.backend.backend() == "jax":
+        from kerasplus.distribute import replica_count
+
+        distribution = keras.distribution.distribution()
+        return distribution, replica_count(distribution)
     if keras.backend.backend() != "tensorflow":
         return None, 1
     strategy = getattr(model, "distribute_strategy", None)

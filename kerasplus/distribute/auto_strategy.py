@@ -221,7 +221,7 @@ def auto_strategy(
     timeout: float = 30.0,
     fix_keras: bool = True,
 ):
-    """The `tf.distribute` strategy for this machine, chosen in this order and logged.
+    """The `tf.distribute` strategy for this machine (on JAX a `keras.distribution`), chosen in this order and logged.
 
     1. A TPU that `TPUClusterResolver` finds (or the one at `tpu`): connect,
        initialize the TPU system, `tf.distribute.TPUStrategy`.
@@ -236,6 +236,11 @@ def auto_strategy(
     logged; a malformed ``TF_CONFIG`` raises `ValueError` (training each worker
     alone would be worse than stopping). `describe(strategy)` returns the
     replicas, devices and reason.
+
+    On the JAX backend this returns `auto_distribution(tpu=tpu, devices=devices)`:
+    a `keras.distribution.DataParallel` over JAX's TPUs, else GPUs, else CPUs
+    (``"mirrored"``: over `devices`; ``"one_device"``: the first of them); the
+    `tf.distribute`-only arguments must then be left unset.
 
     Args:
         strategy: ``"auto"`` or a forced choice: ``"tpu"``, ``"multi_worker"``,
@@ -262,6 +267,11 @@ def auto_strategy(
     >>> info["replicas"] >= 1, info["reason"] != ""
     (True, True)
     """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return _jax_distribution(strategy, tpu=tpu, devices=devices, tf_config=tf_config,
+                                 tpu_resolver=tpu_resolver, tpu_connect=tpu_connect)
     import tensorflow as tf
 
     if communication_timeout is not None:
@@ -306,6 +316,31 @@ def auto_strategy(
     _remember(result, reason)
     logger.info("auto_strategy chose %s: %s", strategy_name(result), reason)
     return result
+
+
+def _jax_distribution(strategy, *, tpu, devices, **tensorflow_only):
+    """`auto_strategy` on the JAX backend: a `keras.distribution.DataParallel` from `auto_distribution`."""
+    from kerasplus.distribute.auto_distribution import auto_distribution
+
+    v.check_choice("strategy", strategy, CHOICES)
+    for name, value in tensorflow_only.items():
+        if value not in (None, ""):
+            raise ValueError(
+                f"`{name}` configures tf.distribute, which the JAX backend does not use; received {name}={value!r}. "
+                "On JAX, call jax.distributed.initialize(...) in every process for several hosts, then "
+                "auto_strategy() (or auto_distribution()) distributes over all their devices."
+            )
+    if strategy in ("multi_worker", "default"):
+        raise ValueError(
+            f"`strategy`={strategy!r} names a tf.distribute strategy that has no JAX counterpart. On JAX use "
+            "strategy='auto' (DataParallel over every device; after jax.distributed.initialize(...) those of "
+            "every process), 'tpu', 'mirrored' (DataParallel over `devices`) or 'one_device'."
+        )
+    if strategy == "one_device":
+        import jax
+
+        devices = list(devices)[:1] if devices else jax.devices()[:1]
+    return auto_distribution("tpu" if strategy == "tpu" else "auto", devices=devices, tpu=tpu)
 
 
 def _bound_cluster_wait(config: dict, cluster_timeout: float) -> None:
@@ -353,16 +388,37 @@ def _remember(strategy, reason: str) -> None:
 def describe(strategy=None) -> dict:
     """Replicas, devices and the reason `auto_strategy` gave for `strategy` (default: the current one).
 
-    Returns a dict with ``strategy`` (its public `tf.distribute` name), ``replicas``
-    (``num_replicas_in_sync``), ``devices`` (the worker devices this process
-    drives) and ``reason`` (None for a strategy `auto_strategy` did not make).
+    Returns a dict with ``strategy`` (its public `tf.distribute` name, or
+    the `keras.distribution` class name), ``replicas`` (``num_replicas_in_sync``;
+    for a distribution, the size of its batch axis), ``devices`` (the devices
+    this process drives) and ``reason`` (None for one `auto_strategy` /
+    `auto_distribution` did not make).
+
+    With no argument it describes the active one: on the JAX backend
+    ``keras.distribution.distribution()`` (``strategy`` None, 1 replica on
+    JAX's first device when none is set), elsewhere ``tf.distribute.get_strategy()``.
     """
+    import keras
+
+    from kerasplus.distribute.replica_count import is_distribution
+
+    if strategy is None and keras.backend.backend() == "jax":
+        strategy = keras.distribution.distribution()
+        if strategy is None:
+            import jax
+
+            return {"strategy": None, "replicas": 1, "devices": [_device_name(jax.devices()[0])], "reason": None}
+    if strategy is not None and is_distribution(strategy):
+        return _describe_distribution(strategy)
     import tensorflow as tf
 
     if strategy is None:
         strategy = tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.Strategy):
-        raise TypeError(f"`strategy` must be a tf.distribute.Strategy; received {strategy!r}.")
+        raise TypeError(
+            "`strategy` must be a tf.distribute.Strategy or a keras.distribution.Distribution; "
+            f"received {strategy!r}."
+        )
     try:
         devices = list(strategy.extended.worker_devices)
     except RuntimeError:  # the default strategy: TF's default placement, first GPU else CPU
@@ -373,4 +429,30 @@ def describe(strategy=None) -> dict:
         "replicas": int(strategy.num_replicas_in_sync),
         "devices": devices,
         "reason": _REASONS.get(strategy),
+    }
+
+
+def _device_name(device) -> str:
+    from kerasplus.distribute.auto_distribution import device_name
+
+    return device_name(device)
+
+
+def _describe_distribution(distribution) -> dict:
+    from kerasplus.distribute.auto_distribution import REASONS
+    from kerasplus.distribute.replica_count import distribution_replicas
+
+    devices = list(distribution.device_mesh.devices.flatten())
+    try:
+        import jax
+
+        here = jax.process_index()
+        devices = [d for d in devices if isinstance(d, str) or d.process_index == here]
+    except ImportError:
+        pass
+    return {
+        "strategy": type(distribution).__name__,
+        "replicas": distribution_replicas(distribution),
+        "devices": [_device_name(d) for d in devices],
+        "reason": REASONS.get(distribution),
     }

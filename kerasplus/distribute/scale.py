@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from kerasplus import _validation as v
+from kerasplus.distribute.replica_count import replica_count
 
 
 class ReplicaScaling(NamedTuple):
@@ -39,8 +40,10 @@ def scale_for_replicas(
     Args:
         per_replica_batch_size: examples per replica per step, >= 1.
         base_lr: learning rate tuned at `base_batch_size`, > 0.
-        strategy: a `tf.distribute.Strategy`; default the current one
-            (``tf.distribute.get_strategy()``: the one whose scope is open).
+        strategy: a `tf.distribute.Strategy` or a `keras.distribution.Distribution`;
+            default the active one: on JAX ``keras.distribution.distribution()``
+            (DataParallel over N devices: N replicas), on TensorFlow
+            ``tf.distribute.get_strategy()`` (the one whose scope is open).
         base_batch_size: the batch size `base_lr` was tuned at, >= 1.
 
     Example:
@@ -56,15 +59,6 @@ def scale_for_replicas(
     per_replica = v.check_int("per_replica_batch_size", per_replica_batch_size, minimum=1)
     base_lr = v.check_positive("base_lr", base_lr)
     base = v.check_optional_int("base_batch_size", base_batch_size, minimum=1) or per_replica
-    if strategy is None:
-        import tensorflow as tf
-
-        strategy = tf.distribute.get_strategy()
-    replicas = getattr(strategy, "num_replicas_in_sync", None)
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-        raise TypeError(
-            "`strategy` must be a tf.distribute.Strategy (or have an integer "
-            f"num_replicas_in_sync >= 1) or None; received strategy={strategy!r}."
-        )
+    replicas = replica_count(strategy)
     global_batch = per_replica * replicas
     return ReplicaScaling(global_batch, base_lr * global_batch / base, replicas)

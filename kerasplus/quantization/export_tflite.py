@@ -9,6 +9,7 @@ import numpy as np
 
 from kerasplus import _validation as v
 from kerasplus._internals import tensorflow as internal_tensorflow
+from kerasplus.quantization.quantize_model import is_tf_keras_model
 
 # Post-training calibration uses at most this many samples of `representative_data`.
 MAX_CALIBRATION_SAMPLES = 500
@@ -79,6 +80,12 @@ def export_tflite(
     Weights and ranges are frozen into constants before conversion (the
     converter turns FakeQuant ops into int8 only for constant ranges).
 
+    On the JAX and PyTorch backends the model is saved as a ``.keras`` file
+    and converted by `export_tflite` in a child process on the TensorFlow
+    backend (TensorFlow must be installed; the model must load with
+    ``keras.saving.load_model(..., safe_mode=True)`` there), so a model
+    trained on any backend gives the file it would give on TensorFlow.
+
     Args:
         model: a built Keras 3 or tf_keras model.
         path: where to write the ``.tflite`` file (parent folders are created).
@@ -107,12 +114,19 @@ def export_tflite(
     >>> kerasplus.quantization.evaluate_tflite(path, data[:4])["outputs"].shape
     (4, 2)
     """
-    import tensorflow as tf
+    import keras
 
     v.check_bool("int8_io", int8_io)
     v.check_optional_int("batch_size", batch_size, minimum=1)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"`path` must be a file path; received path={path!r}.")
+    if keras.backend.backend() != "tensorflow" and not is_tf_keras_model(model):
+        from kerasplus.quantization._tensorflow_export import export_in_tensorflow
+
+        samples = None if representative_data is None else list(_calibration_batches(representative_data))
+        return export_in_tensorflow(model, path, samples=samples, int8_io=int8_io, batch_size=batch_size)
+    import tensorflow as tf
+
     function = _concrete_function(model, batch_size)
     quantization_aware = _has_fake_quant(function)
     if quantization_aware and representative_data is not None:

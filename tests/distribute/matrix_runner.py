@@ -108,6 +108,11 @@ def _callbacks():
     return kerasplus.callbacks
 
 
+def _momentum():
+    """The LR callbacks cycle momentum on TensorFlow only (elsewhere they refuse; see `momentum_refusals`)."""
+    return {} if _backend() == "tensorflow" else {"cycle_momentum": False}
+
+
 COMPONENTS = [
     Component("schedules.OneCycle", optimizer=lambda: _sgd(_schedules().OneCycle(max_lr=0.1, total_steps=STEPS))),
     Component("schedules.CyclicLR", optimizer=lambda: _sgd(_schedules().CyclicLR(0.01, 0.1, step_size_up=3))),
@@ -115,10 +120,11 @@ COMPONENTS = [
         "schedules.Warmup",
         optimizer=lambda: _sgd(_schedules().Warmup(0.1, warmup_steps=4, warmup_init_lr=0.01, shape="cos")),
     ),
-    Component("callbacks.OneCycleLR", callbacks=lambda: [_callbacks().OneCycleLR(max_lr=0.1)]),
+    Component("callbacks.OneCycleLR", callbacks=lambda: [_callbacks().OneCycleLR(max_lr=0.1, **_momentum())]),
     Component(
         "callbacks.CyclicLR",
-        callbacks=lambda: [_callbacks().CyclicLR(0.01, 0.1, step_size_up=3, base_momentum=0.8, max_momentum=0.9)],
+        callbacks=lambda: [
+            _callbacks().CyclicLR(0.01, 0.1, step_size_up=3, base_momentum=0.8, max_momentum=0.9, **_momentum())],
     ),
     Component("callbacks.WarmupLR", callbacks=lambda: [_callbacks().WarmupLR(warmup_steps=4, warmup_init_lr=0.0)]),
     Component("callbacks.EarlyStopping", callbacks=lambda: [
@@ -220,9 +226,17 @@ def dataset(component, x, classes, shard_by_data=False):
         return images, labels
 
     if layers:
-        batches = list(data.map(augment))
-        images = np.concatenate([b[0].numpy() for b in batches])
-        labels = np.concatenate([b[1].numpy() for b in batches])
+        if _backend() == "tensorflow":
+            batches = [(b[0].numpy(), b[1].numpy()) for b in data.map(augment)]
+        else:  # the layers run on this backend's arrays, one global batch at a time, as the JAX pipeline does
+            import keras
+
+            batches = [
+                tuple(keras.ops.convert_to_numpy(t) for t in augment(images, labels))
+                for images, labels in data.as_numpy_iterator()
+            ]
+        images = np.concatenate([b[0] for b in batches])
+        labels = np.concatenate([b[1] for b in batches])
         data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(GLOBAL_BATCH)
     options = tf.data.Options()
     options.deterministic = True
@@ -257,21 +271,45 @@ def build(component, x, jit_compile=False, steps_per_execution=1):
     return model
 
 
-def train(component, strategy=None, shard_by_data=False, epochs=EPOCHS, **compile_kwargs):
-    """Weights after `STEPS` steps (list of arrays) and the loss history."""
+def _backend():
+    import keras
+
+    return keras.backend.backend()
+
+
+def _is_distribution(strategy):
+    from kerasplus.distribute.replica_count import is_distribution
+
+    return strategy is not None and is_distribution(strategy)
+
+
+def _scope(strategy):
+    """`strategy`'s scope (None: no scope)."""
     import contextlib
 
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def _fit_scope(strategy):
+    """A `keras.distribution` must be active while `fit` runs too (it shards each batch); tf.distribute not."""
+    import contextlib
+
+    return strategy.scope() if _is_distribution(strategy) else contextlib.nullcontext()
+
+
+def train(component, strategy=None, shard_by_data=False, epochs=EPOCHS, **compile_kwargs):
+    """Weights after `STEPS` steps (list of arrays) and the loss history."""
     x, classes = make_data()
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
+    with _scope(strategy):
         model = build(component, x, **compile_kwargs)
     model.initial_weights = model.get_weights()
-    history = model.fit(
-        dataset(component, x, classes, shard_by_data),
-        epochs=epochs,
-        verbose=0,
-        callbacks=component.callbacks(),
-    )
+    with _fit_scope(strategy):
+        history = model.fit(
+            dataset(component, x, classes, shard_by_data),
+            epochs=epochs,
+            verbose=0,
+            callbacks=component.callbacks(),
+        )
     return [w for w in model.get_weights()], history.history["loss"], model
 
 
@@ -322,13 +360,19 @@ def strategy_cells(strategy, shard_by_data=False, with_reference=True, epochs=EP
                 "moved": moved(model),
                 "weights_sum": float(sum(np.sum(np.asarray(w, "float64")) for w in weights)),
                 "deterministic": component.deterministic,
-                "replicas": int(strategy.num_replicas_in_sync),
+                "replicas": _replica_count(strategy),
             }
 
         start = time.monotonic()
         results[component.name] = _guard(cell)
         print(f"matrix: {component.name} {time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
     return results
+
+
+def _replica_count(strategy):
+    from kerasplus.distribute import replica_count
+
+    return replica_count(strategy)
 
 
 def known_failures(strategy):
@@ -356,8 +400,6 @@ def resume_cell(strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_fr
     `before_resume(backup_dir)` removes a worker's newest checkpoint) and end
     with the weights of an uninterrupted run inside the same strategy.
     """
-    import contextlib
-
     import keras
 
     callbacks = _callbacks()
@@ -370,12 +412,13 @@ def resume_cell(strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_fr
                 raise _Interrupted
 
     def run(extra):
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        with _scope(strategy):
             model = build(component, x)
-        history = model.fit(
-            dataset(component, x, classes, shard_by_data), epochs=epochs, verbose=0,
-            callbacks=[callbacks.OneCycleLR(max_lr=0.1), *extra],
-        )
+        with _fit_scope(strategy):
+            history = model.fit(
+                dataset(component, x, classes, shard_by_data), epochs=epochs, verbose=0,
+                callbacks=[callbacks.OneCycleLR(max_lr=0.1, **_momentum()), *extra],
+            )
         return model, history
 
     def cell():
@@ -560,7 +603,60 @@ def run_single():
     return {"cells": cells}
 
 
-MODES = {"mirrored": run_mirrored, "multi_worker": run_multi_worker, "single": run_single}
+# Rows trained with 8 simulated devices too (all rows run with 2): one of each kind of component.
+JAX_8_DEVICE_ROWS = (
+    "callbacks.OneCycleLR", "callbacks.BackupAndRestore", "layers.MixupOrCutMix", "layers.Cutout in model",
+    "losses.FocalCrossentropy", "initializers.lsuv", "quantization.quantize_model",
+)
+
+
+def momentum_refusals():
+    """What the LR callbacks' default cycle_momentum=True does on this backend: the error, or "ok"."""
+    callbacks = _callbacks()
+    out = {}
+    for name, make in {"OneCycleLR": lambda: callbacks.OneCycleLR(max_lr=0.1),
+                       "CyclicLR": lambda: callbacks.CyclicLR(0.01, 0.1, step_size_up=3)}.items():
+        try:
+            train(Component(name, callbacks=lambda make=make: [make()]), epochs=1)
+            out[name] = "ok"
+        except Exception as error:  # noqa: BLE001 - the message is the result
+            out[name] = f"{type(error).__name__}: {error}"[:300]
+    return out
+
+
+def run_jax_data_parallel():
+    """On JAX: `keras.distribution.DataParallel` over every simulated CPU device vs no distribution (one device).
+
+    The device count comes from ``XLA_FLAGS=--xla_force_host_platform_device_count=N``,
+    set by the test before JAX starts; ``KERASPLUS_MATRIX_ROWS`` (names joined
+    by ``|``) restricts the rows, as for 8 devices.
+    """
+    import jax
+
+    from kerasplus.distribute import auto_distribution, describe, scale_for_replicas
+
+    distribution = auto_distribution()
+    with distribution.scope():
+        scaling = scale_for_replicas(32, 0.1)
+    rows = os.environ.get("KERASPLUS_MATRIX_ROWS")
+    global COMPONENTS
+    if rows:
+        COMPONENTS = [c for c in COMPONENTS if c.name in rows.split("|")]
+    return {
+        "backend": _backend(),
+        "jax_devices": len(jax.devices()),
+        "describe": describe(distribution),
+        "scale": scaling._asdict(),
+        "cells": strategy_cells(distribution),
+        "resume": resume_cell(distribution),
+        "momentum_refusals": momentum_refusals() if not rows else None,
+    }
+
+
+MODES = {
+    "mirrored": run_mirrored, "multi_worker": run_multi_worker, "single": run_single,
+    "jax_data_parallel": run_jax_data_parallel,
+}
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-"""Every kerasplus component trains inside tf.distribute strategies, XLA, mixed precision and remat.
+"""Every kerasplus component trains inside tf.distribute strategies, JAX's DataParallel, XLA, mixed precision, remat.
 
 Each setting runs once, in a subprocess (`tests/distribute/matrix_runner.py`)
 that trains all components and prints JSON; the tests below are parametrized
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distribute.matrix_runner import COMPONENTS, TOLERANCE
+from tests.distribute.matrix_runner import COMPONENTS, JAX_8_DEVICE_ROWS, TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [c.name for c in COMPONENTS]
@@ -88,6 +88,13 @@ def run_mode(mode):
             return {"workers": run_processes(mode, envs)}
         finally:
             shutil.rmtree(shared, ignore_errors=True)
+    if mode.startswith("jax_data_parallel_"):  # jax_data_parallel_<devices>: simulated CPU devices
+        devices = int(mode.rsplit("_", 1)[1])
+        env = child_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+                        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+        if devices > 2:  # all rows run on 2 devices; on more, one row of each kind (CI time)
+            env["KERASPLUS_MATRIX_ROWS"] = "|".join(JAX_8_DEVICE_ROWS)
+        return run_processes("jax_data_parallel", [env])[0]
     return run_processes(mode, [child_env()])[0]
 
 
@@ -258,3 +265,50 @@ def test_scale_for_replicas_reads_two_replicas_from_the_strategy(matrix, mode):
     scales = [w["scale"] for w in result["workers"]] if mode == "multi_worker" else [result["scale"]]
     for scale in scales:  # Goyal et al.: 2x the batch, 2x the rate
         assert scale == {"global_batch_size": 64, "learning_rate": pytest.approx(0.2), "replicas": 2}
+
+
+JAX_CELLS = [(2, name) for name in NAMES] + [(8, name) for name in JAX_8_DEVICE_ROWS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("devices, name", JAX_CELLS)
+def test_jax_data_parallel_matches_one_device(matrix, devices, name):
+    # keras.distribution.DataParallel over N simulated CPU devices vs no
+    # distribution (everything on device 0), same global batch, JAX backend.
+    result = matrix(f"jax_data_parallel_{devices}")
+    assert result["backend"] == "jax" and result["jax_devices"] == devices
+    assert result["describe"]["strategy"] == "DataParallel" and result["describe"]["replicas"] == devices
+    entry = cell(result["cells"], name)
+    assert entry["replicas"] == devices
+    assert entry["finite"] and entry["moved"] > 1e-3
+    # Every row matches, the random layer inside the model too: under DataParallel
+    # the batch is one global array and the layer draws once for all of it
+    # (MirroredStrategy draws per replica; see test_mirrored_two_cpus_matches_default_strategy).
+    assert entry["max_abs_diff"] <= TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("devices", [2, 8])
+def test_backup_and_restore_resumes_mid_epoch_under_jax_data_parallel(matrix, devices):
+    entry = cell(matrix(f"jax_data_parallel_{devices}"), "resume")
+    assert entry["restored_from"] == "ckpt-00000001.npz"
+    assert entry["epochs_run"] == 2 and entry["steps"] == 12
+    assert entry["max_abs_diff"] == 0.0
+    assert entry["warnings"] == [] and entry["left_behind"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("devices", [2, 8])
+def test_scale_for_replicas_reads_the_devices_of_data_parallel(matrix, devices):
+    scale = matrix(f"jax_data_parallel_{devices}")["scale"]
+    assert scale == {"global_batch_size": 32 * devices, "learning_rate": pytest.approx(0.1 * devices),
+                     "replicas": devices}
+
+
+@pytest.mark.slow
+def test_lr_callbacks_refuse_momentum_cycling_on_jax(matrix):
+    # The matrix trains the LR callbacks with cycle_momentum=False on JAX: with
+    # the default they refuse loudly. When this fails they cycle momentum on
+    # JAX: drop `_momentum()` in matrix_runner.
+    for name, message in matrix("jax_data_parallel_2")["momentum_refusals"].items():
+        assert message.startswith("NotImplementedError: cycle_momentum=True is implemented for the TensorFlow"), name

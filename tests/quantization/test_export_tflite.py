@@ -136,3 +136,77 @@ def test_a_fixed_batch_size_drops_the_shape_ops_and_keeps_the_outputs(trained, t
     np.testing.assert_array_equal(evaluate_tflite(static, x)["outputs"], evaluate_tflite(path, x)["outputs"])
     with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
         export_tflite(qat, tmp_path / "bad.tflite", batch_size=0)
+
+
+BACKEND_SCRIPT = """
+import json, os, sys
+import keras, numpy as np
+from kerasplus.quantization import export_tflite, quantize_model
+from tests.quantization.conftest import build_float_model, compile_for, data
+
+folder = sys.argv[1]
+keras.utils.set_random_seed(0)
+x, y = data()
+model = compile_for(build_float_model())
+model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+qat = compile_for(quantize_model(model), jit_compile=True)
+history = qat.fit(x, y, epochs=2, batch_size=16, verbose=0)
+qat.save(os.path.join(folder, "qat.keras"))
+np.save(os.path.join(folder, "predictions.npy"), keras.ops.convert_to_numpy(qat.predict(x, verbose=0)))
+export_tflite(qat, os.path.join(folder, "qat.tflite"))
+export_tflite(model, os.path.join(folder, "ptq.tflite"), representative_data=x)
+model.save(os.path.join(folder, "float.keras"))
+try:
+    export_tflite(model, os.path.join(folder, "bad.tflite"))
+    refused = None
+except ValueError as error:
+    refused = str(error)
+out = {"backend": keras.backend.backend(), "losses": history.history["loss"], "refused": refused,
+       "output_range": [float(keras.ops.convert_to_numpy(v)) for v in
+                        (qat.layers[-1].output_range.minimum, qat.layers[-1].output_range.maximum)]}
+print("RESULT " + json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_qat_trained_on_another_backend_exports_the_file_tensorflow_gives(backend, tmp_path):
+    # QAT trains on `backend` (under jit_compile); export_tflite there converts in a
+    # TensorFlow-backend child process. The file must be byte for byte what TensorFlow
+    # writes for the same .keras model, int8 throughout, and agree with the model
+    # trained on `backend` as the TensorFlow tests above require.
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip(backend)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT, str(tmp_path)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, done.stderr[-4000:]
+    result = json.loads(lines[0][len("RESULT "):])
+    assert result["backend"] == backend
+    assert result["losses"][-1] < result["losses"][0]  # QAT trained
+    assert result["refused"].startswith("Model 'tiny' is a float model: pass `representative_data`")
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the reference export runs on the TensorFlow backend")
+    qat = keras.saving.load_model(os.path.join(tmp_path, "qat.keras"), safe_mode=True)
+    reference = export_tflite(qat, tmp_path / "reference.tflite")
+    assert Path(reference).read_bytes() == (tmp_path / "qat.tflite").read_bytes()
+    model = keras.saving.load_model(os.path.join(tmp_path, "float.keras"), safe_mode=True)
+    x, _ = data()
+    ptq = export_tflite(model, tmp_path / "reference_ptq.tflite", representative_data=x)
+    assert Path(ptq).read_bytes() == (tmp_path / "ptq.tflite").read_bytes()
+
+    path = str(tmp_path / "qat.tflite")
+    ops, tensors = ops_and_tensors(path)
+    for op in ops:
+        if op["op_name"] in WEIGHTED_OPS:
+            assert [tensors[i]["dtype"] for i in op["inputs"]] == [np.int8, np.int8, np.int32], op["op_name"]
+    low, high = result["output_range"]
+    expected = np.load(tmp_path / "predictions.npy")  # the model as trained on `backend`
+    assert np.abs(evaluate_tflite(path, x)["outputs"] - expected).max() <= 2 * (high - low) / 255
