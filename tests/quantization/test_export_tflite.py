@@ -168,7 +168,7 @@ print("RESULT " + json.dumps(out), flush=True)
 """
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
 def test_qat_trained_on_another_backend_exports_the_file_tensorflow_gives(backend, tmp_path):
     # QAT trains on `backend` (under jit_compile); export_tflite there converts in a
     # TensorFlow-backend child process. The file must be byte for byte what TensorFlow
