@@ -12,14 +12,42 @@ from kerasplus.tuning.trial_runner import METHODS, TrialRunner, planned_trials, 
 
 
 class SearchResult(NamedTuple):
-    """What `search` returns: ``tuner, summary = search(...)``."""
+    """What `search` returns: ``tuner, summary = search(...)``.
+
+    Attributes:
+        tuner: the KerasTuner tuner that ran the search.
+        summary: the `SearchSummary` of its trials.
+
+    Example:
+
+    >>> from kerasplus.tuning import SearchResult, SearchSummary, TrialRecord
+    >>> summary = SearchSummary("val_loss", "min", (TrialRecord("00", "COMPLETED", 0.25, {"units": 32}),))
+    >>> tuner, summary = SearchResult(tuner=None, summary=summary)
+    >>> summary.best.score
+    0.25
+    """
 
     tuner: object
     summary: SearchSummary
 
 
 class TrialsFailedError(RuntimeError):
-    """Every trial of a search failed; ``summary`` says how and why."""
+    """Every trial of a search failed; ``summary`` says how and why.
+
+    Attributes:
+        summary: the `SearchSummary` of the failed trials; its
+            `failure_report` groups them by error.
+
+    Example:
+
+    >>> from kerasplus.tuning import SearchSummary, TrialRecord, TrialsFailedError
+    >>> bad = TrialRecord("00", "FAILED", None, {"units": 64}, message="ValueError: loss is nan")
+    >>> try:
+    ...     raise TrialsFailedError("every trial failed", SearchSummary("val_loss", "min", (bad,)))
+    ... except TrialsFailedError as error:
+    ...     print(error.summary.failure_report())
+      1 x ValueError: loss is nan (trials 00)
+    """
 
     def __init__(self, message, summary):
         super().__init__(message)
