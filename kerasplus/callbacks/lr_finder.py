@@ -58,6 +58,16 @@ class LRFinderResult:
         diverged: whether the sweep stopped early because the loss blew up.
         num_steps: the number of steps the sweep was asked for; None means
             ``len(lrs)`` (a sweep that ran to its end).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kerasplus.callbacks import LRFinderResult
+    >>> lrs = np.geomspace(1e-5, 1.0, 50)
+    >>> losses = 2.0 - np.tanh(10 * (np.log10(lrs) + 3))  # falls around 1e-3
+    >>> result = LRFinderResult(lrs, losses, losses, diverged=False)
+    >>> f"{result.suggestion_valley:.1e}", f"{result.suggestion_steep:.1e}"
+    ('1.1e-03', '8.7e-04')
     """
 
     lrs: np.ndarray
