@@ -169,7 +169,9 @@ class LRFinder(ScheduleCallback):
     ``steps_per_execution=k`` one row is the mean of k batches.
 
     Args:
-        start_lr, end_lr, num_steps: as `kerasplus.schedules.ExponentialSweep`.
+        start_lr: rate at the first step, > 0 (as `kerasplus.schedules.ExponentialSweep`).
+        end_lr: rate at the last step, > `start_lr`.
+        num_steps: steps in the sweep, >= 2.
         beta: smoothing of the loss, in [0, 1).
         diverge_threshold: stop when smoothed loss > threshold * best; > 1.
 
@@ -277,7 +279,11 @@ def lr_find(
         x: numpy inputs, or a batched `tf.data.Dataset` of ``(x, y)`` (repeated
             as needed).
         y: numpy targets (None with a dataset).
-        start_lr, end_lr, num_steps, beta, diverge_threshold: as `LRFinder`.
+        start_lr: rate at the first step, > 0 (as `LRFinder`).
+        end_lr: rate at the last step, > `start_lr`.
+        num_steps: most steps of the sweep, >= 2.
+        beta: smoothing of the loss, in [0, 1).
+        diverge_threshold: stop when smoothed loss > threshold * best; > 1.
         batch_size: batch size for numpy inputs, >= 1.
         seed: shuffle seed for numpy inputs.
         verbose: passed to `fit`.

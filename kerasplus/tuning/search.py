@@ -108,8 +108,10 @@ def search(
 
     Args:
         build_model: ``build_model(hp) -> compiled keras.Model``.
-        x, y: training data, passed to `fit` (x may be a `tf.data.Dataset` when
-            `cv` is None); numpy arrays when `cv` is set.
+        x: training inputs, passed to `fit` (a `tf.data.Dataset` is accepted
+            when `cv` is None); a numpy array when `cv` is set.
+        y: training targets, passed to `fit` (None with a dataset); a numpy
+            array when `cv` is set.
         method: one of ``"random"``, ``"grid"``, ``"bayesian"``, ``"hyperband"``.
         objective: KerasTuner objective: a metric name such as ``"val_loss"``
             or ``"val_accuracy"``, or a `keras_tuner.Objective`.
@@ -117,7 +119,8 @@ def search(
             grid). Not used by hyperband.
         max_epochs: hyperband's largest budget; defaults to ``epochs`` in
             `fit_kwargs`.
-        directory, project_name: where KerasTuner keeps its state.
+        directory: the folder where KerasTuner keeps its state.
+        project_name: the sub-folder of `directory` for this search.
         cv: None, or the number of folds (>= 2).
         stratify: stratified folds when `cv` is set (classification labels).
         overwrite: start afresh instead of resuming.
