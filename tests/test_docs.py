@@ -11,6 +11,7 @@ to print the list.
 from __future__ import annotations
 
 import ast
+import builtins
 import os
 import pathlib
 import re
@@ -165,6 +166,16 @@ def _takes_arguments(function) -> bool:
     )
 
 
+def _fields_are_attributes(obj) -> bool:
+    """A dataclass or an exception documents its fields in `Attributes:` (in place of `Args:`)."""
+    if not obj.is_class:
+        return False
+    if "dataclass" in obj.labels:
+        return True
+    bases = [getattr(builtins, str(base), None) for base in obj.bases]
+    return any(isinstance(base, type) and issubclass(base, BaseException) for base in bases)
+
+
 def _gaps_of(obj) -> list[str]:
     doc = obj.docstring.value if obj.docstring else ""
     if obj.is_class and "__init__" in obj.members and obj.members["__init__"].docstring:
@@ -175,7 +186,8 @@ def _gaps_of(obj) -> list[str]:
     function = obj.members.get("__init__") if obj.is_class else obj if obj.is_function else None
     if function is not None and function.is_alias:
         function = function.final_target
-    if function is not None and _takes_arguments(function) and not re.search(r"^\s*Args:\s*$", doc, re.M):
+    args = r"(Args|Attributes)" if _fields_are_attributes(obj) else "Args"
+    if function is not None and _takes_arguments(function) and not re.search(rf"^\s*{args}:\s*$", doc, re.M):
         gaps.append("no Args:")
     if obj.is_function and _returns_a_value(obj) and not re.search(r"^\s*Returns:\s*$", doc, re.M):
         gaps.append("no Returns:")

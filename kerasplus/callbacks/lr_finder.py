@@ -58,6 +58,16 @@ class LRFinderResult:
         diverged: whether the sweep stopped early because the loss blew up.
         num_steps: the number of steps the sweep was asked for; None means
             ``len(lrs)`` (a sweep that ran to its end).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kerasplus.callbacks import LRFinderResult
+    >>> lrs = np.geomspace(1e-5, 1.0, 50)
+    >>> losses = 2.0 - np.tanh(10 * (np.log10(lrs) + 3))  # falls around 1e-3
+    >>> result = LRFinderResult(lrs, losses, losses, diverged=False)
+    >>> f"{result.suggestion_valley:.1e}", f"{result.suggestion_steep:.1e}"
+    ('1.1e-03', '8.7e-04')
     """
 
     lrs: np.ndarray
@@ -159,7 +169,9 @@ class LRFinder(ScheduleCallback):
     ``steps_per_execution=k`` one row is the mean of k batches.
 
     Args:
-        start_lr, end_lr, num_steps: as `kerasplus.schedules.ExponentialSweep`.
+        start_lr: rate at the first step, > 0 (as `kerasplus.schedules.ExponentialSweep`).
+        end_lr: rate at the last step, > `start_lr`.
+        num_steps: steps in the sweep, >= 2.
         beta: smoothing of the loss, in [0, 1).
         diverge_threshold: stop when smoothed loss > threshold * best; > 1.
 
@@ -267,7 +279,11 @@ def lr_find(
         x: numpy inputs, or a batched `tf.data.Dataset` of ``(x, y)`` (repeated
             as needed).
         y: numpy targets (None with a dataset).
-        start_lr, end_lr, num_steps, beta, diverge_threshold: as `LRFinder`.
+        start_lr: rate at the first step, > 0 (as `LRFinder`).
+        end_lr: rate at the last step, > `start_lr`.
+        num_steps: most steps of the sweep, >= 2.
+        beta: smoothing of the loss, in [0, 1).
+        diverge_threshold: stop when smoothed loss > threshold * best; > 1.
         batch_size: batch size for numpy inputs, >= 1.
         seed: shuffle seed for numpy inputs.
         verbose: passed to `fit`.

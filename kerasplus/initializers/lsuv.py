@@ -61,6 +61,24 @@ def lsuv(model, batch, *, tol: float = 0.1, max_iters: int = 10, seed: int | Non
 
     Returns:
         One dict per layer: ``layer``, ``variance`` (final), ``iterations``, ``converged``.
+
+    Raises:
+        ValueError: the model is not built, `batch` does not fit its input or
+            has fewer than 2 examples, or `tol` or `max_iters` is out of range.
+        TypeError: `model` is not a keras Model.
+
+    Example:
+
+    >>> import keras, numpy as np, kerasplus
+    >>> model = keras.Sequential([
+    ...     keras.Input((8,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(1, name="out"),
+    ... ])
+    >>> batch = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    >>> report = kerasplus.initializers.lsuv(model, batch, seed=0)
+    >>> [(row["layer"], row["converged"], round(row["variance"], 1)) for row in report]
+    [('hidden', True, 1.0), ('out', True, 1.0)]
     """
     check_built(model, "lsuv")
     tol = v.check_range("tol", tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False)

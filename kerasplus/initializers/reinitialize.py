@@ -48,6 +48,19 @@ def reinitialize(model, *, zero_init_residual: bool = False, seed: int | None = 
     Returns:
         One dict per changed layer: ``layer``, ``activation``, ``initializer``
         (or ``gamma`` for a zeroed BatchNormalization).
+
+    Example:
+
+    >>> import keras, kerasplus
+    >>> model = keras.Sequential([
+    ...     keras.Input((8,)),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
+    ...     keras.layers.Dense(1, name="out"),
+    ... ])
+    >>> for row in kerasplus.initializers.reinitialize(model, seed=0):
+    ...     print(row)
+    {'layer': 'hidden', 'activation': 'relu', 'initializer': 'HeNormal'}
+    {'layer': 'out', 'activation': 'linear', 'initializer': 'GlorotNormal'}
     """
     check_built(model, "reinitialize")
     v.check_bool("zero_init_residual", zero_init_residual)

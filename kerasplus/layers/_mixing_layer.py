@@ -10,7 +10,36 @@ from kerasplus.layers import _images as im
 
 
 class MixingLayer(keras.layers.Layer):
-    """Base of Mixup/CutMix: (images, labels) in, the same structure out."""
+    """Base of Mixup/CutMix: (images, labels) in, the same structure out.
+
+    The input is ``(images, labels)`` or a dict with ``"images"`` and
+    ``"labels"`` keys; labels are one-hot (or sparse integers with
+    `num_classes`) and come out mixed as the images are. Outside training the
+    input is returned unchanged. Each image is paired with a random partner,
+    ``partner = keras.ops.roll(x, shift, axis=0)``; a subclass implements
+    ``mix(x, shift, batch)``, which returns the mixed images and the weight
+    (shape ``(batch,)``) of each image's own label.
+
+    Args:
+        num_classes: number of classes, >= 2; needed for sparse integer labels.
+        seed: seed of the layer's `SeedGenerator`.
+        data_format: ``"channels_last"`` or ``"channels_first"``; None means
+            `keras.config.image_data_format()`.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    >>> import numpy as np, keras, kerasplus
+    >>> class Average(kerasplus.layers.MixingLayer):
+    ...     def mix(self, x, shift, batch):
+    ...         own = keras.ops.full((batch,), 0.5)
+    ...         return 0.5 * x + 0.5 * keras.ops.roll(x, shift, axis=0), own
+    >>> images = np.stack([np.zeros((2, 2, 1), "float32"), np.ones((2, 2, 1), "float32")])
+    >>> labels = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    >>> mixed, soft = Average(seed=0)((images, labels), training=True)
+    >>> np.asarray(mixed).ravel().tolist(), np.asarray(soft).tolist()
+    ([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [[0.5, 0.5], [0.5, 0.5]])
+    """
 
     who = "MixingLayer"
 

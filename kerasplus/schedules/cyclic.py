@@ -41,6 +41,35 @@ def cyclic(
     `mode` and `gamma` are ignored, as in torch: the amplitude is multiplied by
     ``scale_fn(cycle)`` (torch's 1-based cycle number) for
     ``scale_mode="cycle"``, or by ``scale_fn(step)`` for ``"iterations"``.
+
+    Args:
+        step: optimizer steps taken, a scalar or an array of steps.
+        base_lr: lower bound of the cycle, >= 0.
+        max_lr: upper bound of the cycle, >= 0.
+        step_size_up: steps from base to max, >= 1.
+        step_size_down: steps from max back to base; defaults to `step_size_up`.
+        mode: ``"triangular"`` (constant amplitude), ``"triangular2"``
+            (amplitude halves each cycle) or ``"exp_range"`` (amplitude scaled
+            by ``gamma ** step``).
+        gamma: decay base for ``"exp_range"``, in (0, 1].
+        scale_fn: custom amplitude scale, a function of a float32 tensor
+            written with `keras.ops`; overrides `mode` and `gamma`.
+        scale_mode: ``"cycle"`` (`scale_fn` gets the 1-based cycle number)
+            or ``"iterations"`` (it gets the step).
+
+    Returns:
+        The learning rate, a float32 tensor of the shape of `step`.
+
+    Raises:
+        ValueError: an argument is out of its range or not a known choice.
+        TypeError: an argument has the wrong type.
+
+    Example:
+
+    >>> import kerasplus
+    >>> rate = kerasplus.schedules.cyclic(5, base_lr=0.001, max_lr=0.01, step_size_up=10)
+    >>> round(float(rate), 6)
+    0.0055
     """
     base_lr = v.check_float32_non_negative("base_lr", base_lr)
     max_lr = v.check_float32_non_negative("max_lr", max_lr)

@@ -111,6 +111,29 @@ def one_cycle(
     is only used if training goes past `total_steps`, which the callback warns
     about. `step` may be a scalar or an array of steps. The other arguments
     are checked as `OneCycle` checks them.
+
+    Args:
+        step: optimizer steps taken, a scalar or an array of steps.
+        max_lr: peak learning rate, > 0.
+        total_steps: number of optimizer steps in the cycle, >= 1.
+        pct_start: fraction of the cycle spent rising, in (0, 1).
+        anneal_strategy: ``"cos"`` or ``"linear"``.
+        div_factor: initial rate is ``max_lr / div_factor``; > 0.
+        final_div_factor: final rate is ``initial_lr / final_div_factor``; > 0.
+        three_phase: use torch's three-phase variant.
+
+    Returns:
+        The learning rate, a float32 tensor of the shape of `step`.
+
+    Raises:
+        ValueError: an argument is out of its range or not a known choice.
+        TypeError: an argument has the wrong type.
+
+    Example:
+
+    >>> import kerasplus
+    >>> [round(float(kerasplus.schedules.one_cycle(step, max_lr=0.1, total_steps=100)), 6) for step in (0, 29)]
+    [0.004, 0.1]
     """
     max_lr, div_factor, final_div_factor = check_one_cycle_rates(max_lr, div_factor, final_div_factor)
     total_steps = v.check_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)
@@ -139,6 +162,28 @@ def one_cycle_momentum(
     """Momentum (or Adam's beta_1) after `step` steps, inverse to the rate, as torch.
 
     The arguments are checked as `OneCycleMomentum` checks them.
+
+    Args:
+        step: optimizer steps taken, a scalar or an array of steps.
+        total_steps: number of optimizer steps in the cycle, >= 1.
+        base_momentum: lowest momentum, reached with the peak rate; in [0, 1).
+        max_momentum: momentum at the start and the end, in [base_momentum, 1).
+        pct_start: fraction of the cycle spent falling, in (0, 1).
+        anneal_strategy: ``"cos"`` or ``"linear"``.
+        three_phase: use torch's three-phase variant.
+
+    Returns:
+        The momentum, a float32 tensor of the shape of `step`.
+
+    Raises:
+        ValueError: an argument is out of its range or not a known choice.
+        TypeError: an argument has the wrong type.
+
+    Example:
+
+    >>> import kerasplus
+    >>> [round(float(kerasplus.schedules.one_cycle_momentum(step, total_steps=100)), 6) for step in (0, 29, 99)]
+    [0.95, 0.85, 0.95]
     """
     total_steps = v.check_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)
     pct_start, total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)

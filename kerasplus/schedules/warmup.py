@@ -19,6 +19,27 @@ def warmup(step, target, *, warmup_steps: int, warmup_init_lr: float = 0.0, shap
     both ends > 0. At ``step == warmup_steps`` every shape reaches `target`.
     `warmup_steps`, `warmup_init_lr` and `shape` are checked as `Warmup` checks
     them; a number `target` must be >= 0 (> 0 for ``exp``) and fit float32.
+
+    Args:
+        step: optimizer steps taken, a scalar or an array of steps.
+        target: rate reached at `warmup_steps`, a number or a float32 tensor
+            (the wrapped schedule's value).
+        warmup_steps: number of warm-up steps, >= 1.
+        warmup_init_lr: rate at step 0, >= 0 (> 0 for ``shape="exp"``).
+        shape: ``"linear"``, ``"cos"`` (half cosine) or ``"exp"`` (geometric).
+
+    Returns:
+        The warm-up rate, a float32 tensor of the shape of `step`.
+
+    Raises:
+        ValueError: an argument is out of its range or not a known choice.
+        TypeError: an argument has the wrong type.
+
+    Example:
+
+    >>> import kerasplus
+    >>> [round(float(kerasplus.schedules.warmup(step, 0.1, warmup_steps=10)), 6) for step in (5, 20)]
+    [0.05, 0.1]
     """
     warmup_steps = v.check_int("warmup_steps", warmup_steps, minimum=1, maximum=v.MAX_STEPS)
     warmup_init_lr, shape = check_warmup_start(warmup_init_lr, shape)

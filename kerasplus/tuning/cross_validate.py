@@ -23,8 +23,11 @@ def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed
 
     Args:
         build_model: a function with no arguments returning a compiled model.
-        x, y: numpy arrays.
-        k, stratify, seed: as `kerasplus.data.kfold`.
+        x: numpy array of inputs.
+        y: numpy array of targets.
+        k: number of folds, >= 2 (as `kerasplus.data.kfold`).
+        stratify: keep the class proportions in every fold (as `kerasplus.data.kfold`).
+        seed: seed of the folds' shuffle.
         **fit_kwargs: passed to every `fit`, as in `kerasplus.tuning.search` (``epochs=20,
             batch_size=64``...). Defaults: ``epochs=1`` (one epoch per fold) and ``verbose=0``; Keras's
             own defaults otherwise (``batch_size=32``). `x`, `y` and `validation_data` come from the folds.

@@ -12,14 +12,42 @@ from kerasplus.tuning.trial_runner import METHODS, TrialRunner, planned_trials, 
 
 
 class SearchResult(NamedTuple):
-    """What `search` returns: ``tuner, summary = search(...)``."""
+    """What `search` returns: ``tuner, summary = search(...)``.
+
+    Attributes:
+        tuner: the KerasTuner tuner that ran the search.
+        summary: the `SearchSummary` of its trials.
+
+    Example:
+
+    >>> from kerasplus.tuning import SearchResult, SearchSummary, TrialRecord
+    >>> summary = SearchSummary("val_loss", "min", (TrialRecord("00", "COMPLETED", 0.25, {"units": 32}),))
+    >>> tuner, summary = SearchResult(tuner=None, summary=summary)
+    >>> summary.best.score
+    0.25
+    """
 
     tuner: object
     summary: SearchSummary
 
 
 class TrialsFailedError(RuntimeError):
-    """Every trial of a search failed; ``summary`` says how and why."""
+    """Every trial of a search failed; ``summary`` says how and why.
+
+    Attributes:
+        summary: the `SearchSummary` of the failed trials; its
+            `failure_report` groups them by error.
+
+    Example:
+
+    >>> from kerasplus.tuning import SearchSummary, TrialRecord, TrialsFailedError
+    >>> bad = TrialRecord("00", "FAILED", None, {"units": 64}, message="ValueError: loss is nan")
+    >>> try:
+    ...     raise TrialsFailedError("every trial failed", SearchSummary("val_loss", "min", (bad,)))
+    ... except TrialsFailedError as error:
+    ...     print(error.summary.failure_report())
+      1 x ValueError: loss is nan (trials 00)
+    """
 
     def __init__(self, message, summary):
         super().__init__(message)
@@ -80,8 +108,10 @@ def search(
 
     Args:
         build_model: ``build_model(hp) -> compiled keras.Model``.
-        x, y: training data, passed to `fit` (x may be a `tf.data.Dataset` when
-            `cv` is None); numpy arrays when `cv` is set.
+        x: training inputs, passed to `fit` (a `tf.data.Dataset` is accepted
+            when `cv` is None); a numpy array when `cv` is set.
+        y: training targets, passed to `fit` (None with a dataset); a numpy
+            array when `cv` is set.
         method: one of ``"random"``, ``"grid"``, ``"bayesian"``, ``"hyperband"``.
         objective: KerasTuner objective: a metric name such as ``"val_loss"``
             or ``"val_accuracy"``, or a `keras_tuner.Objective`.
@@ -89,7 +119,8 @@ def search(
             grid). Not used by hyperband.
         max_epochs: hyperband's largest budget; defaults to ``epochs`` in
             `fit_kwargs`.
-        directory, project_name: where KerasTuner keeps its state.
+        directory: the folder where KerasTuner keeps its state.
+        project_name: the sub-folder of `directory` for this search.
         cv: None, or the number of folds (>= 2).
         stratify: stratified folds when `cv` is set (classification labels).
         overwrite: start afresh instead of resuming.

@@ -12,7 +12,25 @@ from kerasplus.tuning.trial_runner import cv_fold_values
 
 @dataclasses.dataclass(frozen=True)
 class TrialRecord:
-    """One trial: its id, status, objective value, hyperparameters and error."""
+    """One trial: its id, status, objective value, hyperparameters and error.
+
+    Attributes:
+        trial_id: KerasTuner's id of the trial.
+        status: KerasTuner's status, ``"COMPLETED"``, ``"FAILED"``,
+            ``"INVALID"``, ...
+        score: the objective's value of a completed trial; None for a failed
+            one or a non-finite value.
+        hyperparameters: the trial's hyperparameter values, by name.
+        message: the failure's traceback, or None.
+        fold_scores: the objective on each fold under ``cv=k``, or None.
+
+    Example:
+
+    >>> from kerasplus.tuning import TrialRecord
+    >>> trial = TrialRecord("01", "FAILED", None, {"units": 64}, message="ValueError: loss is nan")
+    >>> trial.error
+    'ValueError: loss is nan'
+    """
 
     trial_id: str
     status: str
@@ -34,7 +52,31 @@ class TrialRecord:
 
 @dataclasses.dataclass(frozen=True)
 class SearchSummary:
-    """Trials best first (completed by objective, then the failed ones)."""
+    """Trials best first (completed by objective, then the failed ones).
+
+    ``str(summary)`` counts the trials and shows `table` and `failure_report`.
+
+    Attributes:
+        objective: name of the objective, e.g. ``"val_loss"``.
+        direction: ``"min"`` or ``"max"``, the objective's direction.
+        trials: the `TrialRecord` of every trial, best first.
+
+    Example:
+
+    >>> from kerasplus.tuning import SearchSummary, TrialRecord
+    >>> good = TrialRecord("00", "COMPLETED", 0.25, {"units": 32})
+    >>> bad = TrialRecord("01", "FAILED", None, {"units": 64}, message="ValueError: loss is nan")
+    >>> summary = SearchSummary("val_loss", "min", (good, bad))
+    >>> summary.best.trial_id, summary.completed, summary.failed
+    ('00', 1, 1)
+    >>> print(summary)
+    1 completed, 1 failed, 2 trials
+    rank  trial  val_loss (min)  units  status
+    1     00     0.25            32     COMPLETED
+    -     01     -               64     FAILED: ValueError: loss is nan
+    failures:
+      1 x ValueError: loss is nan (trials 01)
+    """
 
     objective: str
     direction: str

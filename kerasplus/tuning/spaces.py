@@ -23,7 +23,25 @@ def learning_rate_schedule(hp, steps: int, *, min_lr: float = 1e-4, max_lr: floa
     Args:
         hp: `keras_tuner.HyperParameters`.
         steps: optimizer steps of the training run, >= 2.
-        min_lr, max_lr: the search range, 0 < min_lr < max_lr.
+        min_lr: lower end of the search range, > 0 and < `max_lr`.
+        max_lr: upper end of the search range, > `min_lr`.
+
+    Returns:
+        The constant rate (a float), or a `OneCycle` or `CyclicLR` schedule
+        over `steps`, to pass as an optimizer's ``learning_rate``.
+
+    Raises:
+        ValueError: `steps` < 2, or the range is not ``0 < min_lr < max_lr``.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> hp = keras_tuner.HyperParameters()
+    >>> hp.Fixed("lr_schedule", "one_cycle")
+    'one_cycle'
+    >>> schedule = learning_rate_schedule(hp, steps=100, min_lr=1e-3, max_lr=1e-1)
+    >>> type(schedule).__name__, sorted(hp.values)
+    ('OneCycle', ['learning_rate', 'lr_schedule'])
     """
     from kerasplus.schedules import CyclicLR, OneCycle
 
@@ -51,7 +69,14 @@ def lr_range(result, *, below: float = 10.0, above: float = 3.0):
 
     Args:
         result: the `kerasplus.callbacks.LRFinderResult` of `kerasplus.lr_find`.
-        below, above: factors (> 1) below and above the suggestion.
+        below: factor (> 1) below the suggestion.
+        above: factor (> 1) above the suggestion.
+
+    Returns:
+        ``(min_lr, max_lr)``, two floats.
+
+    Raises:
+        ValueError: `below` or `above` is not > 1.
 
     Example:
 
@@ -73,15 +98,56 @@ def lr_range(result, *, below: float = 10.0, above: float = 3.0):
 
 
 def mixup_alpha(hp):
-    """``mixup_alpha`` in [0.1, 0.4] (the range Zhang et al. found useful)."""
+    """``mixup_alpha`` in [0.1, 0.4] (the range Zhang et al. found useful).
+
+    Args:
+        hp: `keras_tuner.HyperParameters`.
+
+    Returns:
+        The value of the ``mixup_alpha`` hyperparameter, a float in steps of 0.1.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> mixup_alpha(keras_tuner.HyperParameters())
+    0.1
+    """
     return hp.Float("mixup_alpha", 0.1, 0.4, step=0.1)
 
 
 def focal_gamma(hp):
-    """``focal_gamma`` in [0, 5] (Lin et al. use 2)."""
+    """``focal_gamma`` in [0, 5] (Lin et al. use 2).
+
+    Args:
+        hp: `keras_tuner.HyperParameters`.
+
+    Returns:
+        The value of the ``focal_gamma`` hyperparameter, a float in steps of 0.5.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> focal_gamma(keras_tuner.HyperParameters())
+    0.0
+    """
     return hp.Float("focal_gamma", 0.0, 5.0, step=0.5)
 
 
 def dropout(hp, name: str = "dropout"):
-    """A dropout rate in [0, 0.5]."""
+    """A dropout rate in [0, 0.5].
+
+    Args:
+        hp: `keras_tuner.HyperParameters`.
+        name: name of the hyperparameter, one per dropout layer searched.
+
+    Returns:
+        The value of the hyperparameter, a float in steps of 0.1.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> hp = keras_tuner.HyperParameters()
+    >>> dropout(hp), dropout(hp, name="head_dropout"), sorted(hp.values)
+    (0.0, 0.0, ['dropout', 'head_dropout'])
+    """
     return hp.Float(name, 0.0, 0.5, step=0.1)
