@@ -39,9 +39,35 @@ class Choice:
 def parse_tf_config(tf_config) -> dict | None:
     """`TF_CONFIG` (a JSON string or a dict) checked and returned as a dict; None when unset.
 
-    Raises `ValueError` naming what is wrong: invalid JSON, no ``cluster``, a
-    cluster job that is not a list of ``"host:port"`` strings, a ``task`` whose
-    type is not a job of the cluster or whose index is out of range.
+    Args:
+        tf_config: the ``TF_CONFIG`` value: a JSON string, an already parsed
+            dict, or None / an empty string for "unset".
+
+    Returns:
+        The configuration as a dict (``{"cluster": {...}, "task": {...}}``),
+        or None when `tf_config` is None or blank.
+
+    Raises:
+        ValueError: naming what is wrong: invalid JSON, no ``cluster``, a
+            cluster job that is not a list of ``"host:port"`` strings, a
+            ``task`` whose type is not a job of the cluster or whose index is
+            out of range.
+
+    Example:
+
+    >>> import json, kerasplus
+    >>> tf_config = json.dumps({"cluster": {"worker": ["host1:2222", "host2:2222"]},
+    ...                         "task": {"type": "worker", "index": 1}})
+    >>> config = kerasplus.distribute.parse_tf_config(tf_config)
+    >>> config["cluster"]["worker"], config["task"]
+    (['host1:2222', 'host2:2222'], {'type': 'worker', 'index': 1})
+    >>> kerasplus.distribute.parse_tf_config("") is None
+    True
+    >>> kerasplus.distribute.parse_tf_config('{"cluster": {"worker": ["host1:2222"]}, '
+    ...                                      '"task": {"type": "worker", "index": 3}}')
+    Traceback (most recent call last):
+        ...
+    ValueError: TF_CONFIG task index must be an integer in [0, 1); received index=3.
     """
     if tf_config is None or (isinstance(tf_config, str) and not tf_config.strip()):
         return None
@@ -145,9 +171,44 @@ def choose(
 ) -> Choice:
     """Decides which strategy `auto_strategy` builds, without building it.
 
-    Arguments as `auto_strategy`. `tf_config` defaults to the ``TF_CONFIG``
-    environment variable and `gpus` to the visible GPUs; both may be injected.
-    `skip_tpu` (a reason) skips the TPU step, as after a failed connection.
+    The same order as `auto_strategy` (TPU, multi-worker ``TF_CONFIG``, several
+    GPUs, one GPU, the default strategy); nothing is connected or created, so
+    it is safe to call anywhere, e.g. to log or test the decision.
+
+    Args:
+        strategy: ``"auto"`` or a forced choice: ``"tpu"``, ``"multi_worker"``,
+            ``"mirrored"``, ``"one_device"``, ``"default"``.
+        tpu: a TPU name or ``"grpc://host:port"`` address for `TPUClusterResolver`.
+        tf_config: a ``TF_CONFIG`` JSON string or dict; default the
+            ``TF_CONFIG`` environment variable.
+        gpus: the device names to consider; default the visible GPUs.
+        tpu_resolver: ``tpu -> resolver``; default `TPUClusterResolver`
+            (injectable for tests).
+        timeout: seconds allowed for finding a TPU, > 0.
+        skip_tpu: a reason to skip the TPU step (as after a failed
+            connection); None tries it.
+
+    Returns:
+        A `Choice` with ``kind`` (one of ``"tpu"``, ``"multi_worker"``,
+        ``"mirrored"``, ``"one_device"``, ``"default"``), ``reason``,
+        ``devices``, ``resolver`` (for a TPU) and ``skipped`` (why the earlier
+        steps did not apply).
+
+    Raises:
+        ValueError: `strategy` is not one of the choices, or ``TF_CONFIG`` is
+            malformed.
+        RuntimeError: a forced choice that cannot be had.
+
+    Example:
+
+    >>> import kerasplus
+    >>> choice = kerasplus.distribute.choose(gpus=["/device:GPU:0", "/device:GPU:1"],
+    ...                                      tf_config="", skip_tpu="no TPU in this example")
+    >>> choice.kind, choice.reason
+    ('mirrored', '2 devices visible')
+    >>> choice = kerasplus.distribute.choose(gpus=[], tf_config="", skip_tpu="no TPU in this example")
+    >>> choice.kind, choice.skipped
+    ('default', ['no TPU in this example', 'TF_CONFIG is unset', 'no device visible'])
     """
     v.check_choice("strategy", strategy, CHOICES)
     timeout = v.check_positive("timeout", timeout)
@@ -258,6 +319,17 @@ def auto_strategy(
         timeout: seconds allowed for finding and connecting to a TPU, > 0.
         fix_keras: with a multi-worker strategy, apply `fix_multi_worker_fit`
             (Keras 3's `fit` fails under that strategy without it).
+
+    Returns:
+        A `tf.distribute.Strategy` (`TPUStrategy`, `MultiWorkerMirroredStrategy`,
+        `MirroredStrategy`, `OneDeviceStrategy` or the default strategy); on
+        the JAX backend a `keras.distribution.DataParallel`.
+
+    Raises:
+        ValueError: a malformed ``TF_CONFIG``; on JAX, a `tf.distribute`-only
+            argument or strategy.
+        RuntimeError: a forced `strategy` that cannot be had.
+        TimeoutError: connecting to a TPU that was found took longer than `timeout`.
 
     Example:
 
@@ -388,15 +460,31 @@ def _remember(strategy, reason: str) -> None:
 def describe(strategy=None) -> dict:
     """Replicas, devices and the reason `auto_strategy` gave for `strategy` (default: the current one).
 
-    Returns a dict with ``strategy`` (its public `tf.distribute` name, or
-    the `keras.distribution` class name), ``replicas`` (``num_replicas_in_sync``;
-    for a distribution, the size of its batch axis), ``devices`` (the devices
-    this process drives) and ``reason`` (None for one `auto_strategy` /
-    `auto_distribution` did not make).
+    Args:
+        strategy: a `tf.distribute.Strategy` or a `keras.distribution.Distribution`.
+            None describes the active one: on the JAX backend
+            ``keras.distribution.distribution()`` (``strategy`` None, 1 replica
+            on JAX's first device when none is set), elsewhere
+            ``tf.distribute.get_strategy()``.
 
-    With no argument it describes the active one: on the JAX backend
-    ``keras.distribution.distribution()`` (``strategy`` None, 1 replica on
-    JAX's first device when none is set), elsewhere ``tf.distribute.get_strategy()``.
+    Returns:
+        A dict with ``strategy`` (its public `tf.distribute` name, or the
+        `keras.distribution` class name), ``replicas`` (``num_replicas_in_sync``;
+        for a distribution, the size of its batch axis), ``devices`` (the
+        devices this process drives) and ``reason`` (None for one
+        `auto_strategy` / `auto_distribution` did not make).
+
+    Raises:
+        TypeError: `strategy` is neither a strategy nor a distribution.
+
+    Example:
+
+    >>> import kerasplus, tensorflow as tf
+    >>> info = kerasplus.distribute.describe(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    >>> info["strategy"], info["replicas"], info["devices"], info["reason"]
+    ('OneDeviceStrategy', 1, ['/job:localhost/replica:0/task:0/device:CPU:0'], None)
+    >>> kerasplus.distribute.describe(tf.distribute.get_strategy())["replicas"]
+    1
     """
     import keras
 

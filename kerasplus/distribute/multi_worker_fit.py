@@ -25,9 +25,12 @@ def fix_multi_worker_fit() -> bool:
 
     Idempotent; affects only models whose strategy is a
     `MultiWorkerMirroredStrategy` (every other model takes Keras's own code
-    path). `auto_strategy` calls it when it returns that strategy. Returns True
-    when the patch is in place, False when this Keras has no such method (the
-    internals changed: check whether the upstream bug is fixed).
+    path). `auto_strategy` calls it when it returns that strategy.
+
+    Returns:
+        True when the patch is in place (now or from an earlier call), False
+        when this Keras has no such method (the internals changed: check
+        whether the upstream bug is fixed).
 
     Example:
 

@@ -24,19 +24,31 @@ def distribution_replicas(distribution) -> int:
 def replica_count(strategy=None) -> int:
     """Number of replicas a global batch is split over, read from `strategy` or from what is active.
 
-    * A `keras.distribution.Distribution` (JAX): the size of its batch axis
-      (``DataParallel`` over N devices: N; ``ModelParallel``: the data-parallel
-      axis of its mesh).
-    * A `tf.distribute.Strategy` (or anything with ``num_replicas_in_sync``): that.
-    * None: on the JAX backend, the active distribution
-      (``keras.distribution.distribution()``; 1 when none is set); on
-      TensorFlow, the current strategy (``tf.distribute.get_strategy()``);
-      on other backends 1.
+    Args:
+        strategy: what to read the count from:
+
+            * a `keras.distribution.Distribution` (JAX): the size of its batch
+              axis (``DataParallel`` over N devices: N; ``ModelParallel``: the
+              data-parallel axis of its mesh);
+            * a `tf.distribute.Strategy` (or anything with an integer
+              ``num_replicas_in_sync``): that;
+            * None: on the JAX backend, the active distribution
+              (``keras.distribution.distribution()``; 1 when none is set); on
+              TensorFlow, the current strategy (``tf.distribute.get_strategy()``);
+              on other backends 1.
+
+    Returns:
+        The replica count, an int >= 1.
+
+    Raises:
+        TypeError: `strategy` is none of the above.
 
     Example:
 
-    >>> import kerasplus
+    >>> import kerasplus, tensorflow as tf
     >>> kerasplus.distribute.replica_count()
+    1
+    >>> kerasplus.distribute.replica_count(tf.distribute.OneDeviceStrategy("/cpu:0"))
     1
     """
     import keras

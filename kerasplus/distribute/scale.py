@@ -9,7 +9,24 @@ from kerasplus.distribute.replica_count import replica_count
 
 
 class ReplicaScaling(NamedTuple):
-    """What `scale_for_replicas` returns."""
+    """What `scale_for_replicas` returns: a named tuple.
+
+    Attributes:
+        global_batch_size: examples per step over all replicas (pass it to
+            `fit` / `Dataset.batch`).
+        learning_rate: the linearly scaled learning rate for that batch.
+        replicas: the number of replicas the batch is split over.
+
+    Example:
+
+    >>> from kerasplus.distribute import ReplicaScaling
+    >>> s = ReplicaScaling(global_batch_size=256, learning_rate=0.8, replicas=8)
+    >>> s.global_batch_size // s.replicas
+    32
+    >>> batch_size, lr, replicas = s   # unpacks as a tuple
+    >>> lr
+    0.8
+    """
 
     global_batch_size: int
     learning_rate: float
@@ -44,14 +61,26 @@ def scale_for_replicas(
             default the active one: on JAX ``keras.distribution.distribution()``
             (DataParallel over N devices: N replicas), on TensorFlow
             ``tf.distribute.get_strategy()`` (the one whose scope is open).
-        base_batch_size: the batch size `base_lr` was tuned at, >= 1.
+        base_batch_size: the batch size `base_lr` was tuned at, >= 1;
+            default `per_replica_batch_size`.
+
+    Returns:
+        A `ReplicaScaling` ``(global_batch_size, learning_rate, replicas)``.
+
+    Raises:
+        ValueError: an argument out of range.
 
     Example:
 
-    >>> import keras, kerasplus
+    >>> import keras, kerasplus, tensorflow as tf
     >>> s = kerasplus.distribute.scale_for_replicas(32, 0.1)   # default strategy: 1 replica
     >>> s.global_batch_size, s.learning_rate, s.replicas
     (32, 0.1, 1)
+    >>> s = kerasplus.distribute.scale_for_replicas(
+    ...     per_replica_batch_size=32, base_lr=0.1, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"),
+    ...     base_batch_size=16)
+    >>> s.global_batch_size, round(s.learning_rate, 6), s.replicas
+    (32, 0.2, 1)
     >>> schedule = kerasplus.schedules.Warmup(
     ...     keras.optimizers.schedules.CosineDecay(s.learning_rate, decay_steps=1000),
     ...     warmup_steps=100, warmup_init_lr=0.1)
