@@ -30,8 +30,24 @@ class Preempted(SystemExit):
     a traceback. Run the same script again to resume from `checkpoint`.
 
     Attributes:
-        signal: the signal number received.
+        signal: the signal number received (the constructor's `signum`).
         checkpoint: the path of the checkpoint written (None if none could be).
+        code: the exit status, ``128 + signal`` (`SystemExit`'s own attribute).
+
+    Example:
+
+    >>> import signal
+    >>> from kerasplus.callbacks import Preempted
+    >>> error = Preempted(signal.SIGTERM, "/tmp/backup")
+    >>> error.signal, error.checkpoint, error.code
+    (15, '/tmp/backup', 143)
+    >>> print(error)
+    fit stopped by SIGTERM; checkpoint /tmp/backup (exit status 143)
+    >>> try:   # a job script that wants to log before exiting catches it by name
+    ...     raise error
+    ... except Preempted as stopped:
+    ...     print(f"resume from {stopped.checkpoint}")
+    resume from /tmp/backup
     """
 
     def __init__(self, signum: int, checkpoint: str | None):

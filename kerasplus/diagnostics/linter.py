@@ -38,7 +38,24 @@ PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    """One row of the compatibility matrix."""
+    """One row of the compatibility matrix (`RULES`): what `lint` checks and the fix it suggests.
+
+    Attributes:
+        id: the rule's id, as in `Finding.rule` (e.g. ``"two-lr-drivers"``).
+        severity: ``"error"`` (training is wrong or fails) or ``"warning"``
+            (it works, but worse).
+        checks: what the rule looks for, in words.
+        fix: the default one-line fix a `Finding` of this rule carries.
+
+    Example:
+
+    >>> from kerasplus.diagnostics import RULES
+    >>> rule = next(r for r in RULES if r.id == "dropout-before-batchnorm")
+    >>> rule.severity
+    'warning'
+    >>> rule.fix
+    'move Dropout after the last BatchNormalization (just before the classifier)'
+    """
 
     id: str
     severity: str
@@ -48,7 +65,27 @@ class Rule:
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """What `lint` found: severity, rule id, message and a one-line fix."""
+    """What `lint` found: severity, rule id, message and a one-line fix.
+
+    ``str(finding)`` is the one-line report ``"<severity> [<rule>] <message> Fix: <fix>"``.
+
+    Attributes:
+        severity: ``"error"`` or ``"warning"``, the severity of its `Rule`.
+        rule: the id of the `Rule` that fired (one of ``RULES``).
+        message: what is wrong in this model or `fit` setup, naming the layers
+            or callbacks involved.
+        fix: a one-line fix.
+
+    Example:
+
+    >>> from kerasplus.diagnostics import Finding
+    >>> finding = Finding("warning", "batchnorm-small-batch", "BatchNormalization with a batch of 8 per replica.",
+    ...                   "batch size >= 16 per replica")
+    >>> finding.severity, finding.rule
+    ('warning', 'batchnorm-small-batch')
+    >>> print(finding)
+    warning [batchnorm-small-batch] BatchNormalization with a batch of 8 per replica. Fix: batch size >= 16 per replica
+    """
 
     severity: str
     rule: str
@@ -123,6 +160,10 @@ RULES = (
         "compile with jit_compile=False and steps_per_execution=1 under MirroredStrategy",
     ),
 )
+"""The technique compatibility matrix: every `Rule` that `lint` checks, a tuple.
+
+The README's compatibility table is written from it; ``{rule.id: rule for rule in RULES}`` looks a rule up.
+"""
 _BY_ID = {rule.id: rule for rule in RULES}
 
 

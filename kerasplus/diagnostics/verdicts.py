@@ -24,6 +24,11 @@ from __future__ import annotations
 import math
 
 VERDICTS = ("good fit", "underfitting", "overfitting", "diverging")
+"""The verdicts `curve_verdict` returns, a tuple of strings.
+
+A verdict's index here is its numeric code: `FitDiagnostics` logs it as ``diag_verdict`` (``"good fit"`` 0 ...
+``"diverging"`` 3) and `plot_learning_curves` reads it back.
+"""
 VERDICT_CODES = {name: code for code, name in enumerate(VERDICTS)}
 
 
@@ -47,8 +52,14 @@ def curve_verdict(
         train_loss: training loss per epoch (a sequence of floats, at least one).
         val_loss: validation loss per epoch, same length, or None.
         baseline_loss: loss of a trivial predictor; None uses ``train_loss[0]``.
-        underfit_ratio, overfit_tolerance, patience, divergence_factor: the
-            thresholds of the rules in the module docstring.
+        underfit_ratio: underfitting when the last training loss is above
+            this fraction of the baseline loss.
+        overfit_tolerance: overfitting when the validation loss has stayed
+            more than this (relative) above its best value.
+        patience: for how many of the last epochs the validation loss must
+            have stayed above that tolerance.
+        divergence_factor: diverging when the training loss is above its
+            first value and above this many times its lowest value so far.
 
     Returns:
         ``(verdict, reason)``, `verdict` one of `VERDICTS`.
