@@ -93,8 +93,12 @@ def _canary_optimizer_get_config_on_the_instance():
     feature="OneCycleLR/CyclicLR/WarmupLR/LRFinder: checkpoints saved during fit reload as compiled and resume",
     canary=_canary_optimizer_get_config_on_the_instance,
 )
-def report_config_as_compiled(optimizer, learning_rate):
-    """Until `stop_reporting_config`, `optimizer.get_config()` reports `learning_rate` as the rate."""
+def report_config_as_compiled(optimizer, learning_rate, hyperparameters=None):
+    """Until `stop_reporting_config`, `optimizer.get_config()` reports `learning_rate` as the rate.
+
+    `hyperparameters` (a dict, read at each call) overrides other config entries it
+    names, such as a cycled `momentum` that is a tensor during the fit on PyTorch.
+    """
     if "get_config" in vars(optimizer):
         return
 
@@ -103,9 +107,13 @@ def report_config_as_compiled(optimizer, learning_rate):
         installed = vars(optimizer)["_learning_rate"]
         vars(optimizer)["_learning_rate"] = learning_rate
         try:
-            return type(optimizer).get_config(optimizer)
+            config = type(optimizer).get_config(optimizer)
         finally:
             vars(optimizer)["_learning_rate"] = installed
+        for name, value in (hyperparameters or {}).items():
+            if name in config and name != "learning_rate":
+                config[name] = value
+        return config
 
     vars(optimizer)["get_config"] = get_config
 
