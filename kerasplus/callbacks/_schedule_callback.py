@@ -22,7 +22,7 @@ from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
-_ORIGINALS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ORIGINALS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def inner_optimizer(model):

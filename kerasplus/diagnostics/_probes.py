@@ -123,6 +123,7 @@ class GradientProbe:
         else:
             self.warming = WarmingFunction(self._squares)
         self.single = None  # known after the first (eager) call
+        self._indices = None  # JAX: positions of `variables` in model.trainable_variables
 
     def _jax_squares(self, trainable, non_trainable, metrics, x, y):
         import jax
@@ -153,7 +154,7 @@ class GradientProbe:
         if keras.backend.backend() == "torch":
             return self.warming(x, y)
         trainable = self.model.trainable_variables
-        if not hasattr(self, "_indices"):
+        if self._indices is None:
             position = {id(variable): index for index, variable in enumerate(trainable)}
             self._indices = [position[id(variable)] for variable in self.variables]
         return self.warming(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus.layers import _images as im
+from kerasplus.layers._backend import ops
 from kerasplus.layers._beta import beta_sample
 from kerasplus.layers._mixing_layer import MixingLayer
 
