@@ -253,6 +253,9 @@ class FitDiagnostics(keras.callbacks.Callback):
 
     def _sample_gradients(self):
         x, y = self._held
+        # Reading `self.model` makes Keras's JAX trainer write its state back into the
+        # variables (mid-epoch they are left empty); the probe then reads their values.
+        self.model  # noqa: B018
         norms = self._gradient_probe(x, y)
         self.gradient_samples.append((self._calls, norms))
 

@@ -107,6 +107,13 @@ def export_tflite(
     >>> kerasplus.quantization.evaluate_tflite(path, data[:4])["outputs"].shape
     (4, 2)
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise NotImplementedError(
+            f"export_tflite converts a TensorFlow graph of the model, which the {keras.backend.backend()!r} "
+            "backend does not build: run the export in a process started with KERAS_BACKEND=tensorflow."
+        )
     import tensorflow as tf
 
     v.check_bool("int8_io", int8_io)
