@@ -5,6 +5,7 @@ Sections by kerasplus area; add an entry to the section of the feature that need
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import keras
@@ -93,8 +94,12 @@ def _canary_optimizer_get_config_on_the_instance():
     feature="OneCycleLR/CyclicLR/WarmupLR/LRFinder: checkpoints saved during fit reload as compiled and resume",
     canary=_canary_optimizer_get_config_on_the_instance,
 )
-def report_config_as_compiled(optimizer, learning_rate):
-    """Until `stop_reporting_config`, `optimizer.get_config()` reports `learning_rate` as the rate."""
+def report_config_as_compiled(optimizer, learning_rate, hyperparameters=None):
+    """Until `stop_reporting_config`, `optimizer.get_config()` reports `learning_rate` as the rate.
+
+    `hyperparameters` (a dict, read at each call) overrides other config entries it
+    names, such as a cycled `momentum` that is a tensor during the fit on PyTorch.
+    """
     if "get_config" in vars(optimizer):
         return
 
@@ -103,9 +108,13 @@ def report_config_as_compiled(optimizer, learning_rate):
         installed = vars(optimizer)["_learning_rate"]
         vars(optimizer)["_learning_rate"] = learning_rate
         try:
-            return type(optimizer).get_config(optimizer)
+            config = type(optimizer).get_config(optimizer)
         finally:
             vars(optimizer)["_learning_rate"] = installed
+        for name, value in (hyperparameters or {}).items():
+            if name in config and name != "learning_rate":
+                config[name] = value
+        return config
 
     vars(optimizer)["get_config"] = get_config
 
@@ -423,6 +432,98 @@ def set_loss_mask(loss, mask) -> None:
     from keras.src.backend import set_keras_mask
 
     set_keras_mask(loss, mask=mask)
+
+
+# ---------------------------------------------------------------------------
+# Layers: the augmentation layers inside tf.data on every backend (layers/_backend.py)
+# ---------------------------------------------------------------------------
+
+# Keras's own preprocessing layers run inside `tf.data` on JAX and PyTorch by
+# switching to the TensorFlow backend there (`keras.src.layers.preprocessing.
+# data_layer.DataLayer`, not exported). kerasplus's layers do the same through
+# these entries.
+
+
+def _canary_tensorflow_backend():
+    from keras.src.utils import backend_utils
+
+    tf_backend = backend_utils.DynamicBackend("tensorflow")
+    for module, name in (("numpy", "where"), ("core", "cast"), ("nn", "one_hot"), ("random", "uniform")):
+        require(callable(getattr(getattr(tf_backend, module), name, None)), f"DynamicBackend tensorflow.{module}.{name}")
+    require(callable(backend_utils.in_tf_graph), "keras.src.utils.backend_utils.in_tf_graph")
+
+
+@fenced(
+    reason="the TensorFlow backend's ops while another backend is active, as Keras's DataLayer uses them",
+    waits_for="a public DataLayer / backend switch for preprocessing in tf.data (keras-team/keras)",
+    feature="Cutout/Mixup/CutMix/MixupOrCutMix and data.augmented_dataset inside tf.data on JAX and PyTorch",
+    canary=_canary_tensorflow_backend,
+)
+def tensorflow_backend():
+    """Keras's TensorFlow backend namespace (``.numpy``, ``.core``, ``.nn``, ``.random``, ...)."""
+    from keras.src.utils import backend_utils
+
+    return backend_utils.DynamicBackend("tensorflow")
+
+
+@fenced(
+    reason="tell a tf.data (TF graph) call from a JAX trace, as Keras's DataLayer.__call__ does",
+    waits_for="a public DataLayer / backend switch for preprocessing in tf.data (keras-team/keras)",
+    feature="Cutout/Mixup/CutMix/MixupOrCutMix and data.augmented_dataset inside tf.data on JAX and PyTorch",
+    canary=_canary_tensorflow_backend,
+)
+def in_tf_data_graph(inputs) -> bool:
+    """True when `inputs` are TF graph tensors under another backend (a `tf.data` map)."""
+    if keras.backend.backend() == "tensorflow":
+        return False
+    from keras.src.utils import backend_utils, jax_utils
+
+    sample = keras.tree.flatten(inputs)[0]
+    return (
+        not isinstance(sample, keras.KerasTensor)
+        and backend_utils.in_tf_graph()
+        and not jax_utils.is_in_jax_tracing_scope(sample)
+    )
+
+
+def _canary_seed_generator_backend():
+    generator = keras.random.SeedGenerator(3, backend=tensorflow_backend())
+    import tensorflow as tf
+
+    require(isinstance(generator.state.value, tf.Variable), "SeedGenerator(backend=...) keeps its state in that backend")
+
+
+@fenced(
+    reason="a SeedGenerator whose state lives in TensorFlow (the undocumented backend= argument DataLayer uses)",
+    waits_for="a public DataLayer / backend switch for preprocessing in tf.data (keras-team/keras)",
+    feature="Cutout/Mixup/CutMix/MixupOrCutMix random draws inside tf.data on JAX and PyTorch",
+    canary=_canary_seed_generator_backend,
+)
+def tensorflow_seed_generator(seed: int):
+    return keras.random.SeedGenerator(seed, backend=tensorflow_backend())
+
+
+def _canary_layer_input_conversion():
+    layer = keras.layers.Identity()
+    for name in ("_convert_input_args", "_allow_non_tensor_positional_args"):
+        require(isinstance(getattr(layer, name, None), bool), f"Layer.{name}")
+
+
+@fenced(
+    reason="Layer.__call__ converts (and checks) inputs for the active backend; TF tensors must stay TF in tf.data",
+    waits_for="a public DataLayer / backend switch for preprocessing in tf.data (keras-team/keras)",
+    feature="Cutout/Mixup/CutMix/MixupOrCutMix inside tf.data on JAX and PyTorch",
+    canary=_canary_layer_input_conversion,
+)
+@contextlib.contextmanager
+def inputs_left_unconverted(layer):
+    """Within the block, `layer.__call__` passes its inputs to `call` as they are."""
+    saved = layer._convert_input_args, layer._allow_non_tensor_positional_args
+    layer._convert_input_args, layer._allow_non_tensor_positional_args = False, True
+    try:
+        yield
+    finally:
+        layer._convert_input_args, layer._allow_non_tensor_positional_args = saved
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,9 @@ train function, so the schedule is read inside the compiled step from
 `optimizer.iterations` (correct under `jit_compile=True` and
 `steps_per_execution > 1`, and after a train function was already traced). The
 momentum (SGD, RMSprop) or `beta_1` (Adam family) is cycled the same way through
-`ScheduledScalar`. When `fit` ends the optimizer gets back what it had.
+`ScheduledScalar` on TensorFlow and JAX; on PyTorch, whose train step is eager
+(``steps_per_execution`` must be 1) and whose fused optimizers read it as a
+Python scalar, it is set from the same schedule before each step. When `fit` ends the optimizer gets back what it had.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
-_ORIGINALS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ORIGINALS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def inner_optimizer(model):
@@ -103,6 +105,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self.cycle_momentum = cycle_momentum
         self._momentum_fn = None
         self._momentum_attribute = None
+        self._eager_momentum = None
         self._installed = False
         self.first_step = None
         self._resumed_first_step = None
@@ -154,12 +157,6 @@ class ScheduleCallback(keras.callbacks.Callback):
     def _install(self, initial_epoch):
         optimizer = inner_optimizer(self.model)
         if self.cycle_momentum:  # fail before changing anything
-            if keras.backend.backend() != "tensorflow":
-                raise NotImplementedError(
-                    "cycle_momentum=True is implemented for the TensorFlow "
-                    "backend; pass cycle_momentum=False on "
-                    f"{keras.backend.backend()!r}."
-                )
             name = momentum_attribute(optimizer)
         if self._resumed_first_step is not None:
             first_step, self._resumed_first_step = self._resumed_first_step, None
@@ -174,16 +171,38 @@ class ScheduleCallback(keras.callbacks.Callback):
         # variables as the one that was saved (a float rate keeps its variable), so the
         # iteration count and slots load, and the callback installs its schedule again
         # when training resumes. Removed when fit ends.
-        internal_keras.report_config_as_compiled(optimizer, original_rate)
+        internal_keras.report_config_as_compiled(optimizer, original_rate, originals)
         self._momentum_fn = None
         if self.cycle_momentum:
             base = float(originals.setdefault(name, getattr(optimizer, name)))
             iterations = internal_keras.schedule_step(optimizer)
             self._momentum_fn = lambda: momentum_fn(ops.convert_to_tensor(iterations) - first_step)
             self._momentum_attribute = name
-            setattr(optimizer, name, ScheduledScalar(base, self._momentum_fn))
+            if keras.backend.backend() == "torch":
+                # PyTorch's optimizers read it as a Python scalar, in an eager step
+                # (steps_per_execution is 1 there): set before each step.
+                self._set_eager_momentum(optimizer)
+            else:
+                setattr(optimizer, name, ScheduledScalar(base, self._momentum_fn))
         # A train function traced before (an earlier fit) captured the old rate.
         self.model.make_train_function(force=True)
+
+    def _set_eager_momentum(self, optimizer):
+        """PyTorch: the momentum for the next step, in one tensor updated in place.
+
+        A tensor rather than a float, so a `torch.compile`d step (``jit_compile=True``)
+        reads it as an input instead of recompiling for every new value.
+        """
+        value = ops.cast(self._momentum_fn(), "float32")
+        if getattr(optimizer, self._momentum_attribute) is self._eager_momentum:
+            self._eager_momentum.copy_(value)
+        else:
+            self._eager_momentum = value
+            setattr(optimizer, self._momentum_attribute, value)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._momentum_fn is not None and keras.backend.backend() == "torch":
+            self._set_eager_momentum(inner_optimizer(self.model))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not self._installed:

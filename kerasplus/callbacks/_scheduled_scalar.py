@@ -12,7 +12,11 @@ class ScheduledScalar(float):
     update step (``ops.cast(self.beta_1, dtype)``, ``1 - self.beta_1``). This
     float keeps its base value for comparisons and `get_config` (so the
     optimizer still serializes), but converts to ``fn()`` — a tensor computed
-    from `optimizer.iterations` — in every arithmetic use and TF conversion.
+    from `optimizer.iterations` — in every arithmetic use, TF conversion and
+    JAX conversion (``__jax_array__``; inside the JAX trainer's stateless
+    scope `iterations` reads as the traced step). PyTorch reads the
+    hyperparameter as a Python scalar (``torch._foreach_mul_(m, self.beta_1)``),
+    so there the callback sets a plain float before each (eager) step instead.
     """
 
     def __new__(cls, base_value, fn):
@@ -29,6 +33,10 @@ class ScheduledScalar(float):
         before it increments `iterations`, so within one graph (TF2 control flow
         gives each branch and loop body a graph of its own) the value is the same.
         """
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return self._compute()  # JAX traces read it inside the traced step
         import tensorflow as tf
 
         if tf.executing_eagerly():
@@ -43,6 +51,10 @@ class ScheduledScalar(float):
     def __tf_tensor__(self, dtype=None, name=None):
         value = self._fn()
         return value if dtype is None else ops.cast(value, dtype)
+
+    def __jax_array__(self):
+        """JAX's conversion (``ops.cast(self.beta_1, dtype)`` inside the traced step)."""
+        return self._fn()
 
     def __reduce__(self):
         return (float, (float(self),))

@@ -68,40 +68,102 @@ EAGER_CALLS = 20
 
 
 class WarmingFunction:
-    """Calls `fn` eagerly `eager_calls` times, then as a `tf.function` (TensorFlow backend)."""
+    """Calls `fn` eagerly `eager_calls` times, then compiled.
 
-    def __init__(self, fn, eager_calls: int = EAGER_CALLS):
+    TensorFlow: a `tf.function`. JAX: `jax.jit` when ``jax_pure=True`` (`fn` is a pure
+    function of its arguments); otherwise eager. PyTorch: eager.
+    """
+
+    def __init__(self, fn, eager_calls: int = EAGER_CALLS, jax_pure: bool = False):
         self.fn = fn
         self.eager_calls = eager_calls
+        self.jax_pure = jax_pure
         self.calls = 0
         self.compiled = None
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
-        if self.calls <= self.eager_calls or keras.backend.backend() != "tensorflow":
+        backend = keras.backend.backend()
+        compiles = backend == "tensorflow" or (backend == "jax" and self.jax_pure)
+        if self.calls <= self.eager_calls or not compiles:
             return self.fn(*args, **kwargs)
         if self.compiled is None:
-            import tensorflow as tf
+            if backend == "jax":
+                import jax
 
-            self.compiled = tf.function(self.fn, reduce_retracing=True)
+                self.compiled = jax.jit(self.fn)
+            else:
+                import tensorflow as tf
+
+                self.compiled = tf.function(self.fn, reduce_retracing=True)
         return self.compiled(*args, **kwargs)
 
 
 class GradientProbe:
-    """Per-layer L2 norms of the loss gradient on a held batch (TensorFlow backend).
+    """Per-layer L2 norms of the loss gradient on a held batch, on every backend.
 
-    For a single-output model the forward and backward pass become one traced
-    `tf.function` after the first calls (`WarmingFunction`); with several
-    outputs they stay eager, because Keras's `compute_loss` also feeds fit's
-    per-output loss metrics and their state is put back from Python.
+    TensorFlow: `tf.GradientTape`; for a single-output model the forward and
+    backward pass become one traced `tf.function` after the first calls
+    (`WarmingFunction`); with several outputs they stay eager, because Keras's
+    `compute_loss` also feeds fit's per-output loss metrics and their state is
+    put back from Python. JAX: `jax.grad` of the model's own stateless
+    `compute_loss_and_updates` (metric updates are returned, not applied), jitted
+    after the first calls. PyTorch: `torch.autograd.grad` of the same loss, eager.
     """
 
     def __init__(self, model, layers):
         self.model = model
         self.layers = list(layers)
         self.variables = [variable for layer in self.layers for variable in layer.trainable_weights]
-        self.warming = WarmingFunction(self._squares)
+        backend = keras.backend.backend()
+        if backend == "jax":
+            self.warming = WarmingFunction(self._jax_squares, jax_pure=True)
+        elif backend == "torch":
+            self.warming = WarmingFunction(self._torch_squares)
+        else:
+            self.warming = WarmingFunction(self._squares)
         self.single = None  # known after the first (eager) call
+        self._indices = None  # JAX: positions of `variables` in model.trainable_variables
+
+    def _jax_squares(self, trainable, non_trainable, metrics, x, y):
+        import jax
+        import jax.numpy as jnp
+
+        def loss(values):
+            value, _ = self.model.compute_loss_and_updates(values, non_trainable, metrics, x, y, None, training=False)
+            return value
+
+        gradients = jax.grad(loss)(trainable)
+        return [jnp.sum(jnp.square(gradients[index].astype("float32"))) for index in self._indices]
+
+    def _torch_squares(self, x, y):
+        import torch
+
+        y_pred = self.model(x, training=False)
+        loss = probe_loss(self.model, x, y, y_pred)
+        values = [variable.value for variable in self.variables]
+        gradients = torch.autograd.grad(loss, values, allow_unused=True)
+        return [
+            torch.zeros((), dtype=torch.float64) if gradient is None else torch.sum(torch.square(gradient.double()))
+            for gradient in gradients
+        ]
+
+    def _backend_squares(self, x, y):
+        x = keras.tree.map_structure(ops.convert_to_tensor, x)
+        y = keras.tree.map_structure(ops.convert_to_tensor, y)
+        if keras.backend.backend() == "torch":
+            return self.warming(x, y)
+        trainable = self.model.trainable_variables
+        if self._indices is None:
+            position = {id(variable): index for index, variable in enumerate(trainable)}
+            self._indices = [position[id(variable)] for variable in self.variables]
+        return self.warming(
+            [variable.value for variable in trainable],
+            [variable.value for variable in self.model.non_trainable_variables],
+            [variable.value for variable in self.model.metrics_variables],
+            x,
+            y,
+        )
 
     def _squares(self, x, y):
         import tensorflow as tf
@@ -123,11 +185,14 @@ class GradientProbe:
         return squares
 
     def __call__(self, x, y) -> dict:
-        import tensorflow as tf
+        if keras.backend.backend() != "tensorflow":
+            squares = [float(ops.convert_to_numpy(value)) for value in self._backend_squares(x, y)]
+        else:
+            import tensorflow as tf
 
-        x = tf.nest.map_structure(tf.convert_to_tensor, x)
-        y = tf.nest.map_structure(tf.convert_to_tensor, y)
-        squares = (self._squares if self.single is False else self.warming)(x, y)
+            x = tf.nest.map_structure(tf.convert_to_tensor, x)
+            y = tf.nest.map_structure(tf.convert_to_tensor, y)
+            squares = (self._squares if self.single is False else self.warming)(x, y)
         norms, index = {}, 0
         for layer in self.layers:
             count = len(layer.trainable_weights)
@@ -138,7 +203,7 @@ class GradientProbe:
 
 
 def layer_gradient_norms(model, x, y, layers) -> dict:
-    """L2 norm of the loss gradient over each layer's trainable weights (TensorFlow backend)."""
+    """L2 norm of the loss gradient over each layer's trainable weights."""
     return GradientProbe(model, layers)(x, y)
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 
-import keras
-from keras import ops
+from kerasplus.layers._backend import ops, random
 
 from kerasplus import _validation as v
 
@@ -39,8 +38,8 @@ def _log_gamma_sample(seed_generator, shape, a):
     boost = a < 1.0
     d = (a + 1.0 if boost else a) - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
-    x = keras.random.normal((PROPOSALS, *shape), seed=seed_generator)
-    u = keras.random.uniform((PROPOSALS, *shape), minval=1e-12, maxval=1.0, seed=seed_generator)
+    x = random.normal((PROPOSALS, *shape), seed=seed_generator)
+    u = random.uniform((PROPOSALS, *shape), minval=1e-12, maxval=1.0, seed=seed_generator)
     v = (1.0 + c * x) ** 3
     safe_v = ops.where(v > 0, v, ops.ones_like(v))
     accept = ops.logical_and(v > 0, ops.log(u) < 0.5 * x * x + d - d * safe_v + d * ops.log(safe_v))
@@ -50,7 +49,7 @@ def _log_gamma_sample(seed_generator, shape, a):
     chosen = ops.sum(ops.one_hot(first, PROPOSALS, axis=0, dtype="float32") * safe_v, axis=0)
     log_sample = math.log(d) + ops.log(chosen)
     if boost:
-        w = keras.random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)
+        w = random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)
         log_sample = log_sample + ops.log(w) / a
     return log_sample
 
@@ -63,7 +62,7 @@ def beta_sample(seed_generator, batch, a: float, b: float):
     pass, 2-5x slower (measured with benchmarks/augmentation.py).
     """
     if a == 1.0 and b == 1.0:
-        return keras.random.uniform((batch,), seed=seed_generator)
+        return random.uniform((batch,), seed=seed_generator)
     if a <= 0.5 and b <= 0.5:
         return _johnk(seed_generator, batch, float(a), float(b))
     shape = (batch,)
@@ -89,8 +88,8 @@ def _johnk(seed_generator, batch, a, b):
     acceptance = math.exp(math.lgamma(a + 1) + math.lgamma(b + 1) - math.lgamma(a + b + 1))
     proposals = _proposals_for(acceptance)
     shape = (proposals, batch)
-    log_x = ops.log(keras.random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / a
-    log_y = ops.log(keras.random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / b
+    log_x = ops.log(random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / a
+    log_y = ops.log(random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / b
     accept = ops.logaddexp(log_x, log_y) <= 0.0
     ranks = ops.where(accept, ops.arange(proposals, dtype="float32")[:, None], float(proposals - 1))
     first = ops.cast(ops.min(ranks, axis=0), "int32")

@@ -8,9 +8,9 @@ under `jit_compile=True`. Random draws go through a `keras.random.SeedGenerator`
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kerasplus import _validation as v
+from kerasplus.layers._backend import ops, random
 
 
 def check_data_format(data_format):
@@ -79,8 +79,8 @@ def random_box(seed_generator, batch, height, width, box_h, box_w):
     one shared draw let XLA fuse the random-number generation into the
     per-pixel pass, 2-5x slower (benchmarks/augmentation.py).
     """
-    cy = ops.floor(keras.random.uniform((batch,), 0.0, float(height), seed=seed_generator))
-    cx = ops.floor(keras.random.uniform((batch,), 0.0, float(width), seed=seed_generator))
+    cy = ops.floor(random.uniform((batch,), 0.0, float(height), seed=seed_generator))
+    cx = ops.floor(random.uniform((batch,), 0.0, float(width), seed=seed_generator))
     y0 = cy - ops.floor(box_h / 2.0)
     x0 = cx - ops.floor(box_w / 2.0)
     y1, x1 = y0 + box_h, x0 + box_w
@@ -103,7 +103,7 @@ def partner_shift(seed_generator, batch):
     pairs each image with the batch reversed.
     """
     upper = ops.maximum(ops.cast(batch, "int32"), 2)
-    return keras.random.randint((), 1, upper, seed=seed_generator)
+    return random.randint((), 1, upper, seed=seed_generator)
 
 
 def partner(x, shift):

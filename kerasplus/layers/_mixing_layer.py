@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus.layers import _images as im
+from kerasplus.layers._backend import DataPipelineLayer, ops
 
 
-class MixingLayer(keras.layers.Layer):
+class MixingLayer(DataPipelineLayer):
     """Base of Mixup/CutMix: (images, labels) in, the same structure out.
 
     The input is ``(images, labels)`` or a dict with ``"images"`` and

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus.layers import _images as im
+from kerasplus.layers._backend import DataPipelineLayer, ops
 
 
 def _check_side(name, value):
@@ -44,7 +44,7 @@ def hole_pixels(size, height, width):
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")
-class Cutout(keras.layers.Layer):
+class Cutout(DataPipelineLayer):
     """Erases `num_holes` random holes per image (only when ``training=True``).
 
     Each hole is centred on a pixel drawn uniformly over the image and clipped

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kerasplus.layers import _images as im
+from kerasplus.layers._backend import ops
 from kerasplus.layers._beta import beta_sample, check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 

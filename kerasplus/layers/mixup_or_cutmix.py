@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kerasplus import _validation as v
+from kerasplus.layers._backend import ops, random
 from kerasplus.layers._beta import beta_sample, check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 from kerasplus.layers.cutmix import cutmix_images
@@ -55,7 +55,7 @@ class MixupOrCutMix(MixingLayer):
         gen = self.seed_generator
         lam_mix = beta_sample(gen, batch, self.mixup_alpha, self.mixup_alpha)
         lam_cut = beta_sample(gen, batch, self.cutmix_alpha, self.cutmix_alpha)
-        use_cutmix = keras.random.uniform((batch,), seed=gen) < self.switch_prob
+        use_cutmix = random.uniform((batch,), seed=gen) < self.switch_prob
         mixed = mixup_images(x, shift, lam_mix)
         cut, own_cut = cutmix_images(x, shift, lam_cut, gen, self.data_format)
         out = ops.where(ops.reshape(use_cutmix, (-1, 1, 1, 1)), cut, mixed)

@@ -38,3 +38,78 @@ def test_rejects_mixing_without_labels_and_bad_batch_size():
         augmented_dataset(np.zeros((4, 2, 2, 1)), None, [layers.Mixup()])
     with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
         augmented_dataset(np.zeros((4, 2)), np.zeros(4), batch_size=0)
+
+
+TF_DATA_SCRIPT = """
+import json, keras, numpy as np, tensorflow as tf
+import kerasplus
+from kerasplus import layers as aug
+
+rng = np.random.default_rng(0)
+x = rng.random((8, 8, 8, 3)).astype("float32")
+x[1::2] = 0.0  # odd images (classes 1, 3) black: a CutMix label share is then a pixel share
+y = np.arange(8) % 4
+onehot = np.eye(4, dtype="float32")[y]
+made = {
+    "Cutout": lambda: aug.Cutout(3, seed=1),
+    "Mixup": lambda: aug.Mixup(0.4, num_classes=4, seed=1),
+    "CutMix": lambda: aug.CutMix(1.0, num_classes=4, seed=1),
+    "MixupOrCutMix": lambda: aug.MixupOrCutMix(num_classes=4, seed=1),
+}
+out = {"backend": keras.backend.backend(), "map": {}, "pipeline": {}}
+for name, make in made.items():
+    layer = make()
+    # one map call at a time, so the seed's draws come in order and backends can be compared
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    if name == "Cutout":
+        data = data.map(lambda a, b: (layer(a, training=True), tf.one_hot(b, 4)))
+    else:
+        data = data.map(lambda a, b: layer((a, b), training=True))
+    out["map"][name] = [[np.asarray(t).tolist() for t in batch] for batch in data]
+    # the pipeline as users build it: parallel map, so only its invariants are compared
+    ds = kerasplus.data.augmented_dataset(x, onehot, [make(), keras.layers.RandomFlip(seed=0)] if name == "Cutout"
+                                          else [aug.Cutout(2, seed=2), make()], batch_size=4, shuffle=False)
+    out["pipeline"][name] = [[np.asarray(t).tolist() for t in batch] for batch in ds]
+print("RESULT " + json.dumps(out))
+"""
+
+
+def tf_data_outputs(backend):
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", TF_DATA_SCRIPT], capture_output=True, text=True, env=env, cwd=root, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_kerasplus_layer_runs_inside_tf_data_on_jax_and_torch_as_on_tensorflow(backend):
+    pytest.importorskip(backend)
+    reference, other = tf_data_outputs("tensorflow"), tf_data_outputs(backend)
+    assert other["backend"] == backend
+    for name, batches in reference["map"].items():
+        # inside tf.data the layers run on TensorFlow ops with a TF twin of their seed: the same draws
+        for ours, theirs in zip(other["map"][name], batches):
+            np.testing.assert_allclose(ours[0], theirs[0], atol=1e-6, err_msg=f"{name} images on {backend}")
+            np.testing.assert_allclose(ours[1], theirs[1], atol=1e-6, err_msg=f"{name} labels on {backend}")
+    for name, batches in other["pipeline"].items():
+        for images, labels in batches:
+            images, labels = np.asarray(images), np.asarray(labels)
+            assert images.shape == (4, 8, 8, 3) and labels.shape == (4, 4), (name, backend)
+            np.testing.assert_allclose(labels.sum(axis=1), 1.0, rtol=1e-5, err_msg=f"{name} on {backend}")
+    cutout = np.asarray(other["map"]["Cutout"][0][0])
+    assert (cutout == 0).any() and cutout.shape == (4, 8, 8, 3)
+    # CutMix between a black and a lit image: the lit label share is the lit pixel share
+    for images, labels in other["map"]["CutMix"]:
+        images, labels = np.asarray(images), np.asarray(labels)
+        lit = (images != 0).any(axis=-1).mean(axis=(1, 2))
+        np.testing.assert_allclose(labels[:, 0] + labels[:, 2], lit, atol=1e-6, err_msg=f"CutMix on {backend}")

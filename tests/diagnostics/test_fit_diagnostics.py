@@ -325,11 +325,56 @@ def test_subclassed_model_gets_gradients_but_no_dead_relu_share():
     assert "diag_dead_relu" not in history.history
 
 
-def test_gradient_probe_on_another_backend_asks_for_gradient_every_none(monkeypatch):
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    with pytest.raises(NotImplementedError, match="gradient_every=None"):
-        FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))))
-    FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))), gradient_every=None)
+PROBE_SCRIPT = """
+import json, keras, numpy as np
+from kerasplus.diagnostics import _probes
+rng = np.random.default_rng(0)
+inp = keras.Input((8,))
+h = keras.layers.Dense(6, activation="relu", kernel_regularizer=keras.regularizers.L2(0.01))(inp)
+h = keras.layers.BatchNormalization()(h)
+logits, value = keras.layers.Dense(3)(h), keras.layers.Dense(1)(h)
+single, multi = keras.Model(inp, logits), keras.Model(inp, [logits, value])
+multi.set_weights([np.abs(rng.normal(size=w.shape)).astype("float32") + 0.1 for w in multi.get_weights()])
+ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+single.compile("adam", loss=ce)
+multi.compile("sgd", loss=[ce, "mse"])
+x = rng.normal(size=(16, 8)).astype("float32")
+y, target = rng.integers(0, 3, size=16), rng.normal(size=(16, 1)).astype("float32")
+probe = _probes.GradientProbe(single, _probes.weighted_layers(single))
+calls = [probe(x, y) for _ in range(_probes.EAGER_CALLS + 2)]  # eager, then compiled
+out = {"eager": calls[0], "compiled": calls[-1]}
+out["multi"] = _probes.GradientProbe(multi, _probes.weighted_layers(multi))(x, (y, target))
+print("RESULT " + json.dumps(out))
+"""
+
+
+def probe_norms_on(backend):
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True, env=env, cwd=root, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_gradient_probe_gives_tensorflows_norms_on_jax_and_torch(backend):
+    pytest.importorskip(backend)
+    reference, other = probe_norms_on("tensorflow"), probe_norms_on(backend)
+    for key in ("eager", "compiled", "multi"):
+        assert other[key].keys() == reference[key].keys()
+        for layer, norm in reference[key].items():
+            assert other[key][layer] == pytest.approx(norm, rel=1e-5), (backend, key, layer)
+    # a regularizer, BatchNormalization and a second output all reach the gradient
+    assert reference["multi"]["dense"] != pytest.approx(reference["eager"]["dense"], rel=1e-3)
 
 
 def test_with_validation_freq_the_overfitting_rule_uses_the_validated_epochs():
