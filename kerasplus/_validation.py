@@ -30,6 +30,32 @@ def check_number(name: str, value: Any) -> float:
     return value
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_float32(name: str, value: Any) -> float:
+    """A finite number that float32 holds (``|value| <= 3.4e38``), so it cannot overflow to inf in a graph."""
+    value = check_number(name, value)
+    if abs(value) > FLOAT32_MAX:
+        raise ValueError(
+            f"`{name}` must fit in float32 (|{name}| <= {FLOAT32_MAX:.4g}); {_received(name, value)}."
+        )
+    return value
+
+
+def check_axis(
+    name: str, axis: int, rank: int, *, of: str = "y_pred", shape: Any = None, meaning: str = "the class axis"
+) -> int:
+    """An axis of a tensor of `rank` dimensions, checked when the tensor is first seen; returns it >= 0."""
+    if not -rank <= axis < rank:
+        seen = f"shape {tuple(shape)}" if shape is not None else f"rank {rank}"
+        raise ValueError(
+            f"`{name}` is out of range for {of} of {seen}: allowed {-rank} to {rank - 1}; "
+            f"{_received(name, axis)}. Pass {meaning} of {of} (usually -1)."
+        )
+    return axis % rank
+
+
 def check_positive(name: str, value: Any) -> float:
     """A finite number > 0."""
     value = check_number(name, value)

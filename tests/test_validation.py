@@ -52,3 +52,16 @@ def test_check_callable():
     with pytest.raises(TypeError, match=r"`build_model` must be callable; received 'model'"):
         v.check_callable("build_model", "model")
     assert v.check_callable("f", len) is len
+
+
+def test_check_float32_rejects_what_float32_turns_into_inf():
+    assert v.check_float32("alpha", 3.4e38) == 3.4e38
+    with pytest.raises(ValueError, match=r"`alpha` must fit in float32 \(\|alpha\| <= 3.403e\+38\)"):
+        v.check_float32("alpha", 1e308)
+    assert np.isinf(np.float32(1e308))  # what would happen in the graph
+
+
+def test_check_axis_names_the_shape_and_the_allowed_range():
+    assert v.check_axis("axis", -1, 3) == 2
+    with pytest.raises(ValueError, match=r"`axis` is out of range for y_pred of shape \(8, 10\): allowed -2 to 1"):
+        v.check_axis("axis", 2, 2, shape=(8, 10))
