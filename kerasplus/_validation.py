@@ -112,6 +112,14 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     return value
 
 
+def check_seed(name: str, value: Any) -> int:
+    """A seed numpy and scikit-learn accept: an integer in [0, 2**32 - 1]."""
+    value = check_int(name, value, minimum=0)
+    if value > 2**32 - 1:
+        raise ValueError(f"`{name}` must be an integer in [0, 2**32 - 1]; {_received(name, value)}.")
+    return value
+
+
 def check_optional_int(name: str, value: Any, *, minimum: int | None = None):
     """`None` or an integer >= `minimum`."""
     if value is None:

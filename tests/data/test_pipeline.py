@@ -38,3 +38,15 @@ def test_rejects_mixing_without_labels_and_bad_batch_size():
         augmented_dataset(np.zeros((4, 2, 2, 1)), None, [layers.Mixup()])
     with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
         augmented_dataset(np.zeros((4, 2)), np.zeros(4), batch_size=0)
+
+
+def test_rejects_bad_seed_drop_remainder_and_layers_by_name():
+    x, y = np.zeros((4, 2)), np.zeros(4)
+    with pytest.raises(TypeError, match="`seed` must be an integer; received seed='x'"):
+        augmented_dataset(x, y, seed="x")
+    with pytest.raises(TypeError, match="`drop_remainder` must be True or False; received drop_remainder=1"):
+        augmented_dataset(x, y, drop_remainder=1)
+    with pytest.raises(TypeError, match=r"`layers` must be a list of layers.*Wrap one layer as \[layer\]"):
+        augmented_dataset(x, y, layers.Cutout(1))
+    with pytest.raises(TypeError, match=r"`layers\[0\]` must be callable"):
+        augmented_dataset(x, y, ["cutout"])
