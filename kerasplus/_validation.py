@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def _received(name: str, value: Any) -> str:
@@ -24,22 +25,12 @@ def check_number(name: str, value: Any) -> float:
             f"`{name}` must be a real number; {_received(name, value)} "
             f"of type {type(value).__name__}."
         )
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float's range, e.g. 10**400
+        value = math.inf if value > 0 else -math.inf
     if not math.isfinite(value):
         raise ValueError(f"`{name}` must be finite; {_received(name, value)}.")
-    return value
-
-
-FLOAT32_MAX = 3.4028234663852886e38
-
-
-def check_float32(name: str, value: Any) -> float:
-    """A finite number that float32 holds (``|value| <= 3.4e38``), so it cannot overflow to inf in a graph."""
-    value = check_number(name, value)
-    if abs(value) > FLOAT32_MAX:
-        raise ValueError(
-            f"`{name}` must fit in float32 (|{name}| <= {FLOAT32_MAX:.4g}); {_received(name, value)}."
-        )
     return value
 
 
@@ -97,8 +88,8 @@ def check_range(
     return value
 
 
-def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """An integer (Python or numpy), optionally >= `minimum`."""
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer (Python or numpy), optionally >= `minimum` and <= `maximum`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
             f"`{name}` must be an integer; {_received(name, value)} "
@@ -108,6 +99,10 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(
             f"`{name}` must be an integer >= {minimum}; {_received(name, value)}."
+        )
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"`{name}` must be an integer <= {maximum}; {_received(name, value)}."
         )
     return value
 
@@ -120,18 +115,26 @@ def check_seed(name: str, value: Any) -> int:
     return value
 
 
-def check_optional_int(name: str, value: Any, *, minimum: int | None = None):
-    """`None` or an integer >= `minimum`."""
+def check_optional_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None):
+    """`None` or an integer >= `minimum` (and <= `maximum`)."""
     if value is None:
         return None
-    return check_int(name, value, minimum=minimum)
+    return check_int(name, value, minimum=minimum, maximum=maximum)
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """One of a fixed set of values (usually strings)."""
     choices = tuple(choices)
+    allowed = ", ".join(repr(c) for c in choices)
+    try:
+        hash(value)
+    except TypeError:
+        # An array or a list: `value in choices` would compare element-wise.
+        raise TypeError(
+            f"`{name}` must be one of {allowed}; {_received(name, value)} "
+            f"of type {type(value).__name__}."
+        ) from None
     if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(
             f"`{name}` must be one of {allowed}; {_received(name, value)}."
         )
@@ -169,3 +172,57 @@ def check_callable(name: str, value: Any) -> Any:
     if not callable(value):
         raise TypeError(f"`{name}` must be callable; received {value!r}.")
     return value
+
+
+# Learning rates and other scalars are applied in float32.
+FLOAT32_MAX = 3.4028234663852886e38
+# Smallest normal float32: a positive value below it is 0 (or lost to flushing) in float32.
+FLOAT32_TINY = 1.1754943508222875e-38
+# Step counts are cast to int32 (the schedule tables) and float32.
+MAX_STEPS = 2**31 - 1
+
+
+def check_float32(name: str, value: float, *, computed: float | None = None, what: str | None = None) -> float:
+    """A checked number that float32 holds (|value| <= 3.4e38); returns `value`.
+
+    With `computed` (a quantity derived from the argument, described by `what`,
+    e.g. ``"max_lr / div_factor"``) that quantity is checked instead, and the
+    message still names the argument and the value received.
+    """
+    quantity = value if computed is None else computed
+    if abs(quantity) <= FLOAT32_MAX:
+        return value
+    if computed is None:
+        raise ValueError(
+            f"`{name}` must be at most {FLOAT32_MAX:.4g} in magnitude (float32's range); {_received(name, value)}."
+        )
+    raise ValueError(
+        f"`{name}` gives {what} = {computed!r}, beyond float32's {FLOAT32_MAX:.4g}; "
+        f"{_received(name, value)}."
+    )
+
+
+def check_float32_positive(name: str, value: Any) -> float:
+    """A number > 0 that float32 holds."""
+    return check_float32(name, check_positive(name, value))
+
+
+def check_float32_normal(name: str, value: Any) -> float:
+    """A number > 0 whose float32 value is a normal number (neither 0 nor inf); e.g. an end of a geometric curve."""
+    value = check_float32_positive(name, value)
+    if value < FLOAT32_TINY:
+        raise ValueError(
+            f"`{name}` must be >= {FLOAT32_TINY:.4g} (smaller is 0 in float32, where a geometric curve "
+            f"cannot start); {_received(name, value)}."
+        )
+    return value
+
+
+def check_float32_non_negative(name: str, value: Any) -> float:
+    """A number >= 0 that float32 holds."""
+    return check_float32(name, check_non_negative(name, value))
+
+
+def check_seed(seed: Any) -> int | None:
+    """None or an integer seed that `keras.random.SeedGenerator` takes (|seed| <= 2**62)."""
+    return check_optional_int("seed", seed, minimum=-(2**62), maximum=2**62)

@@ -236,6 +236,45 @@ def skip_consumed_batches(epoch_iterator, step_in_epoch: int, consumed: int) -> 
     epoch_iterator._enumerate_iterator = resumed
 
 
+def _canary_callback_list_iterates_its_list():
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append("added")
+
+    class Adder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            run_after_every_callback(callback_list, Recorder())
+
+    callback_list = keras.callbacks.CallbackList([Adder()], add_history=False, add_progbar=False)
+    callback_list.on_epoch_end(0, {})
+    require(seen == ["added"], "CallbackList.on_epoch_end calls a callback appended to .callbacks during the call")
+
+
+@fenced(
+    reason="add a hook that runs after every callback of the running fit (its CallbackList gives no API to add one)",
+    waits_for="a public CallbackList.append, or an on_epoch_end hook that runs after all callbacks (keras-team/keras)",
+    feature="BackupAndRestore: the checkpoint holds every callback's state after its on_epoch_end/on_train_batch_end",
+    canary=_canary_callback_list_iterates_its_list,
+)
+def run_after_every_callback(callback_list, callback) -> None:
+    """Appends `callback` to the running `callback_list` (after History and the progress bar)."""
+    callback_list.callbacks.append(callback)
+
+
+@fenced(
+    reason="remove the hook run_after_every_callback added, when fit ends or is preempted",
+    waits_for="a public CallbackList.remove (keras-team/keras)",
+    feature="BackupAndRestore: a later fit of the same model does not run a finished fit's hook",
+    canary=_canary_callback_list_iterates_its_list,
+)
+def stop_running_after_every_callback(callback_list, callback) -> None:
+    """Removes what `run_after_every_callback` added (no-op if it is gone)."""
+    if callback in callback_list.callbacks:
+        callback_list.callbacks.remove(callback)
+
+
 def _canary_initial_epoch():
     import inspect
 

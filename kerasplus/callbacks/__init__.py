@@ -1,5 +1,6 @@
 """Fit-time callbacks: learning-rate schedules, the LR range test, early stopping, resume, NaN guard."""
 
+from kerasplus.callbacks._preemption import Preempted
 from kerasplus.callbacks.backup_and_restore import BackupAndRestore
 from kerasplus.callbacks.cyclic_lr import CyclicLR
 from kerasplus.callbacks.early_stopping import EarlyStopping
@@ -16,6 +17,7 @@ __all__ = [
     "LRFinderResult",
     "NaNGuard",
     "OneCycleLR",
+    "Preempted",
     "WarmupLR",
     "lr_find",
 ]

@@ -112,3 +112,47 @@ def decode(value, arrays):
     if isinstance(value, list):
         return [decode(v, arrays) for v in value]
     return value
+
+
+def array_names(value) -> list:
+    """The array names an encoded state refers to (`encode`'s ``{"__array__": name}``)."""
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return [value["__array__"]]
+        return [name for v in value.values() for name in array_names(v)]
+    if isinstance(value, list):
+        return [name for v in value for name in array_names(v)]
+    return []
+
+
+def state_key(callback) -> str:
+    """A key that names `callback`'s state in a checkpoint, whatever its position in the callback list.
+
+    The callback's own ``state_key`` attribute if it has one (a non-empty
+    string, as in Lightning); else its class (module and qualified name), plus
+    the quantity it monitors for callbacks that have a ``monitor`` (and a
+    ``mode``): ``EarlyStopping(monitor="loss")`` and
+    ``EarlyStopping(monitor="val_loss")`` are two owners. Hyper-parameters
+    such as ``patience`` are not part of it, so changing them between runs
+    keeps the state. `unique_keys` numbers callbacks whose keys are equal.
+    """
+    own = getattr(callback, "state_key", None)
+    if isinstance(own, str) and own:
+        return own
+    kind = type(callback)
+    key = f"{kind.__module__}.{kind.__qualname__}"
+    monitor = getattr(callback, "monitor", None)
+    if isinstance(monitor, str):
+        mode = getattr(callback, "mode", None)
+        key += f"[monitor={monitor}" + (f", mode={mode}]" if isinstance(mode, str) else "]")
+    return key
+
+
+def unique_keys(callbacks) -> dict:
+    """``{key: callback}`` in list order; a key already taken gets ``#2``, ``#3``... in order of appearance."""
+    keyed, seen = {}, {}
+    for callback in callbacks:
+        key = state_key(callback)
+        seen[key] = seen.get(key, 0) + 1
+        keyed[key if seen[key] == 1 else f"{key}#{seen[key]}"] = callback
+    return keyed

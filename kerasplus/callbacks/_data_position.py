@@ -54,6 +54,11 @@ class DataCursor:
     def adapter_name(self) -> str:
         return type(self.epoch_iterator.data_adapter).__name__
 
+    def batch_size(self) -> int | None:
+        """The batch size fit reads its input with, when the data adapter says (numpy: always)."""
+        size = getattr(self.epoch_iterator.data_adapter, "batch_size", None)
+        return size if isinstance(size, int) and not isinstance(size, bool) else None
+
     def exact(self) -> bool:
         return self.adapter_name in EXACT_ADAPTERS
 

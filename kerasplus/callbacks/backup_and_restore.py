@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import warnings
 
 import keras
@@ -11,6 +13,25 @@ from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks import _callback_state, _training_state, _worker_agreement
 from kerasplus.callbacks._checkpoint_store import CheckpointStore
 from kerasplus.callbacks._data_position import DataCursor
+from kerasplus.callbacks._preemption import Preempted, SignalCatcher
+
+_UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
+logger = logging.getLogger(__name__)
+
+
+class _AfterEveryCallback(keras.callbacks.Callback):
+    """Appended to the running fit's callback list: runs `BackupAndRestore`'s saves after every callback."""
+
+    def __init__(self, after_batch, after_epoch):
+        super().__init__()
+        self.after_batch = after_batch
+        self.after_epoch = after_epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after_batch(batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.after_epoch(epoch)
 
 
 class BackupAndRestore(keras.callbacks.Callback):
@@ -23,9 +44,55 @@ class BackupAndRestore(keras.callbacks.Callback):
     generator, NumPy's and Python's global random states, the epoch and the
     position inside it, and the state of every other callback of the same
     `fit` that has `get_state()`/`set_state()` (all kerasplus callbacks; Keras's
-    `EarlyStopping` and `ReduceLROnPlateau` through adapters). The last `keep`
-    checkpoints are kept; if the newest does not load, the one before is used,
-    with a warning. A checkpoint is never written while a weight is NaN or inf.
+    `EarlyStopping` and `ReduceLROnPlateau` through adapters), and the steps
+    per epoch and batch size. The last `keep` checkpoints are kept. A
+    checkpoint is never written while a weight is NaN or inf.
+
+    The epoch's checkpoint is written in this callback's `on_epoch_end` and,
+    when callbacks follow it in the list, written again (same file,
+    atomically) once every callback has run its `on_epoch_end`: it holds
+    their states after the epoch. If a callback after this one raises in
+    `on_epoch_end`, the rerun still starts at the next epoch (as with Keras's
+    `BackupAndRestore`), with that callback's state from before the epoch
+    end. Mid-epoch checkpoints are written after every callback's
+    `on_train_batch_end`.
+
+    Restoring trusts nothing: the zip directory, the header (its SHA-256),
+    every array's npy header (dtype, shape and size, against the header and
+    the model) are checked before any array is read, then each array's
+    SHA-256. A checkpoint that is truncated, bit-flipped, hand-made, of
+    another model, holds NaN/inf weights or an impossible position (an epoch
+    beyond this fit's `epochs`, a step beyond its epoch) is skipped with a
+    warning naming the file and the reason, and the one before it is used; if
+    none is usable, `fit` raises ValueError with each file's reason.
+    Checkpoints of earlier kerasplus versions (format 1) are refused so.
+
+    Each callback's state is stored under a stable key: its ``state_key``
+    attribute if it has one (a string), else its class plus, for callbacks
+    with a ``monitor``, the monitored quantity (and mode); equal keys are
+    numbered in list order. Adding, removing or reordering callbacks between
+    runs restores each state to its owner; a saved state that no callback of
+    this fit owns is left, with a warning.
+
+    If the batch size or the steps per epoch differ from those of a mid-epoch
+    checkpoint's run, the position inside the epoch means other samples: the
+    resumed `fit` starts at the next epoch boundary instead (the rest of that
+    epoch is not trained), with a warning. An epoch-end checkpoint resumes as
+    usual.
+
+    Termination signals (`save_on_signals`, SIGTERM by default: spot VMs,
+    Kubernetes) do not end the process mid-step: the running step finishes,
+    a checkpoint is written at the next batch boundary (at the epoch end, after
+    validation, when the signal comes in the last step or the input cannot be
+    put back mid-epoch), and `fit` raises `kerasplus.callbacks.Preempted`, a
+    `SystemExit` with status ``128 + signal`` (143 for SIGTERM) holding the
+    checkpoint's path. Handlers are installed in the main thread only, for the
+    duration of `fit`, and the previous ones are put back when it ends. If no
+    batch boundary comes within `_preemption.GRACE_S` (60 s) of the signal, or
+    a second signal arrives, the previous handler acts on it (for SIGTERM by
+    default: the process ends). Under `MultiWorkerMirroredStrategy` with
+    several workers signals are not caught (logged at INFO): the workers would
+    first have to agree on the step to save at.
 
     At `on_train_begin` the newest checkpoint is restored. With an integer
     `save_freq` a checkpoint can sit in the middle of an epoch: the resumed
@@ -65,6 +132,9 @@ class BackupAndRestore(keras.callbacks.Callback):
             checkpoints are kept when True.
         delete_checkpoint: delete the checkpoints when `fit` ends.
         keep: how many checkpoints to keep (>= 1).
+        save_on_signals: signals (numbers or `signal.Signals`) that save and
+            stop `fit` (see above); ``()`` catches none. SIGKILL and SIGSTOP
+            cannot be caught and are refused.
 
     Example:
 
@@ -85,6 +155,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         double_checkpoint: bool = False,
         delete_checkpoint: bool = True,
         keep: int = 2,
+        save_on_signals=(signal.SIGTERM,),
     ):
         super().__init__()
         if not backup_dir:
@@ -97,6 +168,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.double_checkpoint = v.check_bool("double_checkpoint", double_checkpoint)
         self.delete_checkpoint = v.check_bool("delete_checkpoint", delete_checkpoint)
         self.keep = v.check_int("keep", keep, minimum=1)
+        self.save_on_signals = _check_signals(save_on_signals)
         self.backup_dir = str(backup_dir)
         self._store = CheckpointStore(self.backup_dir, max(self.keep, 2 if double_checkpoint else 1))
         self._active = self._store  # the store written to: a worker's own folder under multi-worker training
@@ -109,6 +181,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             "double_checkpoint": self.double_checkpoint,
             "delete_checkpoint": self.delete_checkpoint,
             "keep": self.keep,
+            "save_on_signals": list(self.save_on_signals),
         }
 
     # ---------------------------------------------------------------- fit hooks
@@ -126,10 +199,16 @@ class BackupAndRestore(keras.callbacks.Callback):
             callbacks = []
         else:
             callbacks = list(callback_list.callbacks)
-        self._stateful = [c for c in callbacks if c is not self and _callback_state.has_state(c)]
+        self._stateful = _callback_state.unique_keys(
+            c for c in callbacks if c is not self and _callback_state.has_state(c)
+        )
         position = callbacks.index(self) if self in callbacks else len(callbacks)
-        self._after_me = {id(c) for c in callbacks[position + 1 :]}
-        self._mid_epoch = self.save_freq != "epoch" and self._cursor is not None and self._cursor.exact()
+        later = callbacks[position + 1 :]
+        self._after_me = {id(c) for c in later}
+        defaults = (keras.callbacks.History, keras.callbacks.ProgbarLogger)
+        self._rewrite_at_epoch_end = any(not isinstance(c, defaults) for c in later)
+        self._exact = self._cursor is not None and self._cursor.exact()
+        self._mid_epoch = self.save_freq != "epoch" and self._exact
         if self.save_freq != "epoch" and not self._mid_epoch:
             what = self._cursor.adapter_name if self._cursor is not None else "an input this fit hides"
             warnings.warn(
@@ -143,11 +222,19 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._since_save = 0
         self._save_at_epoch_end = False
         self._due = None
+        self._epoch_checkpoint = None
         self._pending_states = []
         self._pending_metrics = None
+        self._waiting_for_epoch_end = False
         self.restored_from = None
+        self._callback_list, self._tail = callback_list, None
+        if callback_list is not None:
+            self._tail = _AfterEveryCallback(self._after_batch, self._after_epoch)
+            internal_keras.run_after_every_callback(callback_list, self._tail)
+        self._verifier = _training_state.Verifier(self.model, self.params.get("epochs"))
         strategy = getattr(self.model, "distribute_strategy", None)
         task = _worker_agreement.multi_worker_task(strategy)
+        self._install_signal_catcher(multi_worker=task is not None)
         if task is not None:
             self._restore_agreed(strategy, task)
             return
@@ -163,9 +250,33 @@ class BackupAndRestore(keras.callbacks.Callback):
                 stacklevel=2,
             )
         self._store.remove_temporary_files()
-        checkpoint = self._store.latest()
+        if self._store.checkpoint_names():
+            self._verifier.require_built()
+        checkpoint = self._store.latest(self._verifier)
         if checkpoint is not None:
             self._restore(checkpoint)
+
+    def _install_signal_catcher(self, multi_worker):
+        self._catcher = None
+        if not self.save_on_signals:
+            return
+        if multi_worker:
+            logger.info(
+                "BackupAndRestore: save_on_signals is not honoured under MultiWorkerMirroredStrategy "
+                "(the workers would have to agree on the step to save at); a signal ends the "
+                "process as before and the run resumes from the last checkpoint."
+            )
+            return
+        catcher = SignalCatcher(self.save_on_signals)
+        if not catcher.install():
+            warnings.warn(
+                "BackupAndRestore: fit runs outside the main thread, where Python cannot install "
+                "signal handlers; save_on_signals is not honoured.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        self._catcher = catcher
 
     def _restore_agreed(self, strategy, task):
         """Multi-worker restore: every worker resumes from the same (epoch, step), or every worker raises.
@@ -202,7 +313,9 @@ class BackupAndRestore(keras.callbacks.Callback):
                 UserWarning,
                 stacklevel=6,
             )
-        return self._active.readable()
+        if self._active.checkpoint_names():
+            self._verifier.require_built()
+        return self._active.readable(self._verifier)
 
     def _restore_chosen(self, candidates, everywhere):
         chosen = next((c for c in candidates if _worker_agreement.checkpoint_key(c.meta) in everywhere), None)
@@ -227,24 +340,18 @@ class BackupAndRestore(keras.callbacks.Callback):
         candidates.clear()  # only the chosen one's content is still needed
         self._restore(chosen)
 
-    # A save falls due at a batch or epoch end but is written at the next
-    # batch or epoch begin, so every callback after this one in the list has
-    # seen that end too (their state is part of the checkpoint).
-
     def _write_due(self):
         if self._due is not None:
             due, self._due = self._due, None
             self._save(*due)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._write_due()
         self._epoch = epoch
-        for callback, state in self._pending_states:
-            _callback_state.set_state(callback, state)
+        for key, callback, state in self._pending_states:
+            self._set_callback_state(key, callback, state)
         self._pending_states = []
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._write_due()
         self._begin = batch
 
     def on_train_batch_end(self, batch, logs=None):
@@ -253,30 +360,72 @@ class BackupAndRestore(keras.callbacks.Callback):
         done = batch - self._begin + 1
         if self._cursor is not None:
             self._cursor.advance(done)
-        if not self._mid_epoch:
+        if self._mid_epoch:
+            self._since_save += done
+            if self._since_save >= self.save_freq:
+                self._since_save = 0
+                steps = self.params.get("steps")
+                if steps is not None and batch + 1 >= steps:
+                    self._save_at_epoch_end = True  # after validation, as an epoch-end checkpoint
+                else:
+                    self._due = (self._epoch, batch + 1)
+        if self._tail is None:
+            self._after_batch(batch)
+
+    def _after_batch(self, batch):
+        """After every callback's `on_train_batch_end`: the save due, and a stop asked by a signal."""
+        self._write_due()
+        if self._catcher is None or self._catcher.received is None or self._waiting_for_epoch_end:
             return
-        self._since_save += done
-        if self._since_save < self.save_freq:
-            return
-        self._since_save = 0
         steps = self.params.get("steps")
-        if steps is not None and batch + 1 >= steps:
-            self._save_at_epoch_end = True  # after validation, as an epoch-end checkpoint
-        else:
-            self._due = (self._epoch, batch + 1)
+        if self._exact and (steps is None or batch + 1 < steps):
+            self._stop(self._save(self._epoch, batch + 1))
+        self._waiting_for_epoch_end = True
+        if not self._exact:
+            warnings.warn(
+                "BackupAndRestore: stopping at the end of this epoch (this fit's input cannot be "
+                "put back in the middle of an epoch).",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.save_freq == "epoch" or self._save_at_epoch_end or not self._mid_epoch:
-            self._due = (epoch + 1, 0)
+        stopping = self._catcher is not None and self._catcher.received is not None
+        if self.save_freq == "epoch" or self._save_at_epoch_end or not self._mid_epoch or stopping:
+            self._epoch_checkpoint = self._save(epoch + 1, 0)
         self._save_at_epoch_end = False
+        if self._tail is None:
+            self._after_epoch(epoch)
+
+    def _after_epoch(self, epoch):
+        """After every callback's `on_epoch_end`: the epoch's checkpoint again, with their states after it."""
+        path, self._epoch_checkpoint = self._epoch_checkpoint, None
+        if path is not None and self._tail is not None and self._rewrite_at_epoch_end:
+            path = self._save(epoch + 1, 0, replace=path) or path
+        if self._catcher is not None and self._catcher.received is not None:
+            self._stop(path)
+
+    def _stop(self, path):
+        signum = self._catcher.received
+        self._end_fit()
+        raise Preempted(signum, path)
+
+    def _end_fit(self):
+        """What must not outlive this fit: the signal handlers, the hook after every callback, the initial epoch."""
+        if self._catcher is not None:
+            self._catcher.uninstall()
+        if self._tail is not None:
+            internal_keras.stop_running_after_every_callback(self._callback_list, self._tail)
+            self._tail = None
+        internal_keras.set_initial_epoch(self.model, None)  # Keras leaves it set; a later fit must not inherit it
 
     def on_train_end(self, logs=None):
-        internal_keras.set_initial_epoch(self.model, None)  # Keras leaves it set; a later fit must not inherit it
+        self._end_fit()
         if self.delete_checkpoint:
             self._active.delete_all()  # and backup_dir itself, once the last worker's folder is gone
-        else:
-            self._write_due()  # the end of the last epoch, kept for a later fit
         self._due = None
+        if self._catcher is not None and self._catcher.received is not None:
+            signal.raise_signal(self._catcher.received)  # came after the last epoch end: the previous handler's
 
     def _add_saved_metrics(self):
         """Adds the accumulators saved mid-epoch to those of the first resumed batch.
@@ -287,37 +436,44 @@ class BackupAndRestore(keras.callbacks.Callback):
         """
         saved, self._pending_metrics = self._pending_metrics, None
         variables = self.model.metrics_variables
-        if len(variables) != len(saved):
+        if len(variables) != len(saved) or any(tuple(x.shape) != s.shape for x, s in zip(variables, saved)):
             warnings.warn(
                 f"BackupAndRestore: the checkpoint holds {len(saved)} metric "
-                f"variables, this model {len(variables)}; the resumed epoch's "
+                f"variables, this model {len(variables)} (or their shapes differ); the resumed epoch's "
                 "metrics count only the batches after the resume.",
                 UserWarning,
                 stacklevel=3,
             )
             return
         for variable, value in zip(variables, saved):
-            variable.assign(variable + value)
+            variable.assign(variable + value.astype(_training_state.numpy_dtype(variable)))
 
     # ---------------------------------------------------------------- save and restore
 
-    def _save(self, epoch, step):
+    def _batch_size(self):
+        return self._cursor.batch_size() if self._cursor is not None else None
+
+    def _save(self, epoch, step, replace=None):
+        """Writes a checkpoint (or rewrites `replace`); returns its path, or None when the weights are not finite."""
         position = self._cursor.position() if self._cursor is not None else None
         try:
-            arrays, meta = _training_state.assemble(self.model, epoch, step, position, self._stateful)
+            arrays, meta = _training_state.assemble(
+                self.model, epoch, step, position, self._stateful,
+                steps=self.params.get("steps"), batch_size=self._batch_size(),
+            )
         except _training_state.NonFiniteWeights as error:
             warnings.warn(
                 f"BackupAndRestore: not saving at epoch {epoch}, step {step}: {error}.",
                 UserWarning,
                 stacklevel=2,
             )
-            return
-        self._active.write(arrays, meta)
+            return None
+        return self._active.write(arrays, meta, replace=replace)
 
     def _restore(self, checkpoint):
-        """Puts the training state of `checkpoint` (already read) back into this fit."""
+        """Puts the training state of `checkpoint` (already read and verified) back into this fit."""
         path, meta = checkpoint.path, checkpoint.meta
-        groups = _training_state.check(self.model, checkpoint)
+        groups = _training_state.variable_groups(self.model)
         _training_state.assign(groups, checkpoint)
         epoch, step = int(meta["epoch"]), int(meta["step"])
         position = meta.get("position")
@@ -329,6 +485,23 @@ class BackupAndRestore(keras.callbacks.Callback):
                 stacklevel=3,
             )
             step = 0
+        steps, batch_size = self.params.get("steps"), self._batch_size()
+        saved_steps, saved_batch_size = meta.get("steps"), meta.get("batch_size")
+        changed = (saved_steps is not None and steps is not None and saved_steps != steps) or (
+            saved_batch_size is not None and batch_size is not None and saved_batch_size != batch_size
+        )
+        if step > 0 and changed:
+            warnings.warn(
+                f"BackupAndRestore: {path} was saved at step {step} of epoch {epoch} by a run of "
+                f"{saved_steps} steps per epoch, batch size {saved_batch_size}; this fit has {steps} "
+                f"steps of batch size {batch_size}, so that position means other samples. Resuming at "
+                f"the start of epoch {epoch + 1}: the rest of epoch {epoch} is not trained.",
+                UserWarning,
+                stacklevel=3,
+            )
+            epoch, step = epoch + 1, 0
+            if position is not None:  # what an epoch-end checkpoint holds: the next epoch's iterator, unread
+                position = {"iterators": position["iterators"] + 1, "consumed": 0}
         if step > 0:
             self._pending_metrics = _training_state.saved_metrics(checkpoint)
         if self._cursor is not None and position is not None:
@@ -341,18 +514,57 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.restored_from = path
 
     def _restore_callbacks(self, checkpoint):
-        states = _training_state.callback_states(checkpoint, self._stateful)
-        if states is None:
+        saved = _training_state.callback_states(checkpoint)
+        orphans = [key for key in saved if key not in self._stateful]
+        if orphans:
             warnings.warn(
-                f"BackupAndRestore: {checkpoint.path} holds the state of callbacks "
-                f"{_training_state.saved_callback_classes(checkpoint)}, this fit has "
-                f"{[type(c).__name__ for c in self._stateful]}; their state is not restored.",
+                f"BackupAndRestore: {checkpoint.path} holds the state of {orphans}, which no callback "
+                f"of this fit owns (this fit's state keys: {list(self._stateful)}); not restored. "
+                "Set a callback's `state_key` attribute to name its state.",
                 UserWarning,
                 stacklevel=4,
             )
-            return
-        for callback, state in zip(self._stateful, states):
+        for key, callback in self._stateful.items():
+            if key not in saved:
+                continue  # new in this run: starts from its own initial state
             if id(callback) in self._after_me:
-                self._pending_states.append((callback, state))  # after its own on_train_begin
+                self._pending_states.append((key, callback, saved[key]))  # after its own on_train_begin
             else:
-                _callback_state.set_state(callback, state)
+                self._set_callback_state(key, callback, saved[key])
+
+    def _set_callback_state(self, key, callback, state):
+        try:
+            _callback_state.set_state(callback, state)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            warnings.warn(
+                f"BackupAndRestore: the saved state of {key} does not fit it "
+                f"({type(error).__name__}: {error}); it starts from its initial state.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _check_signals(signals) -> tuple:
+    if signals is None:
+        return ()
+    if isinstance(signals, (int, str)) or not hasattr(signals, "__iter__"):
+        raise TypeError(
+            "`save_on_signals` must be a tuple of signals (e.g. (signal.SIGTERM,)); "
+            f"received save_on_signals={signals!r}."
+        )
+    checked = []
+    for item in signals:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise TypeError(f"`save_on_signals` must hold signal numbers; received save_on_signals={signals!r}.")
+        try:
+            number = signal.Signals(item)
+        except ValueError:
+            raise ValueError(
+                f"`save_on_signals` holds {item!r}, not a signal of this platform; "
+                f"received save_on_signals={signals!r}."
+            ) from None
+        if number in _UNCATCHABLE:
+            raise ValueError(f"`save_on_signals` holds {number.name}, which cannot be caught; received {signals!r}.")
+        if number not in checked:
+            checked.append(number)
+    return tuple(int(number) for number in checked)

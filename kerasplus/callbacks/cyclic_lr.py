@@ -19,8 +19,8 @@ class CyclicLR(ScheduleCallback):
     gain `learning_rate` (and `momentum`/`beta_1`).
 
     Args:
-        base_lr, max_lr, step_size_up, step_size_down, mode, gamma: as
-            `kerasplus.schedules.CyclicLR`.
+        base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn,
+            scale_mode: as `kerasplus.schedules.CyclicLR`.
         cycle_momentum: cycle momentum/`beta_1` (TensorFlow backend).
         base_momentum, max_momentum: momentum range, 0 <= base <= max < 1.
 
@@ -42,13 +42,17 @@ class CyclicLR(ScheduleCallback):
         cycle_momentum: bool = True,
         base_momentum: float = 0.8,
         max_momentum: float = 0.9,
+        scale_fn=None,
+        scale_mode: str = "cycle",
     ):
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
-        self.schedule = CyclicSchedule(base_lr, max_lr, step_size_up, step_size_down, mode, gamma)
+        self.schedule = CyclicSchedule(
+            base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode
+        )
         self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
 
     def make_schedules(self, optimizer):
         # torch's momentum curve: the rate's cycle with the ends swapped.
-        config = self.schedule.get_config()
+        config = self.schedule.arguments()
         config.update(base_lr=self.max_momentum, max_lr=self.base_momentum)
         return self.schedule, functools.partial(cyclic, **config)

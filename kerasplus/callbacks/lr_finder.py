@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -15,8 +16,8 @@ from kerasplus.schedules.exponential_sweep import ExponentialSweep
 
 
 def _steep(lrs, losses):
-    """Rate where the loss falls fastest against log(rate) (fastai's `steep`)."""
-    slopes = np.diff(losses) / np.diff(np.log(lrs))
+    """fastai's `steep`: the rate where the loss falls fastest against log(rate)."""
+    slopes = (losses[1:] - losses[:-1]) / (np.log(lrs[1:]) - np.log(lrs[:-1]))
     return float(lrs[int(np.argmin(slopes))])
 
 
@@ -36,49 +37,88 @@ def _valley(lrs, losses):
     return float(lrs[best_start + int(section) + int(section / 2)])
 
 
+# fastai's `Recorder.plot_lr_find(skip_end=5)` and `Learner.lr_find`'s ``[num_it // 10 : -5]``.
+SKIP_END = 5
+
+
 @dataclasses.dataclass
 class LRFinderResult:
     """What a range test recorded: one row per optimizer step.
+
+    Suggestions follow fastai's `Learner.lr_find`: the smoothed losses of the
+    steps ``num_steps // 10`` to the fifth-last recorded one (``num_steps`` is
+    the number requested, so a run stopped early by divergence is trimmed as
+    fastai trims it), cut at the first non-finite loss, then fastai's
+    `valley` or `steep` rule.
 
     Attributes:
         lrs: learning rate applied at each step.
         losses: the batch loss of each step.
         smoothed_losses: bias-corrected exponential moving average of `losses`.
         diverged: whether the sweep stopped early because the loss blew up.
+        num_steps: the number of steps the sweep was asked for; None means
+            ``len(lrs)`` (a sweep that ran to its end).
     """
 
     lrs: np.ndarray
     losses: np.ndarray
     smoothed_losses: np.ndarray
     diverged: bool
+    num_steps: int | None = None
 
-    def _trimmed(self):
-        # As fastai: skip the first 10% and the last 5 points, which are noisy.
-        n = len(self.lrs)
-        if n < 3:
+    def _trimmed(self, minimum):
+        num_steps = len(self.lrs) if self.num_steps is None else self.num_steps
+        lrs = np.asarray(self.lrs, dtype=np.float64)[num_steps // 10 : -SKIP_END]
+        losses = np.asarray(self.smoothed_losses, dtype=np.float64)[num_steps // 10 : -SKIP_END]
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if len(bad):
+            lrs, losses = lrs[: bad[0]], losses[: bad[0]]
+        if len(lrs) < minimum:
             raise ValueError(
-                f"The range test recorded {n} steps; it needs at least 3 for a "
-                "suggestion. Use more num_steps or a lower start_lr."
+                f"The range test recorded {len(self.lrs)} of num_steps={num_steps} steps; fastai's rule "
+                f"keeps steps num_steps // 10 to the {SKIP_END}th-last, {len(lrs)} here, and needs at "
+                f"least {minimum}. Use more num_steps (or a lower start_lr or end_lr if it diverged)."
             )
-        lo, hi = (n // 10, n - 5) if n >= 20 else (0, n)
-        return self.lrs[lo:hi], self.smoothed_losses[lo:hi]
+        return lrs, losses
 
     @property
     def suggestion_steep(self) -> float:
-        """Rate at the steepest descent of the smoothed loss."""
-        return _steep(*self._trimmed())
+        """Rate at the steepest descent of the smoothed loss (fastai's `steep`)."""
+        return _steep(*self._trimmed(2))
 
     @property
     def suggestion_valley(self) -> float:
         """fastai's default "valley" suggestion."""
-        return _valley(*self._trimmed())
+        return _valley(*self._trimmed(1))
 
     @property
     def suggestion(self) -> float:
         return self.suggestion_valley
 
+    def y_limits(self) -> tuple[float, float]:
+        """The plot's loss range: the smoothed curve without its last 5 points, outliers cut.
+
+        A value is an outlier beyond 3 interquartile ranges from the quartiles
+        (Tukey's far-out fences), so one spike does not flatten the curve.
+        """
+        values = np.asarray(self.smoothed_losses, dtype=np.float64)
+        if len(values) > 2 * SKIP_END:
+            values = values[:-SKIP_END]
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return (0.0, 1.0)
+        q1, q3 = np.percentile(values, [25, 75])
+        spread = q3 - q1
+        kept = values[(values >= q1 - 3 * spread) & (values <= q3 + 3 * spread)]
+        low, high = float(kept.min()), float(kept.max())
+        pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+        return (low - pad, high + pad)
+
     def plot(self, path):
-        """Writes loss against learning rate (log scale) as a PNG; returns `path`."""
+        """Writes loss against learning rate (log scale) as a PNG; returns `path`.
+
+        The y-axis spans `y_limits()`, so a spike does not flatten the curve.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
@@ -94,6 +134,7 @@ class LRFinderResult:
             index = int(np.argmin(np.abs(self.lrs - lr)))
             ax.plot(lr, self.smoothed_losses[index], marker, label=f"{name} {lr:.2e}")
         ax.set_xscale("log")
+        ax.set_ylim(*self.y_limits())
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
         ax.legend()
@@ -183,6 +224,7 @@ class LRFinder(ScheduleCallback):
             losses=np.asarray(self._losses),
             smoothed_losses=np.asarray(self._smoothed),
             diverged=self._diverged,
+            num_steps=self.schedule.num_steps,
         )
 
 
@@ -247,6 +289,14 @@ def lr_find(
     """
     finder = LRFinder(start_lr, end_lr, num_steps, beta, diverge_threshold)
     v.check_int("batch_size", batch_size, minimum=1)
+    v.check_int("seed", seed)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model; received model={model!r} of type {type(model).__name__}.")
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "lr_find needs a compiled model: call model.compile(optimizer, loss) first "
+            f"(received an uncompiled {type(model).__name__})."
+        )
     dataset = _batches(x, y, batch_size, seed)
     if not model.built:
         first = next(iter(dataset))

@@ -35,6 +35,11 @@ class NaNGuard(keras.callbacks.Callback):
     accelerator with `steps_per_execution=1`. With ``steps_per_execution=k``
     a failure undoes all k steps of the call.
 
+    When every step of an epoch was undone, the epoch's training metrics
+    (``loss`` and the compiled metrics, not ``val_*``) are reported as NaN,
+    with a warning, instead of Keras's 0.0 for a mean over no batch (History
+    and the callbacks after this one see NaN).
+
     Put it before `kerasplus.callbacks.BackupAndRestore` in the callback
     list so a checkpoint is written after the repair (BackupAndRestore also
     refuses to write non-finite weights on its own).
@@ -69,6 +74,7 @@ class NaNGuard(keras.callbacks.Callback):
         self.consecutive = 0
         self.stopped_reason = None
         self._snapshot = []
+        self._good_steps = 0
 
     def get_config(self) -> dict:
         return {
@@ -100,7 +106,24 @@ class NaNGuard(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.consecutive = 0
         self.stopped_reason = None
+        self._good_steps = 0
         self._take_snapshot()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._good_steps = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._good_steps or logs is None:
+            return
+        undone = [name for name in logs if not name.startswith("val_") and name not in ("learning_rate", "lr")]
+        for name in undone:
+            logs[name] = float("nan")
+        warnings.warn(
+            f"NaNGuard: every step of epoch {epoch} was undone; its {', '.join(undone) or 'metrics'} "
+            "are reported as NaN.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     def _finite(self, logs):
         loss = (logs or {}).get("loss")
@@ -117,6 +140,7 @@ class NaNGuard(keras.callbacks.Callback):
         finite, what = self._finite(logs)
         if finite:
             self.consecutive = 0
+            self._good_steps += 1
             self._take_snapshot()
             return
         self._restore()

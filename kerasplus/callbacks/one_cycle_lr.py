@@ -67,12 +67,15 @@ class OneCycleLR(ScheduleCallback):
         three_phase: bool = False,
     ):
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
-        self.epochs = v.check_optional_int("epochs", epochs, minimum=1)
-        self.steps_per_epoch = v.check_optional_int("steps_per_epoch", steps_per_epoch, minimum=1)
-        self.total_steps = v.check_optional_int("total_steps", total_steps, minimum=1)
+        self.epochs = v.check_optional_int("epochs", epochs, minimum=1, maximum=v.MAX_STEPS)
+        self.steps_per_epoch = v.check_optional_int("steps_per_epoch", steps_per_epoch, minimum=1, maximum=v.MAX_STEPS)
+        self.total_steps = v.check_optional_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)
         # The schedules' own checks, now (the phases once total_steps is known).
         check_one_cycle_rates(max_lr, div_factor, final_div_factor)
-        check_cycle(pct_start, anneal_strategy, three_phase, self.total_steps)
+        known = self.total_steps
+        if known is None and self.epochs is not None and self.steps_per_epoch is not None:
+            known = self.epochs * self.steps_per_epoch
+        check_cycle(pct_start, anneal_strategy, three_phase, known)
         v.check_momentum_range(base_momentum, max_momentum)
         # What OneCycle and OneCycleMomentum get besides total_steps, which fit may tell.
         cycle = {"pct_start": pct_start, "anneal_strategy": anneal_strategy, "three_phase": three_phase}

@@ -17,7 +17,21 @@ import math
 import keras
 from keras import ops
 
+from kerasplus import _validation as v
+
 PROPOSALS = 8
+
+# Concentrations for which the float32 arithmetic below is sound: Jöhnk's
+# log(U) / a stays finite for a >= 1e-30 (|log U| <= 27.7), and Marsaglia-Tsang's
+# d = a - 1/3 and d * v stay finite for a <= 1e30 (float32 tops out at 3.4e38).
+# Towards either end Beta(a, a) is a fair coin on {0, 1} or the constant 0.5,
+# which the sampler reproduces (tests/layers/test_mixup.py).
+ALPHA_RANGE = (1e-30, 1e30)
+
+
+def check_alpha(name, value):
+    """A Beta concentration in `ALPHA_RANGE`."""
+    return v.check_range(name, value, *ALPHA_RANGE)
 
 
 def _log_gamma_sample(seed_generator, shape, a):
@@ -60,6 +74,8 @@ def beta_sample(seed_generator, batch, a: float, b: float):
 
 def _proposals_for(acceptance):
     """Fewest proposals with P(all rejected) < 1e-9: random numbers are the cost under XLA CPU."""
+    if acceptance >= 1.0 - 1e-12:  # tiny shapes: every proposal is accepted
+        return 2
     return max(2, math.ceil(math.log(1e-9) / math.log(1.0 - acceptance)))
 
 

@@ -14,7 +14,8 @@ from kerasplus import _validation as v
 
 
 def check_data_format(data_format):
-    data_format = data_format or keras.config.image_data_format()
+    if data_format is None:
+        data_format = keras.config.image_data_format()
     return v.check_choice("data_format", data_format, ("channels_last", "channels_first"))
 
 

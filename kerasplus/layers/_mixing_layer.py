@@ -17,8 +17,8 @@ class MixingLayer(keras.layers.Layer):
     def __init__(self, num_classes=None, seed=None, data_format=None, **kwargs):
         kwargs.setdefault("autocast", False)  # images keep their dtype (float16, uint8, ...)
         super().__init__(**kwargs)
-        self.num_classes = v.check_optional_int("num_classes", num_classes, minimum=2)
-        self.seed = v.check_optional_int("seed", seed)
+        self.num_classes = v.check_optional_int("num_classes", num_classes, minimum=2, maximum=v.MAX_STEPS)
+        self.seed = v.check_seed(seed)
         self.data_format = im.check_data_format(data_format)
         self.seed_generator = keras.random.SeedGenerator(seed)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasplus import _validation as v
 from kerasplus.layers import _images as im
-from kerasplus.layers._beta import beta_sample
+from kerasplus.layers._beta import beta_sample, check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 
 
@@ -37,7 +36,7 @@ class CutMix(MixingLayer):
     the exact fraction of its pixels that were not replaced.
 
     Args:
-        alpha: Beta concentration, > 0.
+        alpha: Beta concentration, in [1e-30, 1e30].
         num_classes: needed for sparse integer labels.
         seed: seed of the layer's `SeedGenerator`.
         data_format: ``"channels_last"`` or ``"channels_first"``.
@@ -56,7 +55,7 @@ class CutMix(MixingLayer):
 
     def __init__(self, alpha: float = 1.0, num_classes=None, seed=None, data_format=None, **kwargs):
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
-        self.alpha = v.check_positive("alpha", alpha)
+        self.alpha = check_alpha("alpha", alpha)
 
     def mix(self, x, shift, batch):
         lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)

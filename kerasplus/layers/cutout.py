@@ -13,7 +13,7 @@ def _check_side(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"`{name}` must be an int (pixels) or a float in (0, 1] (fraction); received {value!r}.")
     if isinstance(value, int):
-        return v.check_int(name, value, minimum=1)
+        return v.check_int(name, value, minimum=1, maximum=v.MAX_STEPS)
     return v.check_range(name, value, 0.0, 1.0, low_inclusive=False)
 
 
@@ -74,10 +74,10 @@ class Cutout(keras.layers.Layer):
         super().__init__(**kwargs)
         self.size = check_size(size)
         self.num_holes = v.check_int("num_holes", num_holes, minimum=1)
-        if fill_value != "mean":
-            fill_value = v.check_number("fill_value", fill_value)
+        if not (isinstance(fill_value, str) and fill_value == "mean"):
+            fill_value = v.check_float32("fill_value", v.check_number("fill_value", fill_value))
         self.fill_value = fill_value
-        self.seed = v.check_optional_int("seed", seed)
+        self.seed = v.check_seed(seed)
         self.data_format = im.check_data_format(data_format)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -93,7 +93,7 @@ class Cutout(keras.layers.Layer):
             box = im.random_box(self.seed_generator, batch, height, width, float(box_h), float(box_w))
             hole = im.box_mask(*box, height, width, self.data_format)
             mask = hole if mask is None else ops.logical_or(mask, hole)
-        if self.fill_value == "mean":
+        if isinstance(self.fill_value, str):  # "mean"
             axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
             fill = ops.mean(x, axis=axes, keepdims=True)
         else:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasplus import _validation as v
 from kerasplus.layers import _images as im
-from kerasplus.layers._beta import beta_sample
+from kerasplus.layers._beta import beta_sample, check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 
 
@@ -28,7 +27,7 @@ class Mixup(MixingLayer):
     active when ``training=True``.
 
     Args:
-        alpha: Beta concentration, > 0.
+        alpha: Beta concentration, in [1e-30, 1e30].
         num_classes: needed for sparse integer labels.
         seed: seed of the layer's `SeedGenerator`.
         data_format: accepted for symmetry with the other layers.
@@ -46,7 +45,7 @@ class Mixup(MixingLayer):
 
     def __init__(self, alpha: float = 0.2, num_classes=None, seed=None, data_format=None, **kwargs):
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
-        self.alpha = v.check_positive("alpha", alpha)
+        self.alpha = check_alpha("alpha", alpha)
 
     def mix(self, x, shift, batch):
         lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)

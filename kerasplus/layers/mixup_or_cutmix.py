@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.layers._beta import beta_sample
+from kerasplus.layers._beta import beta_sample, check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 from kerasplus.layers.cutmix import cutmix_images
 from kerasplus.layers.mixup import mixup_images
@@ -17,7 +17,7 @@ class MixupOrCutMix(MixingLayer):
     """Each image gets CutMix with probability `switch_prob`, else Mixup.
 
     Args:
-        mixup_alpha, cutmix_alpha: Beta concentrations, > 0.
+        mixup_alpha, cutmix_alpha: Beta concentrations, in [1e-30, 1e30].
         switch_prob: probability of CutMix, in [0, 1].
         num_classes, seed, data_format: as `Mixup`.
 
@@ -47,8 +47,8 @@ class MixupOrCutMix(MixingLayer):
         **kwargs,
     ):
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
-        self.mixup_alpha = v.check_positive("mixup_alpha", mixup_alpha)
-        self.cutmix_alpha = v.check_positive("cutmix_alpha", cutmix_alpha)
+        self.mixup_alpha = check_alpha("mixup_alpha", mixup_alpha)
+        self.cutmix_alpha = check_alpha("cutmix_alpha", cutmix_alpha)
         self.switch_prob = v.check_range("switch_prob", switch_prob, 0.0, 1.0)
 
     def mix(self, x, shift, batch):

@@ -75,7 +75,7 @@ class BinaryFocalCrossentropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.gamma = v.check_non_negative("gamma", v.check_float32("gamma", gamma))
+        self.gamma = v.check_float32_non_negative("gamma", gamma)
         self.alpha = None if alpha is None else v.check_range("alpha", alpha, 0.0, 1.0)
         self.label_smoothing = check_label_smoothing(label_smoothing)
         self.from_logits = v.check_bool("from_logits", from_logits)

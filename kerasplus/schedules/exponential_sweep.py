@@ -19,8 +19,8 @@ class ExponentialSweep(keras.optimizers.schedules.LearningRateSchedule):
     `kerasplus.callbacks.LRFinder` and `kerasplus.lr_find` sweep with.
 
     Args:
-        start_lr: rate at step 0, > 0.
-        end_lr: rate at step ``num_steps - 1``, > start_lr.
+        start_lr: rate at step 0, > 0 (a normal float32, >= 1.2e-38).
+        end_lr: rate at step ``num_steps - 1``, > start_lr, <= 3.4e38.
         num_steps: steps in the sweep, >= 2.
 
     Example:
@@ -32,10 +32,10 @@ class ExponentialSweep(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, start_lr: float, end_lr: float, num_steps: int):
-        self.start_lr = v.check_positive("start_lr", start_lr)
-        self.end_lr = v.check_positive("end_lr", end_lr)
+        self.start_lr = v.check_float32_normal("start_lr", start_lr)
+        self.end_lr = v.check_float32_positive("end_lr", end_lr)
         v.check_less("start_lr", self.start_lr, "end_lr", self.end_lr)
-        self.num_steps = v.check_int("num_steps", num_steps, minimum=2)
+        self.num_steps = v.check_int("num_steps", num_steps, minimum=2, maximum=v.MAX_STEPS)
 
     def __call__(self, step):
         done = as_float_step(step)

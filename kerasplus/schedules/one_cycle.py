@@ -52,7 +52,7 @@ def check_cycle(pct_start, anneal_strategy, three_phase, total_steps=None):
     is known (the callback may learn it only when `fit` starts). Returns the
     validated ``(pct_start, total_steps)``.
     """
-    total_steps = v.check_optional_int("total_steps", total_steps, minimum=1)
+    total_steps = v.check_optional_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)
     pct_start = v.check_range("pct_start", pct_start, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     v.check_choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
     v.check_bool("three_phase", three_phase)
@@ -62,22 +62,32 @@ def check_cycle(pct_start, anneal_strategy, three_phase, total_steps=None):
     lengths = [b - a for a, b in zip((0.0,) + ends[:-1], ends)]
     if min(lengths) <= 0:
         raise ValueError(
-            "Every phase of the cycle needs a positive length: with "
-            f"total_steps={total_steps}, pct_start={pct_start}, "
-            f"three_phase={three_phase} the phases end at steps {ends}. "
-            "Use more total_steps or a pct_start with pct_start * total_steps > 1"
-            + (" and pct_start < 0.5." if three_phase else ".")
+            "`total_steps` and `pct_start` must give every phase of the cycle a positive length; "
+            f"received total_steps={total_steps}, pct_start={pct_start}, three_phase={three_phase}, "
+            f"where the phases end at steps {ends}. Use more total_steps or a pct_start with "
+            "pct_start * total_steps > 1" + (" and pct_start < 0.5." if three_phase else ".")
         )
     return pct_start, total_steps
 
 
 def check_one_cycle_rates(max_lr, div_factor, final_div_factor):
-    """Checks of the rates shared by `OneCycle` and `OneCycleLR`; returns them as floats."""
-    return (
-        v.check_positive("max_lr", max_lr),
-        v.check_positive("div_factor", div_factor),
-        v.check_positive("final_div_factor", final_div_factor),
+    """Checks of the rates shared by `OneCycle` and `OneCycleLR`; returns them as floats.
+
+    The three rates of the cycle (peak, initial, final) must fit float32, in which
+    the schedule is computed.
+    """
+    max_lr = v.check_float32_positive("max_lr", max_lr)
+    div_factor = v.check_positive("div_factor", div_factor)
+    final_div_factor = v.check_positive("final_div_factor", final_div_factor)
+    initial_lr = max_lr / div_factor
+    v.check_float32("div_factor", div_factor, computed=initial_lr, what="the initial rate max_lr / div_factor")
+    v.check_float32(
+        "final_div_factor",
+        final_div_factor,
+        computed=initial_lr / final_div_factor,
+        what="the final rate max_lr / div_factor / final_div_factor",
     )
+    return max_lr, div_factor, final_div_factor
 
 
 def one_cycle(
@@ -99,8 +109,12 @@ def one_cycle(
     final_div_factor``. Like torch, the value at exactly ``step == total_steps``
     extrapolates the last phase one step (for ``"linear"`` it is negative); it
     is only used if training goes past `total_steps`, which the callback warns
-    about. `step` may be a scalar or an array of steps.
+    about. `step` may be a scalar or an array of steps. The other arguments
+    are checked as `OneCycle` checks them.
     """
+    max_lr, div_factor, final_div_factor = check_one_cycle_rates(max_lr, div_factor, final_div_factor)
+    total_steps = v.check_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)
+    pct_start, total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
     if three_phase:
@@ -108,7 +122,8 @@ def one_cycle(
     else:
         values = (initial_lr, max_lr, min_lr)
     ends = _phase_ends(total_steps, pct_start, three_phase)
-    return _piecewise(step, ends, values, anneal_strategy, min_lr, total_steps)
+    # torch's linear extrapolation at step == total_steps can go below 0: a rate is >= 0.
+    return ops.maximum(_piecewise(step, ends, values, anneal_strategy, min_lr, total_steps), 0.0)
 
 
 def one_cycle_momentum(
@@ -121,7 +136,13 @@ def one_cycle_momentum(
     anneal_strategy: str = "cos",
     three_phase: bool = False,
 ):
-    """Momentum (or Adam's beta_1) after `step` steps, inverse to the rate, as torch."""
+    """Momentum (or Adam's beta_1) after `step` steps, inverse to the rate, as torch.
+
+    The arguments are checked as `OneCycleMomentum` checks them.
+    """
+    total_steps = v.check_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)
+    pct_start, total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)
+    base_momentum, max_momentum = v.check_momentum_range(base_momentum, max_momentum)
     if three_phase:
         values = (max_momentum, base_momentum, max_momentum, max_momentum)
     else:
@@ -174,7 +195,7 @@ class OneCycle(FiniteHorizonSchedule):
         self.max_lr, self.div_factor, self.final_div_factor = check_one_cycle_rates(
             max_lr, div_factor, final_div_factor
         )
-        total_steps = v.check_int("total_steps", total_steps, minimum=1)  # required here
+        total_steps = v.check_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)  # required here
         self.pct_start, self.total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)
         self.anneal_strategy = anneal_strategy
         self.three_phase = three_phase
@@ -233,7 +254,7 @@ class OneCycleMomentum(FiniteHorizonSchedule):
         anneal_strategy: str = "cos",
         three_phase: bool = False,
     ):
-        total_steps = v.check_int("total_steps", total_steps, minimum=1)  # required here
+        total_steps = v.check_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)  # required here
         self.pct_start, self.total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)
         self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
         self.anneal_strategy = anneal_strategy

@@ -13,20 +13,39 @@ WARMUP_SHAPES = ("linear", "cos", "exp")
 
 
 def warmup(step, target, *, warmup_steps: int, warmup_init_lr: float = 0.0, shape: str = "linear"):
-    """Warm-up rate at `step` (< warmup_steps) rising from `warmup_init_lr` to `target`.
+    """Warm-up rate at `step` rising from `warmup_init_lr` to `target` (held from `warmup_steps` on).
 
     ``linear`` and ``cos`` interpolate; ``exp`` rises geometrically and needs
     both ends > 0. At ``step == warmup_steps`` every shape reaches `target`.
+    `warmup_steps`, `warmup_init_lr` and `shape` are checked as `Warmup` checks
+    them; a number `target` must be >= 0 (> 0 for ``exp``) and fit float32.
     """
-    step = as_float_step(step)
+    warmup_steps = v.check_int("warmup_steps", warmup_steps, minimum=1, maximum=v.MAX_STEPS)
+    warmup_init_lr, shape = check_warmup_start(warmup_init_lr, shape)
+    if not ops.is_tensor(target):  # a number (a tensor is the wrapped schedule's value)
+        target = v.check_float32_non_negative("target", target)
+        if shape == "exp":
+            v.check_float32_normal("target", target)
+    # Past `warmup_steps` it holds `target` (the wrapped schedule takes over there).
+    step = ops.clip(as_float_step(step), 0.0, float(warmup_steps))
     pct = step / float(warmup_steps)
     remaining = (float(warmup_steps) - step) / float(warmup_steps)
     return anneal(warmup_init_lr, target, pct, remaining, shape)
 
 
+def check_warmup_start(warmup_init_lr, shape):
+    """`warmup_init_lr` >= 0 in float32 (> 0 and not 0 in float32 for ``exp``); `shape` a known one."""
+    warmup_init_lr = v.check_float32_non_negative("warmup_init_lr", warmup_init_lr)
+    shape = v.check_choice("shape", shape, WARMUP_SHAPES)
+    if shape == "exp":
+        v.check_float32_normal("warmup_init_lr", warmup_init_lr)
+    return warmup_init_lr, shape
+
+
 def _value(schedule, step):
     if isinstance(schedule, float):
-        return ops.convert_to_tensor(schedule, "float32")
+        # Same shape as `step`, so a table of a constant is an array too.
+        return ops.full(ops.shape(ops.convert_to_tensor(step)), schedule, dtype="float32")
     return ops.cast(schedule(step), "float32")
 
 
@@ -75,25 +94,27 @@ class Warmup(FiniteHorizonSchedule):
         if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
             self.schedule = schedule
         elif isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
-            self.schedule = v.check_non_negative("schedule", schedule)
+            self.schedule = v.check_float32_non_negative("schedule", schedule)
         else:
             raise TypeError(
                 "`schedule` must be a keras LearningRateSchedule or a float "
                 f"learning rate; received schedule={schedule!r} of type "
                 f"{type(schedule).__name__}."
             )
-        self.warmup_steps = v.check_int("warmup_steps", warmup_steps, minimum=0)
-        self.warmup_init_lr = v.check_non_negative("warmup_init_lr", warmup_init_lr)
-        self.shape = v.check_choice("shape", shape, WARMUP_SHAPES)
-        if shape == "exp":
-            v.check_positive("warmup_init_lr", warmup_init_lr)
+        self.warmup_steps = v.check_int("warmup_steps", warmup_steps, minimum=0, maximum=v.MAX_STEPS)
+        self.warmup_init_lr, self.shape = check_warmup_start(warmup_init_lr, shape)
         self.shift_schedule = v.check_bool("shift_schedule", shift_schedule)
         self._offset = float(self.warmup_steps) if self.shift_schedule else 0.0
         # Where warm-up must arrive: a constant, computed once (schedules are pure).
         self._target = float(
             ops.convert_to_numpy(_value(self.schedule, float(self.warmup_steps) - self._offset))
         )
-        if shape == "exp" and self.warmup_steps and self._target <= 0:
+        if self.warmup_steps and not 0 <= self._target <= v.FLOAT32_MAX:
+            raise ValueError(
+                "`schedule` must be finite and >= 0 where warm-up ends; it is "
+                f"{self._target!r} at step {self.warmup_steps}; received schedule={self.schedule!r}."
+            )
+        if shape == "exp" and self.warmup_steps and self._target < v.FLOAT32_TINY:
             raise ValueError(
                 'shape="exp" needs the wrapped schedule to be > 0 where warm-up '
                 f"ends; it is {self._target!r} at step {self.warmup_steps}."

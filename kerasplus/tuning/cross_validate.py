@@ -18,14 +18,17 @@ def check_built_model(model, who="build_model"):
     return model
 
 
-def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed: int = 0, fit_kwargs=None):
+def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed: int = 0, **fit_kwargs):
     """Trains a fresh model per fold and evaluates it on the held-out fold.
 
     Args:
         build_model: a function with no arguments returning a compiled model.
         x, y: numpy arrays.
         k, stratify, seed: as `kerasplus.data.kfold`.
-        fit_kwargs: passed to every `fit` (default ``epochs=1, verbose=0``).
+        **fit_kwargs: passed to every `fit`, as in `kerasplus.tuning.search` (``epochs=20,
+            batch_size=64``...). Defaults: ``epochs=1`` (one epoch per fold) and ``verbose=0``; Keras's
+            own defaults otherwise (``batch_size=32``). `x`, `y` and `validation_data` come from the folds.
+            The former ``fit_kwargs={...}`` dictionary is still accepted, with a `DeprecationWarning`.
 
     Returns:
         ``{"folds": [{metric: value}, ...], "mean": {...}, "std": {...}}`` with
@@ -39,17 +42,26 @@ def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed
     ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     ...     return model
-    >>> result = kerasplus.tuning.cross_validate(build, x, y, k=3)
+    >>> result = kerasplus.tuning.cross_validate(build, x, y, k=3, epochs=2, batch_size=16)
     >>> len(result["folds"]), sorted(result["mean"])
     (3, ['accuracy', 'loss'])
     """
+    import warnings
+
     import keras
 
     from kerasplus.data.kfold import kfold
 
     v.check_callable("build_model", build_model)
     v.check_int("k", k, minimum=2)
-    fit_kwargs = {"epochs": 1, "verbose": 0, **(fit_kwargs or {})}
+    if "fit_kwargs" in fit_kwargs:
+        warnings.warn("`cross_validate(..., fit_kwargs={...})` is deprecated: pass the fit arguments directly, "
+                      "as in `cross_validate(build, x, y, epochs=5)`.", DeprecationWarning, stacklevel=2)
+        fit_kwargs = {**(fit_kwargs.pop("fit_kwargs") or {}), **fit_kwargs}
+    for name in ("x", "y", "validation_data", "validation_split"):
+        if name in fit_kwargs:
+            raise ValueError(f"`cross_validate` takes `{name}` from the folds; do not pass it as a fit argument.")
+    fit_kwargs = {"epochs": 1, "verbose": 0, **fit_kwargs}
     folds = []
     for index, ((x_train, y_train), (x_val, y_val)) in enumerate(kfold(x, y, k, stratify=stratify, seed=seed)):
         keras.utils.set_random_seed(seed + index)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from kerasplus import _validation as v
 from kerasplus.tuning.cross_validate import check_built_model
 from kerasplus.tuning.search_summary import SearchSummary, summarize
-from kerasplus.tuning.trial_runner import METHODS, TrialRunner, tuner_class
+from kerasplus.tuning.trial_runner import METHODS, TrialRunner, planned_trials, tuner_class
 
 
 class SearchResult(NamedTuple):
@@ -65,10 +65,14 @@ def search(
     - `build_model` must return a compiled `keras.Model`; this is checked when
       the tuner is created, before any trial runs.
 
-    Resume: KerasTuner saves the oracle after every trial, so calling `search`
-    again with the same `directory` and `project_name` (and ``overwrite=False``)
-    continues a killed search; finished trials are not rerun, the one that was
-    running is run again. Distributed search: start the same script on every
+    Resume: calling `search` again with the same arguments (same `directory`
+    and `project_name`, ``overwrite=False``) continues a search killed at any
+    point (during a trial, between trials, while the oracle saves): every
+    planned trial ends exactly once, finished trials are not rerun and the one
+    that was running is rerun from scratch (KerasTuner 1.4.8 alone loses a
+    grid's order, can rerun a finished trial or never run a half-created one).
+    When a search ends with fewer trials than planned, or with trials that
+    never finished, a `UserWarning` says so. Distributed search: start the same script on every
     machine with ``KERASTUNER_TUNER_ID`` (``chief`` on one, unique names such as
     ``tuner0`` elsewhere), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``
     set; the chief serves the oracle and returns once every trial has ended, and
@@ -166,7 +170,34 @@ def search(
     if summary.failed:
         warnings.warn(f"{summary.failed} of {len(summary.trials)} trials failed:\n{summary.failure_report()}",
                       UserWarning, stacklevel=2)
+    short = shortfall(summary, planned_trials(tuner))
+    if short:
+        warnings.warn(short, UserWarning, stacklevel=2)
     return SearchResult(tuner, summary)
+
+
+def shortfall(summary: SearchSummary, planned: int | None) -> str | None:
+    """Why `summary` has fewer ended trials than `planned` (or trials that never finished), or None."""
+    unfinished = [t for t in summary.trials if t.status not in ("COMPLETED", "FAILED")]
+    ended = summary.completed + summary.failed
+    problems = []
+    if planned is not None and ended < planned:
+        problems.append(
+            f"{planned - ended} of {planned} planned trials never ran to the end "
+            "(KerasTuner stops early when it cannot draw new hyperparameter values: the search space may be "
+            "smaller than `max_trials`)"
+        )
+    if unfinished:
+        listed = ", ".join(f"{t.trial_id} ({t.status})" for t in sorted(unfinished, key=lambda t: t.trial_id))
+        problems.append(f"{len(unfinished)} trials never finished: {listed}")
+    if not problems:
+        return None
+    return (
+        f"The search ended with {summary.completed} completed and {summary.failed} failed trials: "
+        + "; ".join(problems)
+        + ". The best trial is the best of those that completed; call `search` again with the same arguments "
+        "to run the rest."
+    )
 
 
 def _check_arguments(

@@ -106,6 +106,12 @@ def tuner_class(method: str) -> type:
     return _TUNER_CLASSES[method]
 
 
+def planned_trials(tuner) -> int | None:
+    """How many trials `tuner`'s search plans: ``max_trials`` (random, bayesian), the grid's size (capped by
+    ``max_trials``), Hyperband's brackets; None when unbounded or on a distributed worker."""
+    return internal_keras_tuner.planned_trials(tuner.oracle)
+
+
 def check_finite(results, objective):
     """Raises `FailedTrialError` when the objective or a last-epoch loss of `results` is not finite."""
     from keras_tuner.errors import FailedTrialError

@@ -130,11 +130,29 @@ def final_weights(workdir):
         return [data[f"w{i}"] for i in range(len(data.files))]
 
 
-def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, restart_after_crash=False, **kwargs):
+def saved_step(workdir, steps_per_epoch=SAMPLES // BATCH):
+    """The global step of the newest checkpoint in ``<workdir>/backup`` (reads its header only)."""
+    import json
+    import zipfile
+
+    folder = os.path.join(workdir, "backup")
+    newest = sorted(name for name in os.listdir(folder) if name.startswith("ckpt-"))[-1]
+    with zipfile.ZipFile(os.path.join(folder, newest)) as archive:
+        with archive.open("__meta__.npy") as f:
+            meta = json.loads(np.lib.format.read_array(f).tobytes())
+    return meta["epoch"] * steps_per_epoch + meta["step"]
+
+
+def run_with_kills(
+    workdir, kill_steps, backup="ours", timeout=120.0, restart_after_crash=False, sig=signal.SIGKILL, lost=None,
+    **kwargs,
+):
     """Kills the run when its optimizer step reaches each of `kill_steps`; restarts until done.
 
-    A restart that fails raises, or with `restart_after_crash` deletes the
-    backup directory (what is left to a user whose checkpoint does not load)
+    `sig` is the signal sent (SIGKILL; SIGTERM: the process must end with
+    status 143, `Preempted`, and for each the steps done after the newest
+    checkpoint are appended to `lost`). A restart that fails raises, or with
+    `restart_after_crash` deletes the backup directory (what is left to a user whose checkpoint does not load)
     and starts over. Returns ``(final weights, kills that landed, crashes)``.
     """
     landed = crashes = 0
@@ -147,13 +165,16 @@ def run_with_kills(workdir, kill_steps, backup="ours", timeout=120.0, restart_af
                     raise TimeoutError(f"no progress to step {target} within {timeout} s")
                 time.sleep(0.005)
             if process.poll() is None:
-                os.kill(process.pid, signal.SIGKILL)
+                os.kill(process.pid, sig)
                 landed += 1
-            process.wait(timeout=10)
-            if process.returncode not in (0, -signal.SIGKILL) and restart_after_crash:
+            process.wait(timeout=60)
+            expected_codes = (0, -signal.SIGKILL) if sig == signal.SIGKILL else (0, 128 + sig)
+            if process.returncode == 128 + sig and lost is not None:
+                lost.append(_progress(workdir) - saved_step(workdir))
+            if process.returncode not in expected_codes and restart_after_crash:
                 crashes += 1
                 shutil.rmtree(os.path.join(workdir, "backup"), ignore_errors=True)
-            elif process.returncode not in (0, -signal.SIGKILL):
+            elif process.returncode not in expected_codes:
                 raise RuntimeError(
                     f"training process failed ({process.returncode}):\n{process.stderr.read().decode()[-3000:]}"
                 )

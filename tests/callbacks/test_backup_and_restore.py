@@ -1,4 +1,7 @@
+import io
+import json
 import os
+import signal
 import warnings
 
 import keras
@@ -233,7 +236,10 @@ def test_bad_arguments_are_rejected_by_name(tmp_path, kwargs, error, name):
 
 
 def test_get_config_returns_the_constructor_arguments(tmp_path):
-    config = dict(backup_dir=str(tmp_path), save_freq=7, double_checkpoint=True, delete_checkpoint=False, keep=3)
+    config = dict(
+        backup_dir=str(tmp_path), save_freq=7, double_checkpoint=True, delete_checkpoint=False, keep=3,
+        save_on_signals=[int(signal.SIGINT)],
+    )
     assert BackupAndRestore(**config).get_config() == config
 
 
@@ -468,14 +474,16 @@ def test_multi_worker_restore_reads_each_checkpoint_file_once(tmp_path, monkeypa
     # The other worker has the two older ones only: worker 0 resumes from ckpt-2 and drops ckpt-3.
     other_keys[:] = [_worker_agreement.checkpoint_key(CheckpointStore.read(str(folder / n)).meta) for n in names[:2]]
 
+    from kerasplus.callbacks import _checkpoint_store
+
     opened = []
-    real_load = np.load
+    real_read = _checkpoint_store._read_verified
 
-    def counting_load(file, *args, **kwargs):
-        opened.append(os.path.basename(os.fspath(file)))
-        return real_load(file, *args, **kwargs)
+    def counting_read(path, *args, **kwargs):
+        opened.append(os.path.basename(os.fspath(path)))
+        return real_read(path, *args, **kwargs)
 
-    monkeypatch.setattr(np, "load", counting_load)
+    monkeypatch.setattr(_checkpoint_store, "_read_verified", counting_read)
     callback = BackupAndRestore(tmp_path, save_freq=3, keep=3)
     with warnings.catch_warnings(record=True) as caught, pytest.raises(Interrupted):
         warnings.simplefilter("always")
@@ -483,3 +491,358 @@ def test_multi_worker_restore_reads_each_checkpoint_file_once(tmp_path, monkeypa
     assert any("the newest checkpoint every worker has" in str(w.message) for w in caught)
     assert callback.restored_from == str(folder / "ckpt-00000002.npz")
     assert sorted(opened) == names  # each candidate read once, the chosen one not again
+
+
+# ---------------------------------------------------------------- a restore that trusts nothing
+
+
+def tiny_checkpoints(directory):
+    """Two epoch-end checkpoints of a 3 -> 2 Dense model (a few KB each): (model, older path, newest path)."""
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    model.fit(x, x[:, :2], batch_size=4, epochs=2, verbose=0,
+              callbacks=[BackupAndRestore(directory, delete_checkpoint=False)])
+    older, newest = (str(directory / name) for name in sorted(os.listdir(directory)))
+    return model, older, newest
+
+
+def restore_outcome(store, verifier, expected):
+    """Which checkpoint the store hands to a restore, checked against what was saved: 'newest' or 'older'."""
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        checkpoint = store.latest(verifier)
+    name = os.path.basename(checkpoint.path)
+    saved = CheckpointStore.read(expected[name]) if isinstance(expected[name], str) else expected[name]
+    assert checkpoint.meta == saved.meta, f"{name}: header differs from what was saved"
+    assert set(checkpoint.arrays) == set(saved.arrays)
+    for key, value in saved.arrays.items():
+        got = checkpoint.arrays[key]
+        assert got.dtype == value.dtype and got.shape == value.shape and np.array_equal(got, value, equal_nan=True), key
+    return name
+
+
+def test_every_bit_flip_of_a_checkpoint_is_caught_or_harmless(tmp_path):
+    """Flips bits of a checkpoint of a tiny model (a 13 KB file, 10 members) and reads it back verified.
+
+    Flipped: every bit of the zip central directory and end record (the last
+    ~700 bytes), every bit of the first member's zip and npy headers (200
+    bytes), one bit (rotating) of each byte of the other members' headers
+    (200 bytes each), one bit of every 11th byte of the rest (data, the JSON
+    header): about 10,000 flips (the count is asserted). Each must be refused
+    (`CheckpointRejected`, so the restore falls back to the one before: see
+    the hand-made cases below) or read back exactly what was saved; no other
+    error escapes.
+    """
+    import zipfile
+
+    from kerasplus.callbacks import _training_state
+    from kerasplus.callbacks._checkpoint_store import CheckpointRejected, CheckpointStore
+
+    model, _, newest = tiny_checkpoints(tmp_path / "made")
+    original = open(newest, "rb").read()
+    saved = CheckpointStore.read(newest)
+    with zipfile.ZipFile(newest) as archive:
+        starts = sorted(info.header_offset for info in archive.infolist())
+        directory = archive.start_dir
+    size = len(original)
+    flips = {(i, b) for i in range(directory, size) for b in range(8)}
+    flips |= {(i, b) for i in range(starts[0], starts[0] + 200) for b in range(8)}
+    flips |= {(i, i % 8) for start in starts[1:] for i in range(start, start + 200)}
+    flips |= {(i, i % 8) for i in range(0, directory, 11)}
+    verifier = _training_state.Verifier(model, epochs=2)
+    target = tmp_path / "ckpt-00000001.npz"
+    refused = 0
+    for index, bit in sorted(flips):
+        flipped = bytearray(original)
+        flipped[index] ^= 1 << bit
+        target.write_bytes(flipped)
+        where = f"byte {index} bit {bit}"
+        try:
+            checkpoint = CheckpointStore.read(target, verifier.headers)
+            verifier.content(checkpoint)
+        except CheckpointRejected:
+            refused += 1
+            continue
+        except Exception as error:
+            raise AssertionError(f"{where}: uncaught {type(error).__name__}: {error}") from None
+        assert checkpoint.meta == saved.meta, f"{where}: wrong restore (header)"
+        assert set(checkpoint.arrays) == set(saved.arrays), f"{where}: wrong restore (arrays)"
+        for key, value in saved.arrays.items():
+            got = checkpoint.arrays[key]
+            assert got.dtype == value.dtype and got.shape == value.shape, f"{where}: wrong restore ({key})"
+            assert np.array_equal(got, value), f"{where}: wrong restore ({key})"
+    assert len(flips) > 8000, len(flips)
+    assert refused > 0.7 * len(flips)  # the rest flipped what zip readers ignore (times, versions, attributes)
+
+
+def _forge(path, mutate):
+    """Rewrites checkpoint `path` changed by ``mutate(arrays, meta)``, with valid checksums (a hand-made file)."""
+    import copy
+
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    saved = CheckpointStore.read(path)
+    arrays, meta = dict(saved.arrays), copy.deepcopy(saved.meta)
+    del meta["arrays"]
+    mutate(arrays, meta)
+    CheckpointStore(os.path.dirname(path), keep=2).write(arrays, meta, replace=path)
+
+
+def _raw(path, members):
+    """Writes `members` as an uncompressed zip, with a valid checksum of ``__meta__`` (bytes: the JSON).
+
+    A bytearray member is written as is (a hand-made npy header); an array through numpy.
+    """
+    import hashlib
+    import io
+    import zipfile
+
+    meta = members["__meta__"]
+    members = dict(members, __digest__=np.frombuffer(hashlib.sha256(meta).digest(), np.uint8))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in members.items():
+            buffer = io.BytesIO()
+            if isinstance(value, bytes):
+                value = np.frombuffer(value, np.uint8)
+            value = bytes(value) if isinstance(value, bytearray) else value
+            if isinstance(value, np.ndarray):
+                np.lib.format.write_array(buffer, value)
+                value = buffer.getvalue()
+            archive.writestr(name + ".npy", value)
+
+
+def _huge_header(path):
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**10,)}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    meta = json.dumps({"format": 2, "arrays": {"model/0": [[10**10], "<f4", "0" * 64]}}).encode()
+    _raw(path, {"__meta__": meta, "model/0": bytearray(buffer.getvalue() + b"\0" * 64)})
+
+
+def _set(key, value):
+    return lambda arrays, meta: meta.__setitem__(key, value)
+
+
+MALFORMED = {
+    "no variables": (lambda arrays, meta: meta.pop("variables"), "no variables"),
+    "an array missing": (lambda arrays, meta: arrays.pop("model/1"), "array is missing"),
+    "a bad RNG state": (lambda arrays, meta: meta["python_rng"][1].__setitem__(3, "x"), "random state"),
+    "a bad NumPy RNG key": (lambda arrays, meta: arrays.__setitem__("rng/numpy", arrays["rng/numpy"][:5]), "random"),
+    "string weights": (lambda arrays, meta: arrays.__setitem__("model/0", arrays["model/0"].astype("U8")), "numeric"),
+    "a shape unlike the model's": (
+        lambda arrays, meta: arrays.__setitem__("model/0", arrays["model/0"].T.copy()), r"\(2, 3\) in the file"
+    ),
+    "NaN weights": (lambda arrays, meta: arrays["model/0"].__setitem__((0, 0), np.nan), "NaN"),
+    "epoch=1e12 (a float)": (_set("epoch", 1e12), "not counts"),
+    "epoch 10**12": (_set("epoch", 10**12), "this fit has 2 epochs"),
+    "a step beyond the epoch": (lambda arrays, meta: meta.update(epoch=1, step=2), "step 2 of an epoch of 2 steps"),
+    "format 1": (_set("format", 1), "format 1"),
+    "a callback state without its array": (
+        lambda arrays, meta: meta["callbacks"].append({"key": "k", "class": "K", "state": {"__array__": "gone"}}),
+        "missing array",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", [*MALFORMED, "a JSON list as header", "1e10 elements claimed"])
+def test_a_hand_made_checkpoint_is_skipped_with_the_file_and_the_reason(tmp_path, case):
+    import hashlib
+
+    from kerasplus.callbacks import _training_state
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    model, older, newest = tiny_checkpoints(tmp_path)
+    if case == "a JSON list as header":
+        _raw(newest, {"__meta__": b"[1, 2, 3]"})
+        reason = "not an object"
+    elif case == "1e10 elements claimed":
+        _huge_header(newest)
+        reason = "claims shape"
+    else:
+        mutate, reason = MALFORMED[case]
+        _forge(newest, mutate)
+    expected = CheckpointStore.read(older)
+    with pytest.warns(UserWarning, match=rf"ckpt-00000001.npz is corrupt or unusable \(.*{reason}"):
+        checkpoint = CheckpointStore(tmp_path, keep=2).latest(_training_state.Verifier(model, epochs=2))
+    assert checkpoint.path == older
+    for key, value in expected.arrays.items():
+        assert np.array_equal(checkpoint.arrays[key], value)
+    assert hashlib.sha256  # the forged files pass the checksums: only the checks above refuse them
+
+
+def test_fit_resumes_from_the_previous_checkpoint_when_the_newest_is_hand_made(tmp_path):
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path, keep=3), InterruptAt(21)])  # epoch ends 1 and 2 saved
+    _forge(str(tmp_path / "ckpt-00000001.npz"), _set("epoch", 10**12))
+    callback = BackupAndRestore(tmp_path)
+    with pytest.warns(UserWarning, match="ckpt-00000001.npz is corrupt or unusable"):
+        history = fit(make_model(), [callback])
+    assert callback.restored_from.endswith("ckpt-00000000.npz")
+    assert len(history.history["loss"]) == 2
+
+
+# ---------------------------------------------------------------- termination signals
+
+
+def _sigterm_run(tmp_path, kills):
+    reference = _resume_script.start(tmp_path / "reference", backup="none")
+    lost = []
+    try:
+        weights, landed, _ = _resume_script.run_with_kills(
+            tmp_path / "killed", kills, backup="ours", timeout=600, sig=signal.SIGTERM, lost=lost
+        )
+        _resume_script.finish(reference, timeout=300)
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+            reference.wait(timeout=10)
+    expected = _resume_script.final_weights(tmp_path / "reference")
+    assert landed == len(kills) and lost == [0] * landed, f"signal steps {kills}: lost {lost}"
+    for got, want in zip(weights, expected):
+        assert np.array_equal(got, want), f"signal steps {kills}"
+
+
+def test_sigterm_twice_saves_at_the_next_step_and_resumes_bit_identical(tmp_path):
+    _sigterm_run(tmp_path, [5, 16])  # 3 epochs x 11 steps; save_freq=4: neither is a regular save
+
+
+@pytest.mark.slow
+def test_sigterm_at_ten_random_steps_loses_no_step_and_resumes_bit_identical(tmp_path):
+    kills = sorted(np.random.default_rng().choice(np.arange(1, 32), size=10, replace=False).tolist())
+    _sigterm_run(tmp_path, kills)
+
+
+class SignalAt(keras.callbacks.Callback):
+    def __init__(self, step, signum=signal.SIGTERM):
+        super().__init__()
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("step, saved_at", [(13, (1, 3)), (10, (1, 0))])  # mid-epoch; last step: after validation
+def test_a_signal_saves_at_the_batch_boundary_and_raises_preempted(tmp_path, step, saved_at):
+    from kerasplus.callbacks import Preempted
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as raised:
+        fit(make_model(), [BackupAndRestore(tmp_path, save_freq=4), SignalAt(step)])
+    assert isinstance(raised.value, SystemExit) and raised.value.code == 143
+    meta = CheckpointStore.read(raised.value.checkpoint).meta
+    assert (meta["epoch"], meta["step"]) == saved_at
+    assert signal.getsignal(signal.SIGTERM) is before  # put back
+
+
+def test_signal_handlers_are_put_back_after_fit_and_not_installed_off_the_main_thread(tmp_path):
+    import threading
+
+    before = signal.getsignal(signal.SIGUSR1)
+    seen = []
+
+    class Look(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(signal.getsignal(signal.SIGUSR1))
+
+    fit(make_model(), [BackupAndRestore(tmp_path, save_on_signals=(signal.SIGUSR1,)), Look()], epochs=1)
+    assert seen[0] is not before and signal.getsignal(signal.SIGUSR1) is before
+    caught = []
+
+    def in_a_thread():
+        with warnings.catch_warnings(record=True) as found:
+            warnings.simplefilter("always")
+            fit(make_model(), [BackupAndRestore(tmp_path / "t", save_on_signals=(signal.SIGUSR1,)), Look()], epochs=1)
+        caught.extend(str(w.message) for w in found)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(timeout=120)
+    assert seen[-1] is before and any("outside the main thread" in m for m in caught)
+
+
+@pytest.mark.parametrize(
+    "value, error", [((signal.SIGKILL,), ValueError), ((99999,), ValueError), (("TERM",), TypeError), (15, TypeError)]
+)
+def test_bad_save_on_signals_is_rejected_by_name(tmp_path, value, error):
+    with pytest.raises(error, match="save_on_signals"):
+        BackupAndRestore(tmp_path, save_on_signals=value)
+
+
+# ---------------------------------------------------------------- batch size, epoch end, state keys
+
+
+@pytest.mark.parametrize("batch_size", [8, 2])
+def test_a_different_batch_size_resumes_at_the_next_epoch_boundary_with_a_warning(tmp_path, batch_size):
+    x, y = data()
+    with pytest.raises(Interrupted):  # batch 4, 10 steps per epoch: saved at global step 12 = epoch 1, step 2
+        make_model().fit(x, y, batch_size=4, epochs=3, verbose=0,
+                         callbacks=[BackupAndRestore(tmp_path, save_freq=3), InterruptAt(14)])
+    steps = Steps()
+    with pytest.warns(UserWarning, match="Resuming at the start of epoch 2"):
+        history = make_model().fit(x, y, batch_size=batch_size, epochs=3, verbose=0,
+                                   callbacks=[BackupAndRestore(tmp_path, save_freq=3), steps])
+    assert steps.seen[0] == (2, 0) and len(steps.seen) == 40 // batch_size
+    assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
+
+
+def test_a_later_callback_raising_in_on_epoch_end_reruns_from_the_next_epoch(tmp_path):
+    class RaiseAtEpochEnd(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Interrupted
+
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path), RaiseAtEpochEnd(), stop])
+    steps = Steps()
+    history = fit(make_model(), [BackupAndRestore(tmp_path), steps])
+    assert steps.seen[0] == (2, 0) and len(history.history["loss"]) == 1
+
+
+def test_the_epoch_checkpoint_holds_the_state_of_callbacks_after_it_after_their_epoch_end(tmp_path):
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
+    fit(make_model(), [BackupAndRestore(tmp_path, delete_checkpoint=False), stop], epochs=2)
+    states = {e["key"]: e["state"] for e in CheckpointStore.read(str(tmp_path / "ckpt-00000001.npz")).meta["callbacks"]}
+    (state,) = states.values()
+    assert state["best"] == stop.best and state["wait"] == stop.wait  # after its on_epoch_end of epoch 1
+
+
+def test_callback_states_follow_their_owner_when_callbacks_are_added_and_reordered(tmp_path):
+    def make():
+        loss = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
+        mae = keras.callbacks.EarlyStopping(monitor="mae", patience=50)
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=1, factor=0.5, min_delta=1.0)
+        return loss, mae, plateau
+
+    loss, mae, plateau = make()
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path), loss, mae, plateau, InterruptAt(21)])
+    saved = {"loss": loss.best, "mae": mae.best, "plateau": (plateau.best, plateau.wait, plateau.cooldown_counter)}
+    assert saved["loss"] != saved["mae"]
+
+    got = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            got.update(loss=loss.best, mae=mae.best, plateau=(plateau.best, plateau.wait, plateau.cooldown_counter))
+            self.model.stop_training = True
+
+    loss, mae, plateau = make()
+    added = EarlyStopping(monitor="loss", criterion="up", alpha=3, strip_length=1)
+    fit(make_model(), [plateau, added, mae, BackupAndRestore(tmp_path), loss, Probe()])
+    assert got == saved
+
+
+def test_a_saved_state_without_an_owner_is_a_warning(tmp_path):
+    with pytest.raises(Interrupted):
+        fit(make_model(), [BackupAndRestore(tmp_path), keras.callbacks.EarlyStopping(monitor="mae"), InterruptAt(21)])
+    with pytest.warns(UserWarning, match=r"EarlyStopping\[monitor=mae.*which no callback of this fit owns"):
+        fit(make_model(), [BackupAndRestore(tmp_path), keras.callbacks.EarlyStopping(monitor="loss")], epochs=3)

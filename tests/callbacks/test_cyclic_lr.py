@@ -42,3 +42,14 @@ def test_cyclic_lr_callback_rejects_bad_arguments():
         CyclicLR(base_lr=0.01, max_lr=0.1, mode="sine")
     with pytest.raises(ValueError, match="`base_momentum` must be <= `max_momentum`"):
         CyclicLR(base_lr=0.01, max_lr=0.1, base_momentum=0.95, max_momentum=0.9)
+
+
+@pytest.mark.parametrize("scale_mode", ["cycle", "iterations"])
+def test_scale_fn_rate_applied_in_the_compiled_step_as_torch(scale_mode):
+    steps = 40
+    model, x, y = rate_probe(steps, jit_compile=True, steps_per_execution=8)
+    kwargs = dict(base_lr=0.01, max_lr=0.2, step_size_up=4, step_size_down=6)
+    callback = CyclicLR(cycle_momentum=False, scale_fn=lambda x: 0.9**x, scale_mode=scale_mode, **kwargs)
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0, callbacks=[callback])
+    rates, _ = torch_curve("CyclicLR", steps, scale_fn=lambda x: 0.9**x, scale_mode=scale_mode, **kwargs)
+    np.testing.assert_allclose(applied_rates(model), rates[:steps], rtol=1e-5)

@@ -133,3 +133,91 @@ def test_lr_finder_rejects_bad_arguments(kwargs, message):
         LRFinder(**kwargs)
     with pytest.raises(ValueError, match=message):
         kerasplus.lr_find(None, np.zeros((4, 1)), **kwargs)
+
+
+def fastai_suggestions(lrs, losses, num_it):
+    """A numpy transcription of fastai's `Learner.lr_find` suggestion step (fastai/callback/schedule.py)."""
+    lrs, losses = np.asarray(lrs)[num_it // 10 : -5], np.asarray(losses)[num_it // 10 : -5]
+    nan_idxs = np.flatnonzero(np.isnan(losses))
+    if len(nan_idxs) > 0:
+        lrs, losses = lrs[: nan_idxs.min()], losses[: nan_idxs.min()]
+    # valley
+    n = len(losses)
+    max_start, max_end = 0, 0
+    lds = [1] * n
+    for i in range(1, n):
+        for j in range(0, i):
+            if (losses[i] < losses[j]) and (lds[i] < lds[j] + 1):
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    valley = float(lrs[max_start + int(sections) + int(sections / 2)])
+    # steep
+    grads = (losses[1:] - losses[:-1]) / (np.log(lrs[1:]) - np.log(lrs[:-1]))
+    steep = float(lrs[grads.argmin()])
+    return valley, steep
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("num_steps, recorded", [(15, 15), (100, 100), (100, 37), (40, 12), (25, 25)])
+def test_suggestions_follow_fastai_on_random_curves(seed, num_steps, recorded):
+    rng = np.random.default_rng(seed)
+    lrs = np.geomspace(1e-6, 10.0, num_steps)[:recorded]  # recorded < num_steps: stopped by divergence
+    losses = 2.0 + np.cumsum(rng.normal(-0.02, 0.1, recorded))
+    result = LRFinderResult(lrs, losses, losses, diverged=recorded < num_steps, num_steps=num_steps)
+    valley, steep = fastai_suggestions(lrs, losses, num_steps)
+    assert result.suggestion_valley == valley and result.suggestion == valley
+    assert result.suggestion_steep == steep
+
+
+def test_num_steps_15_valley_is_fastais():
+    rng = np.random.default_rng(3)
+    lrs = np.geomspace(1e-4, 1.0, 15)
+    losses = 2.0 - np.linspace(0, 1, 15) + rng.normal(0, 0.05, 15)
+    result = LRFinderResult(lrs, losses, losses, diverged=False, num_steps=15)
+    assert result.suggestion_valley == fastai_suggestions(lrs, losses, 15)[0]
+
+
+def test_a_diverged_run_is_trimmed_by_the_requested_steps():
+    model, x, y = digits_model()
+    model.compile(keras.optimizers.SGD(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    result = lr_find(model, x, y, start_lr=1e-3, end_lr=1e6, num_steps=80)
+    assert result.diverged and result.num_steps == 80
+    valley, steep = fastai_suggestions(result.lrs, result.smoothed_losses, 80)
+    assert result.suggestion_valley == valley and result.suggestion_steep == steep
+
+
+def test_too_few_steps_for_fastais_rule_is_a_clear_error():
+    lrs = np.geomspace(1e-4, 1.0, 6)
+    result = LRFinderResult(lrs, lrs, lrs, diverged=True, num_steps=100)
+    with pytest.raises(ValueError, match="num_steps=100"):
+        _ = result.suggestion_valley
+
+
+def test_lr_find_on_an_uncompiled_model_says_compile_first():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="needs a compiled model: call model.compile"):
+        lr_find(model, np.zeros((8, 4), "float32"), np.zeros((8, 1), "float32"), num_steps=5)
+
+
+def test_plot_clips_a_spike_on_the_y_axis(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    lrs = np.geomspace(1e-5, 1.0, 60)
+    smooth = 1.0 + (np.log10(lrs) + 2.0) ** 2 / 10
+    spiked = smooth.copy()
+    spiked[30] = 1e6
+    limits = []
+    monkeypatch.setattr(
+        matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: limits.append(fig.axes[0].get_ylim())
+    )
+    LRFinderResult(lrs, spiked, spiked, diverged=False).plot(tmp_path / "a.png")
+    LRFinderResult(lrs, smooth, smooth, diverged=False).plot(tmp_path / "b.png")
+    spike_limits, plain_limits = limits
+    assert spike_limits[1] < 10.0  # the spike (1e6) is off the axis
+    kept = smooth[:-5]
+    for low, high in (spike_limits, plain_limits):
+        assert low <= kept.min() and high >= np.delete(kept, 30).max()
+    assert plain_limits[1] < kept.max() * 1.1

@@ -69,7 +69,7 @@ def test_identity_unless_training_and_batch_of_one():
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(ValueError, match="`alpha` must be > 0; received alpha=0.0"):
+    with pytest.raises(ValueError, match=r"`alpha` must be in \[1e-30, 1e\+30\]; received alpha=0.0"):
         Mixup(alpha=0.0)
     with pytest.raises(ValueError, match="sparse integer labels need `num_classes`"):
         Mixup()((np.zeros((2, 3, 3, 1)), np.array([0, 1])), training=True)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasplus.schedules import OneCycle, Warmup, warmup
+from kerasplus.schedules import CyclicLR, OneCycle, Warmup, warmup
 from tests.helpers import values
 
 
@@ -89,3 +89,16 @@ def test_warmup_round_trips_through_keras_file_with_a_wrapped_keras_schedule(tmp
     assert isinstance(restored.schedule, keras.optimizers.schedules.CosineDecay)
     steps = np.arange(70)
     np.testing.assert_array_equal(values(restored, steps), values(schedule, steps))
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [0.1, keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100), CyclicLR(0.01, 0.1, step_size_up=7)],
+    ids=["constant", "cosine", "cyclic"],
+)
+def test_zero_warmup_steps_equals_the_wrapped_schedule_at_every_step(inner):
+    steps = np.arange(0, 400, 3)
+    expected = np.full(len(steps), np.float32(inner)) if isinstance(inner, float) else values(inner, steps)
+    schedule = Warmup(inner, warmup_steps=0)
+    np.testing.assert_array_equal(values(schedule, steps), expected)
+

@@ -46,3 +46,32 @@ def test_build_model_must_return_a_compiled_model():
         cross_validate(lambda: "model", x, y, k=2)
     with pytest.raises(ValueError, match="`k` must be an integer >= 2"):
         cross_validate(build, x, y, k=1)
+
+
+def test_fit_arguments_are_passed_to_every_fit_as_search_takes_them():
+    x, y = load("iris")
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.params)
+
+    result = cross_validate(build, x, y, k=2, epochs=3, batch_size=64, callbacks=[Record()])
+    assert len(result["folds"]) == 2
+    assert [(p["epochs"], p["steps"]) for p in seen] == [(3, 2), (3, 2)]  # 75 samples per fold, batches of 64
+
+
+def test_one_epoch_by_default_and_the_old_dictionary_still_works():
+    x, y = load("iris")
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.params["epochs"])
+
+    cross_validate(build, x, y, k=2, callbacks=[Record()])
+    with pytest.warns(DeprecationWarning, match="pass the fit arguments directly"):
+        cross_validate(build, x, y, k=2, fit_kwargs={"epochs": 2, "callbacks": [Record()]})
+    assert seen == [1, 1, 2, 2]
+    with pytest.raises(ValueError, match="takes `validation_data` from the folds"):
+        cross_validate(build, x, y, k=2, validation_data=(x, y))

@@ -1,0 +1,112 @@
+"""Catching a termination signal during `fit`, so `BackupAndRestore` can save and stop cleanly.
+
+`SignalCatcher` replaces the handlers of the given signals (main thread only)
+with one that only records the signal; `BackupAndRestore` looks at it at each
+batch boundary, writes a checkpoint there and raises `Preempted`. The previous
+handlers come back with `uninstall` (when `fit` ends, by `Preempted` or not).
+
+If `fit` does not reach a batch boundary within `GRACE_S` seconds of the
+signal (it died of another error that the program caught, so nothing looks at
+the flag any more; or a step takes that long), the previous handler is
+applied to it after all: for ``SIG_DFL`` the process ends as it would have
+without kerasplus. A second signal while the first is pending does the same
+at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+GRACE_S = 60.0
+
+
+class Preempted(SystemExit):
+    """`fit` was stopped by a termination signal after `BackupAndRestore` wrote a checkpoint.
+
+    A `SystemExit`, so that it ends the program (not caught by ``except
+    Exception``) with exit status ``128 + signal number`` (143 for SIGTERM),
+    which is what a shell reports for a process killed by that signal, without
+    a traceback. Run the same script again to resume from `checkpoint`.
+
+    Attributes:
+        signal: the signal number received.
+        checkpoint: the path of the checkpoint written (None if none could be).
+    """
+
+    def __init__(self, signum: int, checkpoint: str | None):
+        super().__init__(128 + int(signum))
+        self.signal = int(signum)
+        self.checkpoint = checkpoint
+
+    def __str__(self):
+        name = signal.Signals(self.signal).name
+        return f"fit stopped by {name}; checkpoint {self.checkpoint} (exit status {self.code})"
+
+
+class SignalCatcher:
+    """Records the first of `signals` received while installed."""
+
+    def __init__(self, signals):
+        self.signals = tuple(signals)
+        self.received = None
+        self._previous = {}
+        self._timer = None
+        self._expired = False
+
+    @property
+    def installed(self) -> bool:
+        return bool(self._previous)
+
+    def install(self) -> bool:
+        """Installs the handlers; False (nothing done) outside the main thread, where Python cannot."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        self.received, self._expired = None, False
+        for signum in self.signals:
+            current = signal.getsignal(signum)
+            stale = getattr(current, "__self__", None)
+            if isinstance(stale, SignalCatcher) and stale is not self:
+                current = stale.hand_over(signum)  # left installed by a fit that died of an error
+            self._previous[signum] = current
+            signal.signal(signum, self._handle)
+        return True
+
+    def uninstall(self):
+        """Puts the previous handlers back (main thread only; a no-op when not installed)."""
+        self.cancel_timer()
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) == self._handle:
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    def hand_over(self, signum):
+        """Forgets `signum` (another catcher takes it over) and returns the handler from before this one."""
+        self.cancel_timer()
+        return self._previous.pop(signum, signal.SIG_DFL)
+
+    def cancel_timer(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _handle(self, signum, frame):
+        if self.received is None and not self._expired:
+            self.received = signum
+            self._timer = threading.Timer(GRACE_S, self._expire, args=(signum,))
+            self._timer.daemon = True
+            self._timer.start()
+            return
+        # A second signal, or the grace period ran out: what would have happened without us.
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        self.uninstall()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.raise_signal(signum)  # the default action, now that the default handler is back
+
+    def _expire(self, signum):
+        self._expired = True
+        signal.raise_signal(signum)  # handled in the main thread, by `_handle`

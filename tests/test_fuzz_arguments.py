@@ -1,0 +1,443 @@
+"""Fuzzing every public constructor and function with arguments good, odd and wrong.
+
+For each entry of `TABLE`, hypothesis draws keyword arguments from one strategy per
+argument and checks one of two outcomes:
+
+* construction raises `ValueError` or `TypeError` whose message names one of the
+  arguments passed (in backquotes, as `kerasplus._validation` writes them), or
+* it is accepted, and then the entry's `works` check passes: a schedule gives
+  finite values >= 0 at a few steps (start, middle, end and past the end), a
+  layer gives finite outputs on a small batch.
+
+Anything else (another exception, an accepted argument that then breaks) fails.
+Settings are deterministic (``derandomize=True``, a fixed `max_examples`).
+
+To add a namespace, append `Entry` rows: the callable, a strategy per argument
+(`rate()`, `count()`, `choice(...)`, ... or your own) and a `works` function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from keras import ops
+
+from kerasplus import callbacks, layers, schedules
+
+EXAMPLES = 64  # per entry; 18 entries give 1,152 cases
+
+# ---------------------------------------------------------------- strategies
+
+GARBAGE = st.sampled_from([None, "0.1", True, [0.1], np.array(0.5), np.array([1, 2]), object()])
+EDGE_FLOATS = [
+    0.0, -0.0, -1.0, 5e-324, 1e-300, 1e-40, 1.2e-38, 1e-30, 1e-7, 0.1, 0.5, 0.999, 1.0, 2.0, 25.0,
+    1e4, 1e30, 3.4e38, 3.5e38, 1e308, math.inf, -math.inf, math.nan, np.float32(0.2), np.float64(1e-3),
+]  # fmt: skip
+EDGE_INTS = [-1, 0, 1, 2, 3, 5, 10, 2**20 - 1, 2**31 - 1, 2**31, 2**63, 10**400, np.int64(7), 4.0]
+
+
+@dataclasses.dataclass
+class Arg:
+    """How to draw one argument: `good` values a user would pass, `wild` ones to break it."""
+
+    good: st.SearchStrategy
+    wild: st.SearchStrategy
+
+
+def rate():
+    """A positive or non-negative real: edges of float32 and float64, any float, garbage."""
+    wild = st.one_of(st.sampled_from(EDGE_FLOATS), st.floats(allow_nan=True, allow_infinity=True), GARBAGE)
+    return Arg(st.floats(min_value=1e-6, max_value=10.0), wild)
+
+
+def fraction():
+    wild = st.one_of(st.floats(min_value=-0.5, max_value=1.5), st.sampled_from(EDGE_FLOATS), GARBAGE)
+    return Arg(st.floats(min_value=0.0, max_value=1.0), wild)
+
+
+def count():
+    """Step counts and sizes."""
+    wild = st.one_of(st.integers(-3, 3), st.sampled_from(EDGE_INTS), GARBAGE)
+    return Arg(st.integers(min_value=1, max_value=300), wild)
+
+
+def optional_count():
+    return Arg(st.one_of(st.none(), count().good), count().wild)
+
+
+def choice(*options):
+    return Arg(
+        st.sampled_from(options),
+        st.sampled_from(["bogus", "", 3, None, np.array(options[0]), np.array(list(options))]),
+    )
+
+
+def flag():
+    return Arg(st.booleans(), st.sampled_from([1, 0, None, "yes", np.bool_(True)]))
+
+
+def seed():
+    return Arg(st.one_of(st.none(), st.integers(0, 1000)), st.one_of(st.integers(-(2**64), 2**64), GARBAGE))
+
+
+# Scale functions of the cycle: registered, traceable with keras.ops; one breaks the contract.
+@keras.saving.register_keras_serializable(package="kerasplus_tests")
+def halve_each_cycle(x):
+    return ops.power(0.5, x - 1.0)
+
+
+@keras.saving.register_keras_serializable(package="kerasplus_tests")
+def negative_scale(x):
+    return -ops.ones_like(x)
+
+
+def scale_fn():
+    return Arg(
+        st.sampled_from([None, halve_each_cycle, lambda x: 1.0 / (1.0 + x)]),
+        st.sampled_from([negative_scale, lambda x: x["no"], "halve", 3]),
+    )
+
+
+def wrapped_schedule():
+    return Arg(
+        st.one_of(
+            rate().good,
+            st.sampled_from(
+            [
+                schedules.OneCycle(0.1, total_steps=50),
+                schedules.CyclicLR(0.01, 0.1, step_size_up=5),
+                keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100),
+                ]
+            ),
+        ),
+        rate().wild,
+    )
+
+
+# ---------------------------------------------------------------- "works" checks
+
+
+def finite_non_negative(values, what):
+    values = np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
+    assert np.all(np.isfinite(values)) and np.all(values >= 0), f"{what} gave {values}"
+
+
+def steps_for(end):
+    end = min(int(end), 2**31 - 2)
+    return np.array([0, 1, end // 2, end, end + 1], dtype="int64")
+
+
+def schedule_works(schedule, end):
+    finite_non_negative(schedule(steps_for(end)), type(schedule).__name__)
+    for step in (0, end):  # a scalar step, as the optimizer passes it
+        finite_non_negative(schedule(min(int(end), 2**31 - 2) if step else 0), type(schedule).__name__)
+
+
+def one_cycle_end(kwargs):
+    return kwargs["total_steps"]
+
+
+def cyclic_end(kwargs):
+    up = kwargs.get("step_size_up", 2000)
+    down = kwargs.get("step_size_down") or up
+    return 3 * (up + down)
+
+
+def warmup_end(kwargs):
+    return 2 * kwargs["warmup_steps"] + 10
+
+
+def function_of_steps(function, end):
+    """A pure schedule function as an entry: calling it is constructing it."""
+
+    def call(**kwargs):
+        return function(steps_for(end(kwargs)), **kwargs)
+
+    call.__name__ = call.__qualname__ = function.__name__
+    call.__wrapped__ = function  # its signature, for the argument names
+    return call
+
+
+def sweep_works(sweep, kwargs):
+    """A range test's sweep is used for its `num_steps` steps (the finder stops `fit` then)."""
+    end = sweep.num_steps - 1
+    finite_non_negative(sweep(np.array([0, 1, end // 2, end])), "ExponentialSweep")
+
+
+def values_work(values, kwargs):
+    finite_non_negative(values, "the function")
+
+
+def fitted_schedules_work(callback, kwargs):
+    """What the callback would install in a fit of 3 epochs of 7 steps, evaluated."""
+    callback.set_params({"epochs": 3, "steps": 7, "verbose": 0})
+    try:
+        rate_schedule, momentum = callback.make_schedules(keras.optimizers.SGD(0.1, momentum=0.9))
+    except ValueError as error:
+        # Only where the length of the fit decides (OneCycleLR's phases): a refusal before training.
+        assert "`total_steps` and `pct_start`" in str(error) and "total_steps" not in kwargs, error
+        return
+    if isinstance(rate_schedule, schedules.ExponentialSweep):
+        sweep_works(rate_schedule, kwargs)
+        return
+    end = 21 if getattr(rate_schedule, "horizon", None) is None else rate_schedule.horizon
+    schedule_works(rate_schedule, end)
+    if momentum is not None:
+        finite_non_negative(momentum(steps_for(end)), "the momentum curve")
+
+
+def lr_find_without_a_model(**kwargs):
+    """`lr_find`'s argument checks run before it looks at the model."""
+    return callbacks.lr_find(None, np.zeros((4, 1), "float32"), **kwargs)
+
+
+lr_find_without_a_model.__wrapped__ = callbacks.lr_find
+
+
+def lr_find_checks(result, kwargs):
+    raise AssertionError("lr_find(model=None, ...) must raise")
+
+
+IMAGES = np.random.default_rng(0).random((2, 8, 8, 8)).astype("float32")  # 8x8 in either data format
+LABELS = np.eye(2, dtype="float32")
+
+
+def layer_works(layer, kwargs):
+    size = kwargs.get("size")
+    sides = size if isinstance(size, tuple) else (size,)
+    if any(isinstance(side, int) and side > 8 for side in sides):
+        with pytest.raises(ValueError, match="`size`.*larger than the image"):
+            layer(IMAGES, training=True)
+        return
+    data = IMAGES if isinstance(layer, layers.Cutout) else (IMAGES, LABELS)
+    out = layer(data, training=True)
+    for tensor in out if isinstance(out, tuple) else (out,):
+        array = ops.convert_to_numpy(tensor)
+        assert np.all(np.isfinite(array)), f"{layer} gave non-finite outputs"
+        assert array.shape[0] == 2
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclasses.dataclass
+class Entry:
+    """One public callable: a strategy per keyword argument, required ones always drawn."""
+
+    target: Callable[..., Any]
+    required: dict[str, Arg]
+    optional: dict[str, Arg]
+    works: Callable[[Any, dict], None]
+    expected_error: type[Exception] | None = None  # raised even by valid arguments (lr_find without a model)
+
+    @property
+    def name(self):
+        return getattr(self.target, "__qualname__", getattr(self.target, "__name__", repr(self.target)))
+
+
+def schedule_entry(cls, required, optional, end):
+    return Entry(cls, required, optional, lambda schedule, kwargs: schedule_works(schedule, end(kwargs)))
+
+
+ONE_CYCLE_ARGS = dict(
+    pct_start=fraction(), anneal_strategy=choice("cos", "linear"), div_factor=rate(),
+    final_div_factor=rate(), three_phase=flag(),
+)  # fmt: skip
+MOMENTUM_ARGS = dict(
+    base_momentum=fraction(), max_momentum=fraction(), pct_start=fraction(),
+    anneal_strategy=choice("cos", "linear"), three_phase=flag(),
+)  # fmt: skip
+CYCLIC_ARGS = dict(
+    step_size_up=count(), step_size_down=optional_count(), mode=choice("triangular", "triangular2", "exp_range"),
+    gamma=fraction(), scale_fn=scale_fn(), scale_mode=choice("cycle", "iterations"),
+)  # fmt: skip
+WARMUP_ARGS = dict(warmup_init_lr=rate(), shape=choice("linear", "cos", "exp"))
+MIXING_ARGS = dict(
+    num_classes=optional_count(), seed=seed(), data_format=choice("channels_last", "channels_first")
+)
+
+TABLE = [
+    # kerasplus.schedules (FiniteHorizonSchedule is an abstract base: its subclasses are here)
+    schedule_entry(
+        schedules.OneCycle, dict(max_lr=rate(), total_steps=count()), ONE_CYCLE_ARGS, one_cycle_end
+    ),
+    schedule_entry(schedules.OneCycleMomentum, dict(total_steps=count()), MOMENTUM_ARGS, one_cycle_end),
+    schedule_entry(schedules.CyclicLR, dict(base_lr=rate(), max_lr=rate()), CYCLIC_ARGS, cyclic_end),
+    schedule_entry(
+        schedules.Warmup,
+        dict(schedule=wrapped_schedule(), warmup_steps=count()),
+        {**WARMUP_ARGS, "shift_schedule": flag()},
+        warmup_end,
+    ),
+    Entry(schedules.ExponentialSweep, dict(start_lr=rate(), end_lr=rate(), num_steps=count()), {}, sweep_works),
+    Entry(
+        function_of_steps(schedules.one_cycle, lambda kw: 100),
+        dict(max_lr=rate(), total_steps=count()),
+        ONE_CYCLE_ARGS,
+        values_work,
+    ),
+    Entry(
+        function_of_steps(schedules.one_cycle_momentum, lambda kw: 100),
+        dict(total_steps=count()),
+        MOMENTUM_ARGS,
+        values_work,
+    ),
+    Entry(
+        function_of_steps(schedules.cyclic, lambda kw: 100),
+        dict(base_lr=rate(), max_lr=rate()),
+        CYCLIC_ARGS,
+        values_work,
+    ),
+    Entry(
+        function_of_steps(schedules.warmup, lambda kw: 100),
+        dict(target=rate(), warmup_steps=count()),
+        WARMUP_ARGS,
+        values_work,
+    ),
+    # the learning-rate callbacks
+    Entry(
+        callbacks.OneCycleLR,
+        dict(max_lr=rate()),
+        dict(
+            epochs=optional_count(), steps_per_epoch=optional_count(), total_steps=optional_count(),
+            cycle_momentum=flag(), **MOMENTUM_ARGS, div_factor=rate(), final_div_factor=rate(),
+        ),  # fmt: skip
+        fitted_schedules_work,
+    ),
+    Entry(
+        callbacks.CyclicLR,
+        dict(base_lr=rate(), max_lr=rate()),
+        dict(CYCLIC_ARGS, cycle_momentum=flag(), base_momentum=fraction(), max_momentum=fraction()),
+        fitted_schedules_work,
+    ),
+    Entry(
+        callbacks.WarmupLR, dict(warmup_steps=count()), {**WARMUP_ARGS, "shift_schedule": flag()},
+        fitted_schedules_work,
+    ),  # fmt: skip
+    Entry(
+        callbacks.LRFinder,
+        {},
+        dict(start_lr=rate(), end_lr=rate(), num_steps=count(), beta=fraction(), diverge_threshold=rate()),
+        fitted_schedules_work,
+    ),
+    Entry(
+        lr_find_without_a_model,
+        {},
+        dict(
+            start_lr=rate(), end_lr=rate(), num_steps=count(), batch_size=count(), beta=fraction(),
+            diverge_threshold=rate(), seed=seed(),
+        ),  # fmt: skip
+        lr_find_checks,
+        expected_error=TypeError,  # model=None: "`model` must be a keras.Model"
+    ),
+    # kerasplus.layers
+    Entry(
+        layers.Cutout,
+        dict(
+            size=Arg(
+                st.one_of(
+                    st.integers(1, 12),
+                    st.floats(0.01, 1.0),
+                    st.tuples(st.integers(1, 8), st.floats(0.01, 1.0)),
+                ),
+                st.one_of(
+                    count().wild,
+                    fraction().wild,
+                    st.tuples(st.one_of(count().wild, fraction().wild), st.integers(1, 4)),
+                    st.sampled_from([(3,), (1, 2, 3), np.array([2, 2])]),
+                ),
+            )
+        ),
+        dict(
+            num_holes=Arg(st.integers(1, 4), count().wild),
+            fill_value=Arg(
+                st.one_of(st.floats(-10, 10), st.just("mean")),
+                st.one_of(rate().wild, st.sampled_from(["median", np.array(["mean"])])),
+            ),
+            seed=seed(),
+            data_format=choice("channels_last", "channels_first"),
+        ),
+        layer_works,
+    ),
+    Entry(layers.Mixup, {}, dict(alpha=rate(), **MIXING_ARGS), layer_works),
+    Entry(layers.CutMix, {}, dict(alpha=rate(), **MIXING_ARGS), layer_works),
+    Entry(
+        layers.MixupOrCutMix,
+        {},
+        dict(mixup_alpha=rate(), cutmix_alpha=rate(), switch_prob=fraction(), **MIXING_ARGS),
+        layer_works,
+    ),
+]
+
+
+@st.composite
+def arguments(draw, entry):
+    """Good values for the required arguments and some optional ones, then 0-2 of them made wild."""
+    specs = {**entry.required, **entry.optional}
+    passed = list(entry.required) + [name for name in entry.optional if draw(st.booleans())]
+    kwargs = {name: draw(specs[name].good) for name in passed}
+    if passed:
+        for name in draw(st.lists(st.sampled_from(sorted(specs)), max_size=2, unique=True)):
+            kwargs[name] = draw(specs[name].wild)
+    return kwargs
+
+
+def names_an_argument(message, entry):
+    """The message names one of the callable's arguments (`size[0]` counts for `size`)."""
+    names = inspect.signature(entry.target).parameters
+    return any(re.search(rf"`{re.escape(name)}(\[\d\])?`", message) for name in [*names, "model"])
+
+
+@pytest.mark.parametrize("entry", TABLE, ids=lambda entry: entry.name)
+def test_every_argument_is_checked_at_construction_or_works(entry):
+    outcomes = {"rejected": 0, "accepted": 0}
+
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(arguments(entry))
+    def check(kwargs):
+        try:
+            built = entry.target(**kwargs)
+        except (ValueError, TypeError) as error:
+            message = str(error)
+            assert names_an_argument(message, entry), (
+                f"{entry.name}({kwargs}) raised {type(error).__name__} naming no argument: {message}"
+            )
+            if entry.expected_error is not None and "`model`" in message:
+                assert isinstance(error, entry.expected_error)
+            outcomes["rejected"] += 1
+            return
+        outcomes["accepted"] += 1
+        entry.works(built, kwargs)
+
+    check()
+    assert outcomes["rejected"] + outcomes["accepted"] >= EXAMPLES
+    if entry.expected_error is None:
+        assert outcomes["accepted"] > 0, f"{entry.name}: no drawn arguments were accepted"
+
+
+def test_the_table_covers_every_public_schedule_lr_callback_and_layer():
+    covered = {entry.name for entry in TABLE}
+    for name in schedules.__all__:
+        if name != "FiniteHorizonSchedule":  # abstract; each subclass is fuzzed
+            assert name in covered, name
+    for name in layers.__all__:
+        assert name in covered
+    for name in ("OneCycleLR", "CyclicLR", "WarmupLR", "LRFinder", "lr_find_without_a_model"):
+        assert name in covered, name
+    assert len(TABLE) * EXAMPLES >= 1000
