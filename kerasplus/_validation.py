@@ -107,7 +107,7 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
     return value
 
 
-def check_seed(name: str, value: Any) -> int:
+def check_numpy_seed(name: str, value: Any) -> int:
     """A seed numpy and scikit-learn accept: an integer in [0, 2**32 - 1]."""
     value = check_int(name, value, minimum=0)
     if value > 2**32 - 1:

@@ -30,7 +30,7 @@ def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0) -> Iterator
     """
     k = v.check_int("k", k, minimum=2)
     v.check_bool("stratify", stratify)
-    seed = v.check_seed("seed", seed)
+    seed = v.check_numpy_seed("seed", seed)
     check_same_length(x, y)
     if k > len(x):
         raise ValueError(f"`k` must be <= the number of examples; received k={k} for {len(x)} examples.")

@@ -29,7 +29,7 @@ def augmented_dataset(x, y=None, layers=(), *, batch_size: int = 32, shuffle: bo
 
     v.check_int("batch_size", batch_size, minimum=1)
     v.check_bool("shuffle", shuffle)
-    v.check_seed("seed", seed)
+    v.check_numpy_seed("seed", seed)
     v.check_bool("drop_remainder", drop_remainder)
     check_same_length(x, y)
     if callable(layers) or isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
