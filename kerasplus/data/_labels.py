@@ -32,8 +32,10 @@ def _check_rows(name, value):
         )
 
 
-def check_same_length(x, y):
+def check_same_length(x, y, *, y_required=False):
     _check_rows("x", x)
+    if y is None and y_required:
+        raise TypeError("`y` must be an array of labels or targets, one per example of `x`; received y=None.")
     if y is not None:
         _check_rows("y", y)
     if y is not None and len(x) != len(y):

@@ -31,7 +31,7 @@ def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0) -> Iterator
     k = v.check_int("k", k, minimum=2)
     v.check_bool("stratify", stratify)
     seed = v.check_numpy_seed("seed", seed)
-    check_same_length(x, y)
+    check_same_length(x, y, y_required=True)
     if k > len(x):
         raise ValueError(f"`k` must be <= the number of examples; received k={k} for {len(x)} examples.")
     from sklearn.model_selection import KFold, StratifiedKFold
