@@ -14,12 +14,17 @@ Artifacts: the models in ./saved_models/ (KERASPLUS_SAVED_MODELS to change),
 plots, TensorBoard logs and the resume checkpoint in ./runs/quickstart/
 (KERASPLUS_RUNS to change). Stop it with Ctrl-C during training and run it
 again: it skips the range test it already did and resumes training where the
-last checkpoint left it, instead of starting over.
+last checkpoint left it, instead of starting over (and says so when training
+starts). Once a run has finished, running it again prints that run's results;
+``--fresh`` starts over.
 """
 
+import argparse
 import json
 import os
 import pathlib
+import shutil
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -80,14 +85,45 @@ def range_test(model, x_train, y_train, state, state_path):
     return state["max_lr"]
 
 
-def main():
+class AnnounceResume(keras.callbacks.Callback):
+    """Says, as training starts, whether it resumes from `backup`'s checkpoint (put it after `backup`)."""
+
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+        self.announced = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self.announced:
+            self.announced = True
+            if self.backup.restored_from:
+                print(f"resuming from epoch {epoch + 1} of {self.backup.backup_dir} "
+                      f"(checkpoint {self.backup.restored_from})", flush=True)
+            else:
+                print(f"training from scratch; checkpoints go to {self.backup.backup_dir}", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fresh", action="store_true", help="discard the last run (checkpoints, range test) and "
+                        "start over")
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     keras.utils.set_random_seed(0)
+    state_path = RUNS / "state.json"
+    if args.fresh and RUNS.exists():
+        shutil.rmtree(RUNS)
+        print(f"--fresh: removed {RUNS}")
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    if "finished" in state:
+        done = state["finished"]
+        print(f"already finished: {RUNS} holds a completed run (test accuracy {done['test_accuracy']:.4f}, int8 "
+              f"{done['int8_accuracy']:.4f}, models in {done['saved']}). Nothing to resume; rerun with --fresh "
+              "to train again from scratch.")
+        return done["test_accuracy"]
     RUNS.mkdir(parents=True, exist_ok=True)
     SAVED.mkdir(parents=True, exist_ok=True)
     print(f"runs folder: {RUNS.resolve()}\nsaved models: {SAVED.resolve()}")
-    state_path = RUNS / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
 
     x, y = kerasplus.data.load("digits")
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = kerasplus.data.split(x, y, train=0.7, val=0.15, test=0.15)
@@ -107,7 +143,8 @@ def main():
         kp_callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True),
         diagnostics,
         keras.callbacks.TensorBoard(RUNS / "tensorboard"),
-        backup,  # last, so it saves the state of every callback before it
+        backup,  # last (but for the announcement), so it saves the state of every callback before it
+        AnnounceResume(backup),
     ]
     findings = lint(model, callbacks=callbacks, batch_size=BATCH, validation_data=(x_val, y_val_1h),
                     augmentation=augmentation)
@@ -115,8 +152,6 @@ def main():
 
     history = model.fit(train, validation_data=(x_val, y_val_1h), epochs=EPOCHS, callbacks=callbacks, verbose=2,
                         shuffle=False)
-    if backup.restored_from:
-        print(f"(training resumed from {backup.restored_from})")
     print(diagnostics.report())
     _, test_accuracy = model.evaluate(x_test, y_test_1h, verbose=0)
     float_path = SAVED / "quickstart_digits.keras"
@@ -148,8 +183,15 @@ def main():
         print(f"  {name:28s} {value}")
     print(f"\ntest accuracy: {test_accuracy:.4f}  int8 test accuracy: {int8['accuracy']:.4f}")
     print(f"finished in {time.perf_counter() - started:.0f} s")
+    state["finished"] = {"test_accuracy": float(test_accuracy), "int8_accuracy": float(int8["accuracy"]),
+                         "saved": str(SAVED)}
+    state_path.write_text(json.dumps(state))
     return test_accuracy
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; rerun to resume from {RUNS / 'backup'}", file=sys.stderr, flush=True)
+        sys.exit(130)

@@ -34,6 +34,19 @@ def check_number(name: str, value: Any) -> float:
     return value
 
 
+def check_axis(
+    name: str, axis: int, rank: int, *, of: str = "y_pred", shape: Any = None, meaning: str = "the class axis"
+) -> int:
+    """An axis of a tensor of `rank` dimensions, checked when the tensor is first seen; returns it >= 0."""
+    if not -rank <= axis < rank:
+        seen = f"shape {tuple(shape)}" if shape is not None else f"rank {rank}"
+        raise ValueError(
+            f"`{name}` is out of range for {of} of {seen}: allowed {-rank} to {rank - 1}; "
+            f"{_received(name, axis)}. Pass {meaning} of {of} (usually -1)."
+        )
+    return axis % rank
+
+
 def check_positive(name: str, value: Any) -> float:
     """A finite number > 0."""
     value = check_number(name, value)
@@ -91,6 +104,14 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
         raise ValueError(
             f"`{name}` must be an integer <= {maximum}; {_received(name, value)}."
         )
+    return value
+
+
+def check_numpy_seed(name: str, value: Any) -> int:
+    """A seed numpy and scikit-learn accept: an integer in [0, 2**32 - 1]."""
+    value = check_int(name, value, minimum=0)
+    if value > 2**32 - 1:
+        raise ValueError(f"`{name}` must be an integer in [0, 2**32 - 1]; {_received(name, value)}.")
     return value
 
 

@@ -1,8 +1,11 @@
 import os
 import pathlib
 import re
+import selectors
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -30,6 +33,85 @@ def test_quickstart_runs_end_to_end_and_writes_its_artifacts(tmp_path):
     assert list((runs / "tensorboard").rglob("events.out.tfevents.*"))
     assert (saved / "quickstart_digits.keras").exists()
     assert (saved / "quickstart_digits_int8.tflite").stat().st_size < (saved / "quickstart_digits.keras").stat().st_size
+    again = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True,
+                           text=True, env=env, timeout=120, check=True).stdout
+    assert "already finished" in again and "rerun with --fresh" in again and "Epoch 1/" not in again
+    assert f"{accuracy:.4f}" in again  # the finished run's numbers, not a silent retrain
+    fresh = _start_quickstart(env, "--fresh")
+    try:
+        seen = _read_until(fresh, "training from scratch", timeout=120)
+        assert any(line.startswith("--fresh: removed") for line in seen)
+        assert not (runs / "state.json").exists() or "finished" not in (runs / "state.json").read_text()
+    finally:
+        _stop(fresh)
+
+
+def _start_quickstart(env, *args):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py"), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env, PYTHONUNBUFFERED="1"),
+        start_new_session=True,  # our own group: a SIGINT here reaches only this process
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C would find it
+    )
+
+
+def _read_until(process, needle, timeout):
+    """stdout lines up to the first containing `needle`; fails after `timeout` seconds."""
+    deadline, lines = time.monotonic() + timeout, []
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if needle in line:
+                return lines
+    raise AssertionError(f"no line with {needle!r} within {timeout} s; last lines: {lines[-5:]}")
+
+
+def _stop(process):
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=30)
+
+
+def _interrupt(process):
+    """Ctrl-C: SIGINT to the process, then its (returncode, stderr lines that are not native-library logging)."""
+    os.kill(process.pid, signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=60)
+    finally:
+        _stop(process)
+    noise = ("I0000", "W0000", "WARNING: All log messages", "INFO: Created TensorFlow Lite")
+    return process.returncode, [line for line in err.splitlines() if line.strip() and not line.startswith(noise)]
+
+
+def test_quickstart_ctrl_c_prints_one_line_and_the_rerun_announces_the_resume_when_it_starts(tmp_path):
+    env = dict(os.environ, KERASPLUS_FAST="1", KERASPLUS_RUNS=str(tmp_path / "runs"),
+               KERASPLUS_SAVED_MODELS=str(tmp_path / "saved_models"))
+    backup = tmp_path / "runs" / "quickstart" / "backup"
+    first = _start_quickstart(env)
+    try:
+        _read_until(first, "val_loss", timeout=180)  # the first epoch has ended: checkpoints exist
+    except BaseException:
+        _stop(first)
+        raise
+    returncode, err = _interrupt(first)
+    assert returncode == 130
+    assert err == [f"interrupted; rerun to resume from {backup}"]  # no traceback
+    second = _start_quickstart(env)
+    try:
+        seen = _read_until(second, "resuming from epoch", timeout=180)
+    except BaseException:
+        _stop(second)
+        raise
+    assert re.search(rf"resuming from epoch \d+ of {re.escape(str(backup))}", seen[-1])
+    assert not any(line.startswith("Epoch ") for line in seen)  # announced before training, not at the end
+    returncode, err = _interrupt(second)
+    assert returncode == 130 and err[-1] == f"interrupted; rerun to resume from {backup}"
 
 
 def test_transfer_learning_example_beats_training_from_scratch_when_labels_are_scarce():

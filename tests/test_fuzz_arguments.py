@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keras import ops
 
-from kerasplus import callbacks, layers, schedules
+from kerasplus import callbacks, data, initializers, layers, losses, schedules, transfer
 
 EXAMPLES = 64  # per entry; 18 entries give 1,152 cases
 
@@ -185,7 +185,7 @@ def fitted_schedules_work(callback, kwargs):
         rate_schedule, momentum = callback.make_schedules(keras.optimizers.SGD(0.1, momentum=0.9))
     except ValueError as error:
         # Only where the length of the fit decides (OneCycleLR's phases): a refusal before training.
-        assert "`total_steps` and `pct_start`" in str(error) and "total_steps" not in kwargs, error
+        assert "`total_steps` and `pct_start`" in str(error) and kwargs.get("total_steps") is None, error
         return
     if isinstance(rate_schedule, schedules.ExponentialSweep):
         sweep_works(rate_schedule, kwargs)
@@ -239,6 +239,7 @@ class Entry:
     optional: dict[str, Arg]
     works: Callable[[Any, dict], None]
     expected_error: type[Exception] | None = None  # raised even by valid arguments (lr_find without a model)
+    examples: int = EXAMPLES
 
     @property
     def name(self):
@@ -380,6 +381,191 @@ TABLE = [
 ]
 
 
+# ---------------------------------------------------------------- losses, data, initializers, transfer
+
+LOSS_RNG = np.random.default_rng(5)
+LOSS_LOGITS = (LOSS_RNG.normal(size=(6, 3)) * 3).astype("float32")
+LOSS_LABELS = LOSS_RNG.integers(0, 3, size=6)
+
+
+def axis():
+    return Arg(st.sampled_from([-1, 1]), st.one_of(count().wild, st.sampled_from([-3, 2, 1.0, "-1"])))
+
+
+def loss_works(loss, kwargs):
+    """A small batch of logits (or probabilities) gives a finite loss >= 0; an out-of-range axis is named."""
+    from_logits = kwargs.get("from_logits", False)
+    if isinstance(loss, (losses.BinaryFocalCrossentropy, losses.Quantile)):
+        y_true = (LOSS_LOGITS > 0).astype("float32")
+        y_pred = LOSS_LOGITS if from_logits or isinstance(loss, losses.Quantile) else keras.ops.sigmoid(LOSS_LOGITS)
+    else:
+        sparse = kwargs.get("sparse", False) or isinstance(loss, losses.SparseCategoricalCrossentropy)
+        y_true = LOSS_LABELS if sparse else np.eye(3, dtype="float32")[LOSS_LABELS]
+        y_pred = LOSS_LOGITS if from_logits else keras.ops.softmax(LOSS_LOGITS)
+    if kwargs.get("axis", -1) not in (-2, -1, 0, 1):
+        with pytest.raises(ValueError, match="`axis` is out of range"):
+            loss(y_true, y_pred)
+        return
+    if kwargs.get("axis", -1) in (0, -2) and not isinstance(loss, (losses.BinaryFocalCrossentropy, losses.Quantile)):
+        with pytest.raises(ValueError, match="`y_true` must"):  # 6 classes on axis 0: the labels do not fit
+            loss(y_true, y_pred)
+        return
+    if isinstance(kwargs.get("alpha"), list) and len(kwargs["alpha"]) != 3:
+        with pytest.raises(ValueError, match="`alpha` has"):
+            loss(y_true, y_pred)
+        return
+    value = float(loss(y_true, y_pred))
+    assert math.isfinite(value) and value >= -1e-6, f"{loss.name}({kwargs}) gave {value}"
+
+
+def class_weights():
+    return Arg(
+        st.one_of(st.none(), st.floats(0.0, 1.0), st.lists(st.floats(0.0, 2.0), min_size=3, max_size=3)),
+        st.one_of(rate().wild, st.sampled_from([[], [0.5, -1.0, 0.5], [0.5, math.nan, 1.0], "balanced"])),
+    )
+
+
+def ignore_class():
+    return Arg(st.one_of(st.none(), st.integers(0, 2)), st.sampled_from([1.0, "0", True, -(2**70), np.array([1])]))
+
+
+SOFTMAX_LOSS_ARGS = dict(label_smoothing=fraction(), from_logits=flag(), axis=axis())
+DATA_X = np.random.default_rng(6).normal(size=(40, 3)).astype("float32")
+DATA_Y = np.arange(40) % 2
+
+
+def arrays(rows=DATA_X):
+    return Arg(st.just(rows), st.sampled_from([None, 5, "x", rows[:7], {"a": 1}, np.array(3.0)]))
+
+
+def fractions_summing():
+    return Arg(st.sampled_from([0.2, 0.6, 0.7, 0.15]), fraction().wild)
+
+
+def split_works(result, kwargs):
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = result
+    assert len(x_train) + len(x_val) + len(x_test) == len(DATA_X) and min(len(y_val), len(y_test)) >= 1
+
+
+def kfold_works(folds, kwargs):
+    sizes = [len(y_val) for _, (_, y_val) in folds]
+    assert sum(sizes) == len(DATA_X) and len(sizes) == kwargs.get("k", 5)
+
+
+def load_works(result, kwargs):
+    x, y = result
+    assert len(x) == len(y) > 0 and np.all(np.isfinite(x))
+
+
+def dataset_works(dataset, kwargs):
+    for batch in dataset.take(1):
+        assert np.all(np.isfinite(ops.convert_to_numpy(batch[0] if isinstance(batch, tuple) else batch)))
+
+
+def initializer_works(initializer, kwargs):
+    assert np.all(np.isfinite(ops.convert_to_numpy(initializer((4, 4)))))
+
+
+def small_model():
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, activation="relu", name="a"),
+         keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(2, name="b")]
+    )  # fmt: skip
+
+
+SMALL_MODEL = small_model()  # one model for every case: freeze/unfreeze set flags, lsuv sets weights, all of them
+
+
+def models():
+    return Arg(st.just(SMALL_MODEL), st.sampled_from([None, "model", 3, keras.optimizers.SGD(), [SMALL_MODEL]]))
+
+
+def lsuv_works(report, kwargs):
+    assert len(report) == 2 and all(math.isfinite(row["variance"]) for row in report)
+
+
+def freeze_works(model, kwargs):
+    assert model.trainable_weights == []
+
+
+def unfreeze_works(names, kwargs):
+    assert isinstance(names, list) and set(names) <= {"a", "b"}
+
+
+MORE = [
+    Entry(
+        losses.FocalCrossentropy, {},
+        dict(gamma=rate(), alpha=class_weights(), sparse=flag(), ignore_class=ignore_class(), **SOFTMAX_LOSS_ARGS),
+        loss_works, examples=100,
+    ),
+    Entry(
+        losses.PolyLoss, {},
+        dict(epsilon=Arg(st.floats(-1.0, 10.0), rate().wild), sparse=flag(), ignore_class=ignore_class(),
+             **SOFTMAX_LOSS_ARGS),
+        loss_works, examples=100,
+    ),
+    Entry(
+        losses.SparseCategoricalCrossentropy, {}, dict(ignore_class=ignore_class(), **SOFTMAX_LOSS_ARGS),
+        loss_works, examples=80,
+    ),
+    Entry(
+        losses.BinaryFocalCrossentropy, {},
+        dict(gamma=rate(), alpha=Arg(st.one_of(st.none(), st.floats(0.0, 1.0)), fraction().wild),
+             **SOFTMAX_LOSS_ARGS),
+        loss_works, examples=80,
+    ),
+    Entry(losses.Quantile, {}, dict(quantile=Arg(st.floats(0.01, 0.99), fraction().wild), axis=axis()),
+          loss_works, examples=80),
+    Entry(
+        data.split, dict(x=arrays(), y=arrays(DATA_Y)),
+        dict(train=fractions_summing(), val=fractions_summing(), test=fractions_summing(), stratify=flag(),
+             seed=Arg(st.integers(0, 1000), seed().wild)),
+        split_works, examples=100,
+    ),
+    Entry(
+        data.kfold, dict(x=arrays(), y=arrays(DATA_Y)),
+        dict(k=Arg(st.integers(2, 10), count().wild), stratify=flag(), seed=Arg(st.integers(0, 1000), seed().wild)),
+        kfold_works, examples=100,
+    ),
+    Entry(data.load, dict(name=choice(*data.datasets.NAMES)), {}, load_works, examples=30),  # 5 names: 30 draws
+    Entry(
+        data.augmented_dataset, dict(x=arrays()),
+        dict(y=arrays(DATA_Y), batch_size=Arg(st.integers(1, 64), count().wild), shuffle=flag(),
+             seed=Arg(st.integers(0, 1000), seed().wild), drop_remainder=flag(),
+             layers=Arg(st.just(()), st.sampled_from(["cutout", 3, [None], keras.layers.Dense(1)]))),
+        dataset_works, examples=80,
+    ),
+    Entry(
+        initializers.for_activation,
+        dict(activation=Arg(
+            st.sampled_from(["relu", "leaky_relu", "tanh", "selu", "sigmoid", None, keras.activations.gelu,
+                             keras.layers.ReLU(), keras.layers.LeakyReLU(0.3)]),
+            st.sampled_from(["bogus", "", 3, object(), np.array(["relu"])]),
+        )),
+        dict(negative_slope=Arg(st.one_of(st.none(), st.floats(0.0, 1.0)), rate().wild),
+             distribution=choice("normal", "uniform")),
+        initializer_works, examples=100,
+    ),
+    Entry(
+        initializers.lsuv,
+        dict(model=models(), batch=Arg(st.just(DATA_X[:16, :1].repeat(4, 1)),
+                                       st.sampled_from([None, DATA_X[:1, :1].repeat(4, 1), DATA_X, "batch"]))),
+        dict(tol=fraction(), max_iters=Arg(st.integers(1, 3), count().wild), seed=Arg(st.none(), seed().wild)),
+        lsuv_works, examples=60,
+    ),
+    Entry(transfer.freeze, dict(model=models()), {}, freeze_works, examples=6),  # one good model, 5 wild values
+    Entry(
+        transfer.unfreeze, dict(model=models()),
+        dict(last_n=Arg(st.one_of(st.none(), st.integers(1, 2)), count().wild),
+             from_layer=Arg(st.one_of(st.none(), st.sampled_from(["a", "b", 0, -1, 2])),
+                            st.sampled_from(["nope", 99, -99, 2.5, True, ["a"]]))),
+        unfreeze_works, examples=100,
+    ),
+]
+FIRST_TABLE = ("kerasplus.schedules", "kerasplus.callbacks", "kerasplus.layers", "tests.")
+TABLE += MORE
+
+
 @st.composite
 def arguments(draw, entry):
     """Good values for the required arguments and some optional ones, then 0-2 of them made wild."""
@@ -403,7 +589,7 @@ def test_every_argument_is_checked_at_construction_or_works(entry):
     outcomes = {"rejected": 0, "accepted": 0}
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=entry.examples,
         derandomize=True,
         database=None,
         deadline=None,
@@ -426,7 +612,7 @@ def test_every_argument_is_checked_at_construction_or_works(entry):
         entry.works(built, kwargs)
 
     check()
-    assert outcomes["rejected"] + outcomes["accepted"] >= EXAMPLES
+    assert outcomes["rejected"] + outcomes["accepted"] >= entry.examples
     if entry.expected_error is None:
         assert outcomes["accepted"] > 0, f"{entry.name}: no drawn arguments were accepted"
 
@@ -437,7 +623,18 @@ def test_the_table_covers_every_public_schedule_lr_callback_and_layer():
         if name != "FiniteHorizonSchedule":  # abstract; each subclass is fuzzed
             assert name in covered, name
     for name in layers.__all__:
-        assert name in covered
+        if name != "MixingLayer":  # the base of Mixup, CutMix and MixupOrCutMix, each fuzzed
+            assert name in covered, name
     for name in ("OneCycleLR", "CyclicLR", "WarmupLR", "LRFinder", "lr_find_without_a_model"):
         assert name in covered, name
-    assert len(TABLE) * EXAMPLES >= 1000
+    assert sum(entry.examples for entry in TABLE if entry.target.__module__.startswith(FIRST_TABLE)) >= 1000
+    assert sum(entry.examples for entry in MORE) >= 1000
+
+
+def test_the_table_covers_losses_data_initializers_and_transfer():
+    covered = {entry.name for entry in TABLE}
+    for namespace in (losses, data, transfer):
+        for name in namespace.__all__:
+            if name not in ("Huber", "MeanAbsoluteError", "MeanSquaredError", "fine_tune"):  # Keras's; trains
+                assert name in covered, name
+    assert {"for_activation", "lsuv"} <= covered

@@ -54,6 +54,12 @@ def test_check_callable():
     assert v.check_callable("f", len) is len
 
 
+def test_check_axis_names_the_shape_and_the_allowed_range():
+    assert v.check_axis("axis", -1, 3) == 2
+    with pytest.raises(ValueError, match=r"`axis` is out of range for y_pred of shape \(8, 10\): allowed -2 to 1"):
+        v.check_axis("axis", 2, 2, shape=(8, 10))
+
+
 def test_check_choice_names_the_argument_for_an_array():
     with pytest.raises(TypeError, match=r"`mode` must be one of 'a', 'b'; received mode=array"):
         v.check_choice("mode", np.array(["a", "b"]), ("a", "b"))

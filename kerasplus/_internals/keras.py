@@ -347,6 +347,48 @@ def set_monitor_op(callback) -> None:
     callback._set_monitor_op()
 
 
+def _canary_fit_validation_data_local():
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(running_fit_validates())
+
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((4, 1), "float32")
+    for kwargs in ({}, {"validation_data": (x, x)}, {"validation_split": 0.5}):
+        model.fit(x, x, epochs=1, verbose=0, callbacks=[Probe()], **kwargs)
+    require(seen == [False, True, True], "fit keeps its validation data in a local `validation_data` (after split)")
+
+
+@fenced(
+    reason="tell at on_train_begin whether this fit validates; callbacks get no validation flag in params",
+    waits_for="a public fit parameter for callbacks saying whether validation runs (keras-team/keras)",
+    feature="kerasplus EarlyStopping raising at on_train_begin when it monitors val_* in a fit without validation",
+    canary=_canary_fit_validation_data_local,
+)
+def running_fit_validates(max_depth: int = 12) -> bool | None:
+    """Whether the `fit` running below the caller (a callback hook) has validation data; None if no fit is found."""
+    import sys
+
+    from keras.src.trainers.epoch_iterator import EpochIterator
+
+    frame = sys._getframe(1)
+    for _ in range(max_depth):
+        if frame is None:
+            break
+        local = frame.f_locals
+        if frame.f_code.co_name == "fit" and "validation_data" in local and isinstance(
+            local.get("epoch_iterator"), EpochIterator
+        ):
+            return local["validation_data"] is not None
+        frame = frame.f_back
+    return None
+
+
 
 # ---------------------------------------------------------------------------
 # Diagnostics, initializers, transfer, data, losses

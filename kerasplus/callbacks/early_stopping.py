@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
@@ -125,6 +126,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 f"`train_monitor` must be a metric name or None; received train_monitor={train_monitor!r}."
             )
         self.train_monitor = train_monitor or monitor.removeprefix("val_")
+        self._validation_unknown = False
         self._reset_curve()
 
     def _reset_curve(self):
@@ -136,9 +138,28 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._reset_curve()
+        self._validation_unknown = False
+        if self.monitor.startswith("val_"):  # a val_ monitor in a fit without validation would never stop
+            validates = internal_keras.running_fit_validates()
+            if validates is False:
+                raise ValueError(self._no_validation_message())
+            self._validation_unknown = validates is None  # no fit frame found: the first epoch's logs tell
+
+    def _no_validation_message(self):
+        return (
+            f"EarlyStopping monitors {self.monitor!r}, but this fit has no validation data, so it would never stop. "
+            f"To fix: pass validation_data=(x_val, y_val) or validation_split=0.2 to fit, or monitor="
+            f"{self.monitor.removeprefix('val_')!r}."
+        )
 
     def _smoothed(self, value):
-        value = float(value)
+        value = np.asarray(value)
+        if value.size != 1:
+            raise ValueError(
+                f"EarlyStopping needs a single number to monitor; {self.monitor!r} has shape {value.shape} "
+                "(a per-class metric?). Monitor an averaged metric, e.g. F1Score(average='macro')."
+            )
+        value = float(value.reshape(()))
         if self.smoothing:
             self._ema = value if self._ema is None else self.smoothing * self._ema + (1.0 - self.smoothing) * value
             return self._ema
@@ -146,6 +167,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self._validation_unknown and not any(key.startswith("val_") for key in logs):
+            raise ValueError(self._no_validation_message())
+        self._validation_unknown = False
         raw = self.get_monitor_value(logs)
         if raw is None or epoch < self.start_from_epoch:
             return

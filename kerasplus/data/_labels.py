@@ -24,7 +24,20 @@ def stratification_labels(y):
     )
 
 
-def check_same_length(x, y):
+def _check_rows(name, value):
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or getattr(value, "ndim", 1) == 0:
+        raise TypeError(
+            f"`{name}` must be an array (numpy array or list) with one row per example; "
+            f"received {name} of type {type(value).__name__}."
+        )
+
+
+def check_same_length(x, y, *, y_required=False):
+    _check_rows("x", x)
+    if y is None and y_required:
+        raise TypeError("`y` must be an array of labels or targets, one per example of `x`; received y=None.")
+    if y is not None:
+        _check_rows("y", y)
     if y is not None and len(x) != len(y):
         raise ValueError(
             f"`y` must have one entry per example of `x`; received len(x)={len(x)}, len(y)={len(y)}."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -10,8 +11,10 @@ from kerasplus import _validation as v
 from kerasplus.data._labels import check_same_length, stratification_labels
 
 
-def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0):
-    """Yields ``((x_train, y_train), (x_val, y_val))`` for each of `k` shuffled folds.
+def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0) -> Iterator[tuple[tuple, tuple]]:
+    """Returns an iterator of ``((x_train, y_train), (x_val, y_val))`` for each of `k` shuffled folds.
+
+    Arguments are checked when `kfold` is called, not at the first `next()`.
 
     Every example is in exactly one validation fold. With ``stratify=True``
     folds keep the class proportions (`StratifiedKFold`); `k` may then not
@@ -27,7 +30,8 @@ def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0):
     """
     k = v.check_int("k", k, minimum=2)
     v.check_bool("stratify", stratify)
-    check_same_length(x, y)
+    seed = v.check_numpy_seed("seed", seed)
+    check_same_length(x, y, y_required=True)
     if k > len(x):
         raise ValueError(f"`k` must be <= the number of examples; received k={k} for {len(x)} examples.")
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -47,6 +51,9 @@ def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0):
                 f"k={k}, smallest class has {smallest} examples. Use a smaller k or stratify=False."
             )
         folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels)
-    x, y = np.asarray(x), np.asarray(y)
+    return _folds(np.asarray(x), np.asarray(y), list(folds))  # indices drawn now: every error is raised here
+
+
+def _folds(x, y, folds):
     for train_index, val_index in folds:
         yield (x[train_index], y[train_index]), (x[val_index], y[val_index])

@@ -29,8 +29,14 @@ def augmented_dataset(x, y=None, layers=(), *, batch_size: int = 32, shuffle: bo
 
     v.check_int("batch_size", batch_size, minimum=1)
     v.check_bool("shuffle", shuffle)
+    v.check_numpy_seed("seed", seed)
+    v.check_bool("drop_remainder", drop_remainder)
     check_same_length(x, y)
+    if callable(layers) or isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"`layers` must be a list of layers; received layers={layers!r}. Wrap one layer as [layer].")
     layers = list(layers)
+    for i, layer in enumerate(layers):
+        v.check_callable(f"layers[{i}]", layer)
     if any(isinstance(layer, MixingLayer) for layer in layers) and y is None:
         raise ValueError("`y` is needed when `layers` include Mixup/CutMix, which mix the labels too.")
     dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))

@@ -33,7 +33,8 @@ def split(x, y, *, train: float = 0.7, val: float = 0.15, test: float = 0.15, st
             f"val={val}, test={test} (sum {train + val + test})."
         )
     v.check_bool("stratify", stratify)
-    check_same_length(x, y)
+    seed = v.check_numpy_seed("seed", seed)
+    check_same_length(x, y, y_required=True)
     n = len(x)
     sizes = {"test": round(test * n), "val": round(val * n)}
     sizes["train"] = n - sizes["test"] - sizes["val"]

@@ -300,11 +300,15 @@ class FitDiagnostics(keras.callbacks.Callback):
             logs["diag_dead_relu"] = float(share)
         self.records.append(record)
         if self.verbose:
-            message = f"FitDiagnostics epoch {epoch + 1}: {verdict} ({reason})"
-            if keras.config.is_interactive_logging_enabled():
-                print(message, flush=True)
-            else:
-                logger.info(message)
+            if len(self.records) == 1:
+                self._say(LEGEND)
+            self._say(epoch_line(record))
+
+    def _say(self, message):
+        if keras.config.is_interactive_logging_enabled():
+            print(message, flush=True)
+        else:
+            logger.info(message)
 
     # ---------------------------------------------------------------- report
     def report(self) -> str:
@@ -343,6 +347,33 @@ class FitDiagnostics(keras.callbacks.Callback):
                     + ". try: He init, a lower learning rate, or leaky_relu."
                 )
         return "\n".join(lines)
+
+
+LEGEND = (
+    "FitDiagnostics: diag_verdict in the logs: "
+    + ", ".join(f"{code} {name}" for name, code in VERDICT_CODES.items())
+    + "; report() explains."
+)
+LINE_WIDTH = 120
+
+
+def epoch_line(record) -> str:
+    """One epoch's verdict as a word and its reason, then as much of the probe summary as fits `LINE_WIDTH`."""
+    line = f"FitDiagnostics epoch {record['epoch']}: {record['verdict']} ({record['reason']})"
+    parts = []
+    norms = record.get("grad_norms")
+    if norms:
+        parts.append(f"grad norm {min(norms.values()):.1e}..{max(norms.values()):.1e}")
+        for kind in ("vanishing", "exploding"):
+            if record.get(kind):
+                parts.append(f"{len(record[kind])} {kind}")
+    if "dead_relu" in record:
+        parts.append(f"dead ReLU {record['dead_relu']:.0%}")
+    for part in parts:
+        if len(line) + 3 + len(part) > LINE_WIDTH:
+            break
+        line += f" | {part}"
+    return line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 3] + "..."
 
 
 def _float(value):

@@ -23,11 +23,22 @@ def _history_dict(history) -> dict:
     )
 
 
+def _epoch_numbers(history, values) -> list:
+    """1-based epoch numbers as Keras prints them: from `History.epoch`, so a resumed fit starts at its initial_epoch."""
+    epochs = getattr(history, "epoch", None)
+    length = max((len(curve) for curve in values.values()), default=0)
+    if isinstance(epochs, list) and len(epochs) == length:
+        return [int(epoch) + 1 for epoch in epochs]
+    return list(range(1, length + 1))
+
+
 def plot_learning_curves(history, path) -> str:
     """Draws each metric's training and validation curve per epoch; returns `path`.
 
     One panel per metric (``loss`` first; ``val_<name>`` drawn with
-    ``<name>``). When the history holds FitDiagnostics's ``diag_verdict``, the
+    ``<name>``). Epochs are numbered as Keras prints them, from
+    ``History.epoch``: after a resume with ``initial_epoch=2`` the curve starts
+    at epoch 3. When the history holds FitDiagnostics's ``diag_verdict``, the
     epochs judged underfitting, overfitting or diverging are shaded and
     labelled in the loss panel; non-finite values are left out of the lines.
     matplotlib is imported here, not when kerasplus is.
@@ -63,6 +74,7 @@ def plot_learning_curves(history, path) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    epochs = _epoch_numbers(history, values)
     figure = Figure(figsize=(5.5 * len(names), 4))
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(names), squeeze=False)[0]
@@ -72,7 +84,7 @@ def plot_learning_curves(history, path) -> str:
                 continue
             points = [
                 (epoch, float(value))
-                for epoch, value in enumerate(values[key], start=1)
+                for epoch, value in zip(epochs, values[key])
                 if value is not None and math.isfinite(float(value))
             ]
             if points:
@@ -81,16 +93,16 @@ def plot_learning_curves(history, path) -> str:
         ax.set_ylabel(name)
         ax.set_title(name)
         if name == "loss" and "diag_verdict" in values:
-            _shade_verdicts(ax, values["diag_verdict"])
+            _shade_verdicts(ax, values["diag_verdict"], epochs)
         ax.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return path
 
 
-def _shade_verdicts(ax, codes):
+def _shade_verdicts(ax, codes, epochs):
     labelled = set()
-    for epoch, code in enumerate(codes, start=1):
+    for epoch, code in zip(epochs, codes):
         verdict = VERDICTS[int(code)]
         colour = _VERDICT_COLOURS[verdict]
         if colour is None:

@@ -214,19 +214,36 @@ def _layer_output_activation(layer):
 
 
 def _outputs(model):
-    """[(output name, activation name or None)]."""
+    """[(output name, activation name or None, how messages name it)].
+
+    The name is what `compile` keys a loss dict by (the dict key of a dict output,
+    else the producing layer's name), never the tensor's ``keras_tensor_45``.
+    """
     try:
         tensors = model.outputs
+        structure = model.output
         names = list(getattr(model, "output_names", None) or [])
     except (AttributeError, ValueError):
-        tensors, names = None, []
+        tensors, structure, names = None, None, []
     if not tensors:
         if isinstance(model, keras.Sequential) and model.layers:
-            return [(model.layers[-1].name, _layer_output_activation(model.layers[-1]))]
+            last = model.layers[-1]
+            return [(last.name, _layer_output_activation(last), f"{last.name!r} ({type(last).__name__})")]
         return []
-    if len(names) != len(tensors):
-        names = [getattr(t, "name", str(i)) for i, t in enumerate(tensors)]
-    return [(name, _output_activation(model, tensor)) for name, tensor in zip(names, tensors)]
+    layers = [internal_keras.producing_layer(tensor) for tensor in tensors]
+    if isinstance(structure, dict):
+        keys = {id(tensor): key for key, tensor in structure.items()}
+        names = [keys.get(id(tensor), str(i)) for i, tensor in enumerate(tensors)]
+    elif len(names) != len(tensors):
+        names = [layer.name if layer is not None else str(i) for i, layer in enumerate(layers)]
+    labels = [
+        repr(name) if layer is None else (
+            f"{name!r} ({type(layer).__name__})" if name == layer.name
+            else f"{name!r} (layer {layer.name!r}, {type(layer).__name__})"
+        )
+        for name, layer in zip(names, layers)
+    ]
+    return [(name, _output_activation(model, tensor), label) for name, tensor, label in zip(names, tensors, labels)]
 
 
 def _mixing_layers(model, augmentation):
@@ -388,19 +405,19 @@ def _check_dropout_before_batchnorm(model):
 
 def _check_logits(model, losses):
     found = []
-    for (name, activation), info in zip(_outputs(model), losses):
+    for (_, activation, name), info in zip(_outputs(model), losses):
         if info is None or not info.is_crossentropy or activation is None:
             continue
         if info.from_logits and activation in PROBABILITY_ACTIVATIONS:
             found.append(_finding(
                 "probabilities-with-from-logits",
-                f"output {name!r} ends in {activation} but {info.name} has from_logits=True: "
+                f"output {name} ends in {activation} but {info.name} has from_logits=True: "
                 "the loss applies a second softmax/sigmoid and its gradients shrink.",
             ))
         elif not info.from_logits and activation not in PROBABILITY_ACTIVATIONS:
             found.append(_finding(
                 "logits-without-from-logits",
-                f"output {name!r} ends in {activation} (not a probability) but {info.name} has "
+                f"output {name} ends in {activation} (not a probability) but {info.name} has "
                 "from_logits=False: the loss clips the raw values into (0, 1).",
             ))
     return found
@@ -533,7 +550,7 @@ def lint(
     if loss is None:
         loss = getattr(model, "loss", None)
     outputs = _outputs(model)
-    loss_infos = [describe_loss(item) for item in losses_per_output(loss, [name for name, _ in outputs])]
+    loss_infos = [describe_loss(item) for item in losses_per_output(loss, [name for name, _, _ in outputs])]
     if not outputs and loss is not None:
         loss_infos = [describe_loss(item) for item in losses_per_output(loss, ["output"])]
     strategy, replicas = _replicas(model)

@@ -19,9 +19,7 @@ def binary_focal_crossentropy(
     With logits, ``log p`` and ``log(1 - p)`` are ``log_sigmoid(z)`` and
     ``log_sigmoid(-z)``; ``1 - p_t`` mixes ``sigmoid(-z)`` and ``sigmoid(z)``.
     """
-    y_pred = ops.convert_to_tensor(y_pred)
-    y_pred = ops.cast(y_pred, lp.compute_dtype(y_pred))
-    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred, axis = lp.elementwise_pair(y_true, y_pred, axis)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -77,7 +75,7 @@ class BinaryFocalCrossentropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.gamma = v.check_non_negative("gamma", gamma)
+        self.gamma = v.check_float32_non_negative("gamma", gamma)
         self.alpha = None if alpha is None else v.check_range("alpha", alpha, 0.0, 1.0)
         self.label_smoothing = check_label_smoothing(label_smoothing)
         self.from_logits = v.check_bool("from_logits", from_logits)

@@ -27,9 +27,9 @@ def check_alpha(alpha):
     if alpha is None:
         return None
     if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-        return v.check_non_negative("alpha", alpha)
+        return v.check_float32_non_negative("alpha", alpha)
     if isinstance(alpha, (list, tuple, np.ndarray)):
-        weights = [v.check_non_negative(f"alpha[{i}]", a) for i, a in enumerate(alpha)]
+        weights = [v.check_float32_non_negative(f"alpha[{i}]", a) for i, a in enumerate(alpha)]
         if not weights:
             raise ValueError("`alpha` must not be empty; received alpha=[].")
         return weights
@@ -127,7 +127,7 @@ class FocalCrossentropy(SoftmaxLoss):
         dtype=None,
     ):
         super().__init__(label_smoothing, from_logits, sparse, ignore_class, axis, reduction, name, dtype)
-        self.gamma = v.check_non_negative("gamma", gamma)
+        self.gamma = v.check_float32_non_negative("gamma", gamma)
         self.alpha = check_alpha(alpha)
 
     def call(self, y_true, y_pred):

@@ -62,7 +62,7 @@ class PolyLoss(SoftmaxLoss):
         dtype=None,
     ):
         super().__init__(label_smoothing, from_logits, sparse, ignore_class, axis, reduction, name, dtype)
-        self.epsilon = v.check_range("epsilon", epsilon, -1.0, float("inf"))
+        self.epsilon = v.check_float32("epsilon", v.check_range("epsilon", epsilon, -1.0, float("inf")))
 
     def call(self, y_true, y_pred):
         return poly1_crossentropy(y_true, y_pred, self.epsilon, **self.target_arguments())

@@ -26,9 +26,8 @@ from kerasplus.losses import _log_probs as lp
 
 def quantile_loss(y_true, y_pred, quantile=0.5, axis=-1):
     """Per-example mean of ``max(q * (y - f), (q - 1) * (y - f))``."""
-    y_pred = ops.convert_to_tensor(y_pred)
-    y_pred = ops.cast(y_pred, lp.compute_dtype(y_pred))
-    error = ops.cast(y_true, y_pred.dtype) - y_pred
+    y_true, y_pred, axis = lp.elementwise_pair(y_true, y_pred, axis)
+    error = y_true - y_pred
     return ops.mean(ops.maximum(quantile * error, (quantile - 1.0) * error), axis=axis)
 
 

@@ -25,6 +25,7 @@ def sparse_categorical_crossentropy(
         ignore_class=ignore_class,
         label_smoothing=label_smoothing,
         axis=axis,
+        dense_fix="use keras.losses.CategoricalCrossentropy for one-hot labels",
     )
     return lp.mask_ignored(-ops.sum(targets * log_probs, axis=-1), valid)
 

@@ -218,3 +218,59 @@ def test_bad_arguments_are_rejected_by_name(kwargs, error, name):
 def test_pq_without_training_values_says_which_is_missing():
     with pytest.raises(ValueError, match="'loss'"):
         feed(EarlyStopping(criterion="pq"), np.ones(3))
+
+
+def _one_unit_model():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[keras.metrics.F1Score(threshold=0.5)])
+    return model
+
+
+ONE_UNIT_X = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+ONE_UNIT_Y = (ONE_UNIT_X[:, :1] > 0).astype("float32")
+
+
+@pytest.mark.parametrize("criterion", ["gl", "patience"])
+def test_a_val_monitor_in_a_fit_without_validation_raises_at_train_begin(criterion):
+    stop = EarlyStopping(criterion=criterion)
+    model = _one_unit_model()
+    with pytest.raises(ValueError, match=r"monitors 'val_loss', but this fit has no validation data.*To fix: pass "
+                       r"validation_data=\(x_val, y_val\) or validation_split=0.2 to fit, or monitor='loss'"):
+        model.fit(ONE_UNIT_X, ONE_UNIT_Y, epochs=2, verbose=0, callbacks=[stop])
+    model.fit(ONE_UNIT_X, ONE_UNIT_Y, epochs=1, verbose=0, validation_split=0.25, callbacks=[stop])
+    model.fit(ONE_UNIT_X, ONE_UNIT_Y, epochs=1, verbose=0, callbacks=[EarlyStopping(monitor="loss", criterion=criterion)])
+
+
+def test_validation_every_few_epochs_is_not_mistaken_for_no_validation():
+    history = _one_unit_model().fit(
+        ONE_UNIT_X, ONE_UNIT_Y, epochs=4, verbose=0, validation_data=(ONE_UNIT_X, ONE_UNIT_Y), validation_freq=2,
+        callbacks=[EarlyStopping(criterion="up", alpha=1, strip_length=1)],
+    )
+    assert len(history.history["val_loss"]) >= 1
+
+
+def test_without_a_fit_frame_the_first_epoch_logs_tell():
+    stop = EarlyStopping(criterion="gl")
+    stop.set_model(_one_unit_model())
+    stop.on_train_begin()  # called by hand: no fit to inspect
+    with pytest.raises(ValueError, match="this fit has no validation data"):
+        stop.on_epoch_end(0, {"loss": 0.5})
+
+
+@pytest.mark.parametrize("criterion", ["patience", "up"])
+def test_a_one_element_metric_is_monitored_as_keras_does(criterion):
+    # F1Score on a one-unit output logs an array of shape (1,); Keras's EarlyStopping accepts it.
+    kwargs = dict(monitor="val_f1_score", mode="max", patience=1, restore_best_weights=True)
+    ours = EarlyStopping(criterion=criterion, **kwargs) if criterion != "patience" else EarlyStopping(**kwargs)
+    model = _one_unit_model()
+    history = model.fit(ONE_UNIT_X, ONE_UNIT_Y, validation_data=(ONE_UNIT_X, ONE_UNIT_Y), epochs=3, verbose=0,
+                        callbacks=[ours])
+    assert np.shape(history.history["val_f1_score"][0]) == (1,)
+    assert isinstance(ours.best, float) and ours.best == pytest.approx(float(np.max(history.history["val_f1_score"])))
+
+
+def test_a_per_class_metric_is_refused_by_name():
+    stop = EarlyStopping(monitor="f1", mode="max")
+    stop.set_model(_one_unit_model())
+    with pytest.raises(ValueError, match=r"needs a single number to monitor; 'f1' has shape \(3,\)"):
+        stop.on_epoch_end(0, {"f1": np.array([0.1, 0.2, 0.3])})

@@ -113,3 +113,14 @@ def test_every_kerasplus_layer_runs_inside_tf_data_on_jax_and_torch_as_on_tensor
         images, labels = np.asarray(images), np.asarray(labels)
         lit = (images != 0).any(axis=-1).mean(axis=(1, 2))
         np.testing.assert_allclose(labels[:, 0] + labels[:, 2], lit, atol=1e-6, err_msg=f"CutMix on {backend}")
+
+def test_rejects_bad_seed_drop_remainder_and_layers_by_name():
+    x, y = np.zeros((4, 2)), np.zeros(4)
+    with pytest.raises(TypeError, match="`seed` must be an integer; received seed='x'"):
+        augmented_dataset(x, y, seed="x")
+    with pytest.raises(TypeError, match="`drop_remainder` must be True or False; received drop_remainder=1"):
+        augmented_dataset(x, y, drop_remainder=1)
+    with pytest.raises(TypeError, match=r"`layers` must be a list of layers.*Wrap one layer as \[layer\]"):
+        augmented_dataset(x, y, layers.Cutout(1))
+    with pytest.raises(TypeError, match=r"`layers\[0\]` must be callable"):
+        augmented_dataset(x, y, ["cutout"])

@@ -62,3 +62,12 @@ def test_rejects_mismatched_lengths_and_unstratifiable_labels():
     y = np.array([0] * 19 + [1])
     with pytest.raises(ValueError, match="cannot stratify these labels.*stratify=False"):
         split(np.zeros((20, 2)), y)
+
+
+def test_a_bad_seed_is_named_not_blamed_on_stratification():
+    x, y = load("iris")
+    with pytest.raises(TypeError, match="`seed` must be an integer; received seed='x'") as info:
+        split(x, y, seed="x")
+    assert "stratif" not in str(info.value)
+    with pytest.raises(ValueError, match="`seed` must be an integer >= 0; received seed=-1"):
+        split(x, y, seed=-1)

@@ -407,3 +407,24 @@ def test_probe_gives_the_same_norms_eager_and_once_traced():
     assert probe.warming.compiled is not None  # the last calls ran traced
     for norms in calls[1:]:
         assert norms == pytest.approx(calls[0], rel=1e-6)
+
+
+def test_the_verbose_epoch_line_names_the_verdict_in_a_word_and_fits_120_characters(capsys):
+    from kerasplus.diagnostics.fit_diagnostics import LEGEND, epoch_line
+
+    record = {"epoch": 3, "verdict": "overfitting", "reason": "validation loss rose 12% over 3 epochs",
+              "grad_norms": {"a": 0.01, "b": 2.5}, "vanishing": [], "exploding": ["b"], "dead_relu": 0.25}
+    line = epoch_line(record)
+    assert line.startswith("FitDiagnostics epoch 3: overfitting (validation loss rose 12% over 3 epochs)")
+    assert "grad norm 1.0e-02..2.5e+00" in line and "1 exploding" in line and len(line) <= 120
+    assert len(epoch_line({**record, "reason": "x" * 300})) == 120
+    assert "2 overfitting" in LEGEND and "0 good fit" in LEGEND
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 2)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy")
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[FitDiagnostics(verbose=1, gradient_every=None)])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == LEGEND and printed[1].startswith("FitDiagnostics epoch 1: ")
+    assert len(printed) == 3 and all(len(line) <= 120 for line in printed)

@@ -39,3 +39,22 @@ def test_bad_history_is_rejected(tmp_path):
         plot_learning_curves([1.0, 0.5], tmp_path / "x.png")
     with pytest.raises(ValueError, match="no training curve"):
         plot_learning_curves({"val_loss": [1.0]}, tmp_path / "x.png")
+
+
+def test_a_resumed_fit_is_numbered_from_its_initial_epoch(tmp_path, monkeypatch):
+    import keras
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.zeros((8, 2)), np.zeros((8, 1))
+    history = model.fit(x, y, validation_data=(x, y), epochs=5, initial_epoch=2, verbose=0)
+    assert history.epoch == [2, 3, 4]
+    plot_learning_curves(history, tmp_path / "resumed.png")
+    lines = saved[0].axes[0].lines
+    assert [list(line.get_xdata()) for line in lines] == [[3, 4, 5], [3, 4, 5]]  # as Keras prints "Epoch 3/5"
+    plot_learning_curves({"loss": [1.0, 0.5]}, tmp_path / "dict.png")
+    assert list(saved[1].axes[0].lines[0].get_xdata()) == [1, 2]

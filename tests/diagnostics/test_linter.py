@@ -330,3 +330,21 @@ def test_bad_arguments_are_rejected(kwargs, error, match):
     model = kwargs.pop("model", classifier())
     with pytest.raises(error, match=match):
         lint(model, **kwargs)
+
+
+@pytest.mark.parametrize("build", ["sequential", "functional", "dict"])
+def test_an_output_is_named_by_its_layer_not_its_tensor(build):
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    if build == "sequential":
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax", name="head")])
+        expected = "output 'head' (Dense)"
+    else:
+        inputs = keras.Input((4,))
+        head = keras.layers.Dense(3, activation="softmax", name="head")(inputs)
+        model = keras.Model(inputs, {"probs": head} if build == "dict" else head)
+        expected = "output 'probs' (layer 'head', Dense)" if build == "dict" else "output 'head' (Dense)"
+        loss = {"probs": loss} if build == "dict" else loss
+    model.compile("adam", loss)
+    found = lint(model)
+    assert rules(found) == ["probabilities-with-from-logits"]
+    assert expected in found[0].message and "keras_tensor" not in found[0].message

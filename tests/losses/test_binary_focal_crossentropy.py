@@ -51,3 +51,15 @@ def test_huge_logits_match_float64_reference_with_finite_gradients():
 def test_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BinaryFocalCrossentropy(**kwargs)
+
+
+def test_labels_of_shape_n_against_a_one_unit_output_match_keras():
+    y, p = np.array([1.0, 0.0, 1.0, 0.0]), np.array([[0.9], [0.1], [0.8], [0.3]], "float32")
+    ours = BinaryFocalCrossentropy(gamma=2.0)(y, p)
+    theirs = keras.losses.BinaryFocalCrossentropy(gamma=2.0)(y, p)
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
+
+
+def test_gamma_overflowing_float32_is_rejected():
+    with pytest.raises(ValueError, match=r"`gamma` must be at most 3.403e\+38 in magnitude"):
+        BinaryFocalCrossentropy(gamma=1e39)

@@ -85,3 +85,44 @@ def test_alpha_length_mismatch_is_reported_with_both_numbers():
 def test_rejects_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         FocalCrossentropy(**kwargs)
+
+
+def test_one_hot_labels_with_sparse_true_name_the_fix_in_fit():
+    x = RNG.normal(size=(16, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+    model.compile("sgd", FocalCrossentropy(from_logits=True, sparse=True))
+    with pytest.raises(ValueError, match=r"look one-hot\. To fix: pass sparse=False") as info:
+        model.fit(x, ONE_HOT, batch_size=8, epochs=1, verbose=0)
+    assert "y_true of shape (8, 5)" in str(info.value)
+    assert "Incompatible shapes" not in str(info.value)
+
+
+def test_class_indices_with_sparse_false_name_the_fix():
+    with pytest.raises(ValueError, match=r"look like class indices\. To fix: pass sparse=True"):
+        FocalCrossentropy(from_logits=True)(LABELS, LOGITS)
+    with pytest.raises(ValueError, match=r"look like class indices"):
+        FocalCrossentropy(from_logits=True)(LABELS[:, None], LOGITS)  # would broadcast silently
+
+
+def test_axis_out_of_range_is_named_at_call_time():
+    with pytest.raises(ValueError, match=r"`axis` is out of range for y_pred of shape \(16, 5\): allowed -2 to 1; "
+                       r"received axis=2"):
+        FocalCrossentropy(axis=2)(ONE_HOT, LOGITS)
+    with pytest.raises(TypeError, match="`axis` must be an integer; received axis=1.0"):
+        FocalCrossentropy(axis=1.0)
+
+
+def test_class_axis_other_than_last_still_matches():
+    moved = np.moveaxis(LOGITS[:, :, None], 1, 1)  # (16, 5, 1): classes on axis 1
+    dense = FocalCrossentropy(from_logits=True, axis=1)(ONE_HOT[:, :, None], moved)
+    sparse = FocalCrossentropy(from_logits=True, sparse=True, axis=1)(LABELS[:, None], moved)
+    expected = reference.focal(ONE_HOT, LOGITS, 2.0).mean()
+    assert float(dense) == pytest.approx(expected, rel=1e-5)
+    assert float(sparse) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(alpha=1e308), "alpha"), (dict(alpha=[1.0, 1e39]), r"alpha\[1\]"),
+                                          (dict(gamma=1e300), "gamma")])
+def test_values_that_overflow_float32_are_rejected(kwargs, name):
+    with pytest.raises(ValueError, match=rf"`{name}` must be at most 3.403e\+38 in magnitude \(float32's range\)"):
+        FocalCrossentropy(**kwargs)

@@ -30,3 +30,14 @@ def test_rejects_bad_arguments():
         PolyLoss(epsilon=-2.0)
     with pytest.raises(ValueError, match="`ignore_class` needs sparse=True"):
         PolyLoss(ignore_class=3)
+
+
+def test_epsilon_that_overflows_float32_is_rejected():
+    with pytest.raises(ValueError, match=r"`epsilon` must be at most 3.403e\+38 in magnitude \(float32's range\); "
+                       r"received epsilon=1e\+308"):
+        PolyLoss(epsilon=1e308)
+
+
+def test_one_hot_labels_with_sparse_true_name_the_fix():
+    with pytest.raises(ValueError, match=r"the labels look one-hot\. To fix: pass sparse=False"):
+        PolyLoss(sparse=True, from_logits=True)(np.eye(6)[LABELS], LOGITS)

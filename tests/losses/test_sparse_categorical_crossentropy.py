@@ -62,3 +62,10 @@ def test_out_of_range_labels_are_rejected():
 def test_rejects_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         SparseCategoricalCrossentropy(**kwargs)
+
+
+def test_one_hot_labels_point_to_categorical_crossentropy():
+    with pytest.raises(ValueError, match=r"look one-hot\. To fix: use keras.losses.CategoricalCrossentropy"):
+        SparseCategoricalCrossentropy(from_logits=True)(np.eye(7)[LABELS], LOGITS)
+    with pytest.raises(ValueError, match=r"`axis` is out of range .* received axis=-3"):
+        SparseCategoricalCrossentropy(axis=-3)(LABELS, LOGITS)
