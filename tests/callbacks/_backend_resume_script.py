@@ -77,6 +77,18 @@ def make_model():
     return model
 
 
+_REFERENCES = {}
+
+
+def reference_weights(kind):
+    """The weights of an uninterrupted run (one per input kind: the save frequency does not change training)."""
+    if kind not in _REFERENCES:
+        model = make_model()
+        model.fit(**fit_kwargs(kind), epochs=EPOCHS, verbose=0)
+        _REFERENCES[kind] = model.get_weights()
+    return _REFERENCES[kind]
+
+
 def run_case(kind, freq, workdir):
     import keras
 
@@ -97,8 +109,7 @@ def run_case(kind, freq, workdir):
         def on_train_batch_begin(self, batch, logs=None):
             self.seen.append([self.epoch, batch])
 
-    reference = make_model()
-    reference.fit(**fit_kwargs(kind), epochs=EPOCHS, verbose=0)
+    reference = reference_weights(kind)
     backup = os.path.join(workdir, f"{kind}-{freq}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -113,7 +124,7 @@ def run_case(kind, freq, workdir):
         resumed, steps = make_model(), Steps()
         callback = kerasplus.callbacks.BackupAndRestore(backup, save_freq=freq)
         resumed.fit(**fit_kwargs(kind), epochs=EPOCHS, verbose=0, callbacks=[callback, steps])
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(reference.get_weights(), resumed.get_weights()))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(reference, resumed.get_weights()))
     return {
         "max_diff": diff,
         "restored_from": os.path.basename(callback.restored_from or ""),
