@@ -8,12 +8,14 @@ A training state is a dict of named numpy arrays plus a JSON header (`meta`):
   Keras's global seed generator; the header describes each (path, shape, dtype)
   under ``variables``;
 - ``rng/numpy`` and the header's ``numpy_rng``/``python_rng``: NumPy's and
-  Python's global random states;
+  Python's global random states; ``rng/torch`` (header ``torch_rng``: true)
+  torch's global one when torch is loaded;
 - ``callbacks/...`` and the header's ``callbacks``: the state of every other
   stateful callback of the `fit`, each under its stable key (see
   `_callback_state.state_key`);
 - the header's ``epoch``, ``step`` and ``position`` (the data position, see
-  `_data_position`), and ``steps`` and ``batch_size``: the steps per epoch and
+  `_data_position`; the random states of its iterator under
+  ``position/<created|started>/...``), and ``steps`` and ``batch_size``: the steps per epoch and
   the batch size of the run that wrote it.
 
 `assemble` builds one from a running `fit`; `Verifier` refuses one that does
@@ -25,6 +27,7 @@ the callbacks' states.
 from __future__ import annotations
 
 import random
+import sys
 
 import keras
 import numpy as np
@@ -87,7 +90,7 @@ def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batc
         "format": FORMAT,
         "epoch": int(epoch),
         "step": int(step),
-        "position": position,
+        "position": encode_position(position, arrays),
         "steps": None if steps is None else int(steps),
         "batch_size": None if batch_size is None else int(batch_size),
         "variables": described,
@@ -148,7 +151,12 @@ class Verifier:
         if position is not None and not (
             isinstance(position, dict) and _is_int(position.get("iterators")) and _is_int(position.get("consumed"))
         ):
-            raise CheckpointRejected(f"data position {position!r}")
+            raise CheckpointRejected(f"data position {str(position)[:200]}")
+        if position is not None:
+            history = position.get("history", "")
+            if not isinstance(history, str) or not set(history) <= {"0", "1"}:
+                raise CheckpointRejected("the data position's iterator history is malformed")
+            _check_position_rng(position.get("rng"), headers)
         described = meta.get("variables")
         if not isinstance(described, dict):
             raise CheckpointRejected("no variables in the header")
@@ -190,13 +198,12 @@ def numpy_dtype(variable):
 
 def _check_rng(meta, headers):
     numpy_rng, python_rng = meta.get("numpy_rng"), meta.get("python_rng")
-    key = headers.get("rng/numpy")
-    if (
-        key is None or key.shape != (624,) or key.dtype != np.uint32
-        or not isinstance(numpy_rng, list) or len(numpy_rng) != 4 or numpy_rng[0] != "MT19937"
-        or not _is_int(numpy_rng[1], 0, 624) or numpy_rng[2] not in (0, 1) or type(numpy_rng[3]) is not float
-    ):
+    if not _numpy_state_ok(numpy_rng, headers.get("rng/numpy")):
         raise CheckpointRejected("NumPy's random state is malformed")
+    if meta.get("torch_rng") not in (None, True):
+        raise CheckpointRejected("torch's random state is malformed")
+    if meta.get("torch_rng"):
+        _check_torch_state(headers.get("rng/torch"), "rng/torch")
     if not (isinstance(python_rng, list) and len(python_rng) == 3 and isinstance(python_rng[1], list)):
         raise CheckpointRejected("Python's random state is malformed")
     version, internal, gauss = python_rng
@@ -248,18 +255,110 @@ def encode_rng(arrays: dict) -> dict:
     name, key, pos, has_gauss, gauss = np.random.get_state()
     arrays["rng/numpy"] = key
     version, internal, python_gauss = random.getstate()
-    return {
+    encoded = {
         "numpy_rng": [name, int(pos), int(has_gauss), float(gauss)],
         "python_rng": [version, list(internal), python_gauss],
     }
+    torch = sys.modules.get("torch")
+    if torch is not None:  # a DataLoader's shuffle draws from it
+        arrays["rng/torch"] = torch.get_rng_state().numpy().copy()
+        encoded["torch_rng"] = True
+    return encoded
 
 
 def restore_rng(checkpoint) -> None:
-    """Sets NumPy's and Python's global random states to those `encode_rng` saved."""
+    """Sets NumPy's, Python's (and torch's, if saved and loaded) global random states to those `encode_rng` saved."""
     name, pos, has_gauss, gauss = checkpoint.meta["numpy_rng"]
     np.random.set_state((name, checkpoint.arrays["rng/numpy"], pos, has_gauss, gauss))
     version, internal, python_gauss = checkpoint.meta["python_rng"]
     random.setstate((version, tuple(internal), python_gauss))
+    torch = sys.modules.get("torch")
+    if checkpoint.meta.get("torch_rng") and torch is not None:
+        torch.set_rng_state(torch.from_numpy(np.array(checkpoint.arrays["rng/torch"], np.uint8)))
+
+
+def _torch_rng_size():
+    torch = sys.modules.get("torch")
+    return None if torch is None else int(torch.get_rng_state().numel())
+
+
+# Of the current iterator: made, about to give its first batch; and when the checkpoint was written.
+_MOMENTS = ("created", "started", "saved")
+
+
+def encode_position(position, arrays: dict):
+    """The data position as a header entry; the random states of its iterator go into `arrays`."""
+    if position is None:
+        return None
+    encoded = {"iterators": int(position["iterators"]), "consumed": int(position["consumed"])}
+    if isinstance(position.get("history"), str):
+        encoded["history"] = position["history"]
+    rng = position.get("rng")
+    if rng is not None:
+        encoded["rng"] = {}
+        for moment in _MOMENTS:
+            snapshot = rng.get(moment)
+            if snapshot is None:
+                continue
+            prefix = f"position/{moment}"
+            name, key, pos, has_gauss, gauss = snapshot["numpy"]
+            arrays[f"{prefix}/numpy"] = key
+            if snapshot.get("torch") is not None:
+                arrays[f"{prefix}/torch"] = snapshot["torch"]
+            for i, state in enumerate(snapshot.get("generators") or []):
+                arrays[f"{prefix}/generator/{i}"] = state
+            encoded["rng"][moment] = {
+                "numpy": [name, int(pos), int(has_gauss), float(gauss)],
+                "torch": snapshot.get("torch") is not None,
+                "generators": len(snapshot.get("generators") or []),
+            }
+    return encoded
+
+
+def decode_position_rng(checkpoint) -> dict:
+    """``{moment: rng snapshot}`` (see `_data_position.rng_snapshot`) of the checkpoint's data position."""
+    rng = (checkpoint.meta.get("position") or {}).get("rng") or {}
+    arrays, decoded = checkpoint.arrays, {}
+    for moment, entry in rng.items():
+        prefix = f"position/{moment}"
+        name, pos, has_gauss, gauss = entry["numpy"]
+        decoded[moment] = {
+            "numpy": (name, arrays[f"{prefix}/numpy"], pos, has_gauss, gauss),
+            "torch": arrays[f"{prefix}/torch"] if entry["torch"] else None,
+            "generators": [arrays[f"{prefix}/generator/{i}"] for i in range(entry["generators"])],
+        }
+    return decoded
+
+
+def _check_position_rng(rng, headers):
+    if rng is None:
+        return
+    if not isinstance(rng, dict) or not set(rng) <= set(_MOMENTS):
+        raise CheckpointRejected("the data position's random states are malformed")
+    for moment, entry in rng.items():
+        prefix = f"position/{moment}"
+        if not (
+            isinstance(entry, dict) and type(entry.get("torch")) is bool and _is_int(entry.get("generators"), 0, 8)
+            and _numpy_state_ok(entry.get("numpy"), headers.get(f"{prefix}/numpy"))
+        ):
+            raise CheckpointRejected(f"the data position's random state at {moment} is malformed")
+        names = [f"{prefix}/torch"] * entry["torch"] + [f"{prefix}/generator/{i}" for i in range(entry["generators"])]
+        for name in names:
+            _check_torch_state(headers.get(name), name)
+
+
+def _check_torch_state(header, name):
+    size = _torch_rng_size()
+    if header is None or header.dtype != np.uint8 or len(header.shape) != 1 or (size and header.shape[0] != size):
+        raise CheckpointRejected(f"torch random state {name} is malformed")
+
+
+def _numpy_state_ok(numpy_rng, key) -> bool:
+    return (
+        key is not None and key.shape == (624,) and key.dtype == np.uint32
+        and isinstance(numpy_rng, list) and len(numpy_rng) == 4 and numpy_rng[0] == "MT19937"
+        and _is_int(numpy_rng[1], 0, 624) and numpy_rng[2] in (0, 1) and type(numpy_rng[3]) is float
+    )
 
 
 def _check_same(group, saved, variables, names):
@@ -289,6 +388,6 @@ def _check_same(group, saved, variables, names):
 def _to_numpy(variable):
     """A variable's value as numpy; a tf.distribute variable reads its primary copy."""
     value = variable.value
-    if hasattr(value, "numpy"):  # TF: also MirroredVariable, whose __array__ numpy rejects
+    if keras.backend.backend() == "tensorflow" and hasattr(value, "numpy"):  # also MirroredVariable
         return np.asarray(value.numpy())
-    return keras.ops.convert_to_numpy(value)
+    return keras.ops.convert_to_numpy(value)  # torch: detached (a parameter requires grad)

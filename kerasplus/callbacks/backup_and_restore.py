@@ -100,12 +100,17 @@ class BackupAndRestore(keras.callbacks.Callback):
     epoch iterator in the calling frame (Keras gives callbacks no handle on it)
     and, for this `fit` only, makes that iterator skip the batches already
     consumed and the steps already done (see `_data_position`). For numpy
-    arrays and `tf.data` datasets (whose shuffles are seeded) a run seeded with
-    `keras.utils.set_random_seed` and
-    `tf.config.experimental.enable_op_determinism()` then ends with the same
-    weights, bit for bit, as one never interrupted. Other inputs (Python
-    generators, `PyDataset`) are checkpointed at epoch ends only, with a
-    warning.
+    arrays and `tf.data` datasets (whose shuffles are seeded), and on any
+    backend a `torch.utils.data.DataLoader` (shuffled through torch's global
+    generator or its own) without worker processes, a run seeded with
+    `keras.utils.set_random_seed` (and on TensorFlow
+    `tf.config.experimental.enable_op_determinism()`) then ends with the same
+    weights, bit for bit, as one never interrupted, on TensorFlow, JAX and
+    PyTorch: the random states each epoch's shuffle draws from (NumPy's,
+    torch's, the loader's generators) are saved and replayed. Other inputs
+    (Python generators, `PyDataset`, a `DataLoader` with workers, an
+    `IterableDataset` or a custom sampler) are checkpointed at epoch ends
+    only, with a warning.
 
     Under `MultiWorkerMirroredStrategy` with several workers, each worker
     writes its own checkpoints into ``backup_dir/<task_type>-<task_id>`` (so
@@ -210,9 +215,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._exact = self._cursor is not None and self._cursor.exact()
         self._mid_epoch = self.save_freq != "epoch" and self._exact
         if self.save_freq != "epoch" and not self._mid_epoch:
-            what = self._cursor.adapter_name if self._cursor is not None else "an input this fit hides"
+            what = self._cursor.inexact_reason() if self._cursor is not None else "fit reads an input it hides"
             warnings.warn(
-                f"BackupAndRestore: fit reads {what}; a new process cannot be put back "
+                f"BackupAndRestore: {what}; a new process cannot be put back "
                 "in the middle of its epoch, so checkpoints are written at epoch ends only.",
                 UserWarning,
                 stacklevel=2,
@@ -505,7 +510,10 @@ class BackupAndRestore(keras.callbacks.Callback):
         if step > 0:
             self._pending_metrics = _training_state.saved_metrics(checkpoint)
         if self._cursor is not None and position is not None:
-            self._cursor.resume(position["iterators"], position["consumed"], step)
+            rng, history = None, None
+            if position is meta.get("position"):
+                rng, history = _training_state.decode_position_rng(checkpoint), position.get("history")
+            self._cursor.resume(position["iterators"], position["consumed"], step, rng, history)
         internal_keras.set_initial_epoch(self.model, epoch)
         if self._mid_epoch and step > 0:
             self._since_save = step % self.save_freq
