@@ -38,10 +38,6 @@ KNOWN_FAILURES = {
         "callbacks/_training_state.py _to_numpy calls .numpy() on a torch Parameter that requires grad "
         "(issue 17 is reworking BackupAndRestore)"
     ),
-    ("callbacks.NaNGuard", "jax"): (
-        "nan_guard.py restores the weights by assigning variables mid-epoch, which Keras's JAX trainer "
-        "(stateless: it keeps its own copy of the state) overwrites: 3 failures instead of 1 (issue 17 owns it)"
-    ),
 }
 
 # Cells that refuse by design, naming the backend and what to do (none today: export_tflite on JAX and
