@@ -391,6 +391,60 @@ def running_fit_validates(max_depth: int = 12) -> bool | None:
 
 
 # ---------------------------------------------------------------------------
+# NaNGuard (callbacks/nan_guard.py)
+# ---------------------------------------------------------------------------
+
+# On JAX, `fit` keeps the training state in arrays of its own between steps and
+# writes them back to the variables only on `jax_state_sync()` (end of epoch, or
+# when a callback reads `Callback.model`). After such a sync the next step reads
+# the variables again, so a value assigned after the sync is the one it trains
+# from; one assigned before it is overwritten by the sync.
+
+
+def _canary_state_reread_after_sync():
+    if keras.backend.backend() == "jax":
+        from keras.src.backend.jax.trainer import JAXTrainer
+
+        require(callable(getattr(JAXTrainer, "jax_state_sync", None)), "JAXTrainer.jax_state_sync")
+        fit = inspect.getsource(JAXTrainer.fit)
+        require("_jax_state_synced" in fit, "JAXTrainer.fit re-reads the variables when _jax_state_synced is set")
+
+    class Zero(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                sync_training_state(self.model)
+                self.model.trainable_variables[0].assign(keras.ops.zeros((1, 1)))
+
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    x = np.ones((2, 1), "float32")
+    model.fit(x, np.zeros_like(x), batch_size=1, shuffle=False, verbose=0, callbacks=[Zero()])
+    # loss w², lr 1: step 0 takes w from 1 to -1; from the assigned 0 step 1 stays at 0, from -1 it goes to 1
+    kernel = float(keras.ops.convert_to_numpy(model.trainable_variables[0].value)[0, 0])
+    require(kernel == 0.0, f"a variable assigned in on_train_batch_end after the sync is what fit trains on; {kernel}")
+
+
+@fenced(
+    reason="on JAX, fit holds the training state outside the variables mid-epoch and overwrites variables assigned "
+    "before it writes its state back; write it back first (JAXTrainer.jax_state_sync, undocumented), after which "
+    "Keras re-reads the variables for the next step",
+    waits_for="a public API for a callback to set the model's variables mid-fit on JAX (keras-team/keras)",
+    feature="NaNGuard undoing a step on JAX (restoring weights, optimizer and metric state mid-epoch)",
+    canary=_canary_state_reread_after_sync,
+)
+def sync_training_state(model) -> None:
+    """Writes a running JAX fit's state back to `model`'s variables, so assigning them next takes effect.
+
+    A no-op on the other backends, whose variables are the training state.
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+
+
+# ---------------------------------------------------------------------------
 # Diagnostics, initializers, transfer, data, losses
 # ---------------------------------------------------------------------------
 

@@ -161,9 +161,11 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _restore(self):
+        # On JAX, fit's own copy of the state must be written back first, or it overwrites what is assigned here.
+        internal_keras.sync_training_state(self.model)
         kept = {id(x) for x, _ in self._snapshot}
         for variable, value in self._snapshot:
-            variable.assign(value)
+            variable.assign(ops.copy(value))  # a copy: JAX's next step donates (deletes) the variables' buffers
         for variable in self.model.metrics_variables:  # created after the snapshot (first step)
             if id(variable) not in kept:
                 variable.assign(ops.zeros(variable.shape, variable.dtype))

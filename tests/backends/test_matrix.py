@@ -33,16 +33,7 @@ CACHE = Path(tempfile.gettempdir()) / f"kerasplus-backend-matrix-{os.getpid() if
 
 # Cells that fail (raise, or differ from TensorFlow) for a reason owned elsewhere, with that reason;
 # the test asserts they still fail, so fixing one turns its cell red here until it is removed.
-KNOWN_FAILURES = {
-    ("callbacks.BackupAndRestore (epoch resume)", "torch"): (
-        "callbacks/_training_state.py _to_numpy calls .numpy() on a torch Parameter that requires grad "
-        "(issue 17 is reworking BackupAndRestore)"
-    ),
-    ("callbacks.NaNGuard", "jax"): (
-        "nan_guard.py restores the weights by assigning variables mid-epoch, which Keras's JAX trainer "
-        "(stateless: it keeps its own copy of the state) overwrites: 3 failures instead of 1 (issue 17 owns it)"
-    ),
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 # Cells that refuse by design, naming the backend and what to do (none today: export_tflite on JAX and
 # PyTorch hands the model to a TensorFlow child process).
