@@ -6,7 +6,6 @@ ones the README's prose introduces ("your model", `x_train`, ...).
 """
 
 import keras
-import numpy as np
 
 import kerasplus
 from kerasplus.schedules import CyclicLR, OneCycle, Warmup  # noqa: F401  (blocks refer to them)

@@ -40,4 +40,4 @@ def test_every_namespace_is_importable():
         assert getattr(kerasplus, name).__name__ == f"kerasplus.{name}"
     assert kerasplus.lr_find is kerasplus.callbacks.lr_find
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        kerasplus.nope
+        _ = kerasplus.nope

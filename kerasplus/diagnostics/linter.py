@@ -342,7 +342,7 @@ def _check_lr_drivers(model, callbacks):
                 f"{type(callback).__name__} {effect}.",
             ))
     replacing_positions = [i for i, (c, role) in enumerate(roles) if role == "replacing"]
-    for i, (callback, role) in enumerate(roles):
+    for i, (_callback, role) in enumerate(roles):
         if role == "wrapping" and any(j > i for j in replacing_positions):
             later = type(roles[max(replacing_positions)][0]).__name__
             found.append(_finding(

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import math
 
-from kerasplus.layers._backend import ops, random
-
 from kerasplus import _validation as v
+from kerasplus.layers._backend import ops, random
 
 PROPOSALS = 8
 

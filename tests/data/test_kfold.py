@@ -8,7 +8,7 @@ def test_every_example_validates_exactly_once_with_class_balance():
     x, y = load("iris")
     ids = np.arange(len(y), dtype="float32")[:, None]
     seen = []
-    for (x_train, y_train), (x_val, y_val) in kfold(ids, y, k=5, seed=1):
+    for (x_train, _y_train), (x_val, y_val) in kfold(ids, y, k=5, seed=1):
         assert len(x_train) + len(x_val) == len(y)
         assert not set(x_train[:, 0]) & set(x_val[:, 0])
         np.testing.assert_array_equal(np.bincount(y_val), [10, 10, 10])
