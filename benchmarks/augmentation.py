@@ -97,7 +97,10 @@ def main():
     print_header(f"augmentation: images/s on Bx{args.size}x{args.size}x3 float32")
     result = measure(256, args.size, args.repeats, args.calls)
     reference = result["reference x*c"][0]
-    print(f"# batch 256, repeats={args.repeats}, calls={args.calls}; modes: " + ", ".join(f"{k}={m}" for k, (_, m) in result.items()))
+    print(
+        f"# batch 256, repeats={args.repeats}, calls={args.calls}; modes: "
+        + ", ".join(f"{k}={m}" for k, (_, m) in result.items())
+    )
     print(f"{'name':44s} {'ours':>10s} {'anchor':>10s} {'ratio':>7s}")
     for ours, theirs in (("Cutout", "RandomErasing"), ("Mixup", "MixUp"), ("CutMix", "CutMix")):
         a, b = result[f"kerasplus {ours}"][0], result[f"keras {theirs}"][0]
@@ -108,7 +111,10 @@ def main():
     print("# batch-size scaling, images/s (kerasplus layers and the reference)")
     for batch in (64, 256, 1024):
         scaled = measure(batch, args.size, max(3, args.repeats // 3), args.calls)
-        row = "  ".join(f"{k.split()[-1]}={scaled[k][0]:.0f}" for k in ("reference x*c", "kerasplus Cutout", "kerasplus Mixup", "kerasplus CutMix"))
+        row = "  ".join(
+            f"{k.split()[-1]}={scaled[k][0]:.0f}"
+            for k in ("reference x*c", "kerasplus Cutout", "kerasplus Mixup", "kerasplus CutMix")
+        )
         print(f"batch {batch:5d}: {row}")
 
 

@@ -86,7 +86,14 @@ def compiled_step_models(x, y):
     for variant in ("ours", "bare"):
         model = make_model()
         steps = steps_per_epoch(x)
-        model.fit(x, y, batch_size=BATCH, epochs=10, verbose=0, callbacks=callbacks_for(variant, steps, 10) + [KeepInstalled()])
+        model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=10,
+            verbose=0,
+            callbacks=callbacks_for(variant, steps, 10) + [KeepInstalled()],
+        )
         models[variant] = model
     return models
 
@@ -106,7 +113,9 @@ def main():
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    print_header("callback_overhead: small MLP (64-64-64-10) on digits, batch 32, steps_per_execution=1, TF threads 1+1")
+    print_header(
+        "callback_overhead: small MLP (64-64-64-10) on digits, batch 32, steps_per_execution=1, TF threads 1+1"
+    )
     x, y = make_data()
     variants = ["ours", "bare", "python"]
     fit_rates = {v: [] for v in variants}
@@ -129,16 +138,39 @@ def main():
         return statistics.median(x / y for x, y in zip(a, b))
 
     step_rates = {v: 1e6 / np.asarray(step_us[v]) for v in step_us}
-    print(f"# repeats={args.repeats} epochs={args.epochs}; ours/anchor are medians, ratio is the median of per-repeat ratios")
+    print(
+        f"# repeats={args.repeats} epochs={args.epochs}; ours/anchor are medians, ratio is the median of per-repeat ratios"
+    )
     print(f"{'name':52s} {'ours':>9s} {'anchor':>9s} {'ratio':>7s}")
     rows = [
-        ("fit steps/s: kerasplus callbacks / bare fit", fit["ours"], fit["bare"], paired(fit_rates["ours"], fit_rates["bare"])),
-        ("fit steps/s: per-batch Python assign / bare fit", fit["python"], fit["bare"], paired(fit_rates["python"], fit_rates["bare"])),
-        ("fit steps/s: kerasplus / per-batch Python assign", fit["ours"], fit["python"], paired(fit_rates["ours"], fit_rates["python"])),
-        ("train step steps/s: kerasplus / bare", step["ours"], step["bare"], paired(step_rates["ours"], step_rates["bare"])),
+        (
+            "fit steps/s: kerasplus callbacks / bare fit",
+            fit["ours"],
+            fit["bare"],
+            paired(fit_rates["ours"], fit_rates["bare"]),
+        ),
+        (
+            "fit steps/s: per-batch Python assign / bare fit",
+            fit["python"],
+            fit["bare"],
+            paired(fit_rates["python"], fit_rates["bare"]),
+        ),
+        (
+            "fit steps/s: kerasplus / per-batch Python assign",
+            fit["ours"],
+            fit["python"],
+            paired(fit_rates["ours"], fit_rates["python"]),
+        ),
+        (
+            "train step steps/s: kerasplus / bare",
+            step["ours"],
+            step["bare"],
+            paired(step_rates["ours"], step_rates["bare"]),
+        ),
     ]
     for name, ours, anchor, ratio in rows:
         print(f"{name:52s} {ours:9.1f} {anchor:9.1f} {ratio:7.3f}")
+
 
 if __name__ == "__main__":
     main()

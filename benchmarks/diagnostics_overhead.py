@@ -116,8 +116,10 @@ def main():
     def paired(a, b):
         return statistics.median(p / q for p, q in zip(a, b))
 
-    print(f"# repeats={args.repeats} epochs={args.epochs} steps/epoch={_digits_mlp.steps_per_epoch(x)}; "
-          "ours/anchor are medians, ratio is the median of per-repeat ratios")
+    print(
+        f"# repeats={args.repeats} epochs={args.epochs} steps/epoch={_digits_mlp.steps_per_epoch(x)}; "
+        "ours/anchor are medians, ratio is the median of per-repeat ratios"
+    )
     print(f"{'name':52s} {'ours':>9s} {'anchor':>9s} {'ratio':>7s}")
     median = {v: statistics.median(rates[v]) for v in variants}
     for variant, label in (
@@ -127,7 +129,9 @@ def main():
     ):
         print(f"{label:52s} {median[variant]:9.1f} {median['bare']:9.1f} {paired(rates[variant], rates['bare']):7.3f}")
     step_ms = 1e3 / median["bare"]
-    print(f"{'one gradient probe ms / one train step ms':52s} {one_probe:9.2f} {step_ms:9.2f} {one_probe / step_ms:7.2f}")
+    print(
+        f"{'one gradient probe ms / one train step ms':52s} {one_probe:9.2f} {step_ms:9.2f} {one_probe / step_ms:7.2f}"
+    )
     for every, share in shares.items():
         label = f"time in FitDiagnostics / fit, every={every}, {args.long_epochs} ep"
         print(f"{label:52s} {'':9s} {'':9s} {share:7.3f}")

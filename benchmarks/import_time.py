@@ -44,7 +44,9 @@ def main():
     med = {name: statistics.median(v) for name, v in times.items()}
     print(f"# repeats={args.repeats}; lower is better; target ratio <= 1.15")
     print(f"{'name':44s} {'ours':>9s} {'anchor':>9s} {'ratio':>7s}")
-    print(f"{'import kerasplus vs import keras':44s} {med['kerasplus']:9.3f} {med['keras']:9.3f} {med['kerasplus'] / med['keras']:7.3f}")
+    print(
+        f"{'import kerasplus vs import keras':44s} {med['kerasplus']:9.3f} {med['keras']:9.3f} {med['kerasplus'] / med['keras']:7.3f}"
+    )
     print(
         f"{'kerasplus + schedules + callbacks vs keras':44s} {med['kerasplus+namespaces']:9.3f} "
         f"{med['keras']:9.3f} {med['kerasplus+namespaces'] / med['keras']:7.3f}"

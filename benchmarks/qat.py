@@ -61,8 +61,9 @@ def float_tflite(model, path, batch_size=None):
 
 
 def compile_keras(model, lr):
-    model.compile(keras.optimizers.Adam(lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
 
 
 def run(seed, args, folder):
@@ -85,15 +86,17 @@ def run(seed, args, folder):
     tk_model.set_weights(model.get_weights())
     tk_float_acc = np.mean(tk_model.predict(xs, verbose=0).argmax(1) == ys)
     tk_qat = quantize_model(tk_model)  # -> tfmot.quantization.keras.quantize_model
-    tk_qat.compile(tf_keras.optimizers.Adam(args.qat_lr),
-                   tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    tk_qat.compile(
+        tf_keras.optimizers.Adam(args.qat_lr), tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     tk_qat.fit(xt, yt, validation_data=(xv, yv), epochs=args.qat_epochs, batch_size=32, verbose=0)
 
     files = {
         "float": float_tflite(model, os.path.join(folder, f"float{seed}.tflite"), args.batch_size),
         "qat": export_tflite(qat, os.path.join(folder, f"qat{seed}.tflite"), batch_size=args.batch_size),
-        "ptq": export_tflite(model, os.path.join(folder, f"ptq{seed}.tflite"), representative_data=xt,
-                             batch_size=args.batch_size),
+        "ptq": export_tflite(
+            model, os.path.join(folder, f"ptq{seed}.tflite"), representative_data=xt, batch_size=args.batch_size
+        ),
         "tfmot": export_tflite(tk_qat, os.path.join(folder, f"tfmot{seed}.tflite"), batch_size=args.batch_size),
     }
     acc = {name: evaluate_tflite(path, xs, ys)["accuracy"] for name, path in files.items()}
@@ -115,12 +118,18 @@ def main():
     parser.add_argument("--qat-epochs", type=int, default=5)
     parser.add_argument("--qat-lr", type=float, default=1e-4)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="fix the files' batch dimension (all four files alike); default dynamic")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="fix the files' batch dimension (all four files alike); default dynamic",
+    )
     args = parser.parse_args()
     print_header("benchmarks/qat.py: int8 QAT on digits, kerasplus vs float / PTQ / tfmot")
-    print(f"# seeds={args.seeds} epochs={args.epochs} qat_epochs={args.qat_epochs} qat_lr={args.qat_lr} "
-          f"repeats={args.repeats} batch_size={args.batch_size or 'dynamic'}")
+    print(
+        f"# seeds={args.seeds} epochs={args.epochs} qat_epochs={args.qat_epochs} qat_lr={args.qat_lr} "
+        f"repeats={args.repeats} batch_size={args.batch_size or 'dynamic'}"
+    )
     folder = tempfile.mkdtemp()
     results = [run(seed, args, folder) for seed in args.seeds]
     n_test = results[0][3]
@@ -134,7 +143,11 @@ def main():
         ("test acc %: kerasplus QAT int8 / tfmot QAT int8", 100 * mean(0, "qat"), 100 * mean(0, "tfmot")),
         ("test acc %: PTQ int8 / Keras float", 100 * mean(0, "ptq"), 100 * mean(0, "keras_float")),
         ("test acc %: float TFLite / Keras float", 100 * mean(0, "float"), 100 * mean(0, "keras_float")),
-        ("test acc %: tf_keras float copy / Keras float", 100 * mean(0, "tf_keras_float"), 100 * mean(0, "keras_float")),
+        (
+            "test acc %: tf_keras float copy / Keras float",
+            100 * mean(0, "tf_keras_float"),
+            100 * mean(0, "keras_float"),
+        ),
         ("file bytes: kerasplus QAT int8 / float TFLite", mean(1, "qat"), mean(1, "float")),
         ("file bytes: tfmot QAT int8 / float TFLite", mean(1, "tfmot"), mean(1, "float")),
         ("file bytes: PTQ int8 / float TFLite", mean(1, "ptq"), mean(1, "float")),
@@ -143,13 +156,20 @@ def main():
     print(f"{'name':50s} {'ours':>10s} {'anchor':>10s} {'ratio':>7s}")
     for name, ours, anchor in rows:
         print(f"{name:50s} {ours:10.3f} {anchor:10.3f} {ours / anchor:7.3f}")
-    print("# per seed (acc %): " + "; ".join(
-        f"seed {s}: float {100 * r[0]['keras_float']:.2f} qat {100 * r[0]['qat']:.2f} "
-        f"tfmot {100 * r[0]['tfmot']:.2f} ptq {100 * r[0]['ptq']:.2f}" for s, r in zip(args.seeds, results)))
+    print(
+        "# per seed (acc %): "
+        + "; ".join(
+            f"seed {s}: float {100 * r[0]['keras_float']:.2f} qat {100 * r[0]['qat']:.2f} "
+            f"tfmot {100 * r[0]['tfmot']:.2f} ptq {100 * r[0]['ptq']:.2f}"
+            for s, r in zip(args.seeds, results)
+        )
+    )
     gap = 100 * (mean(0, "keras_float") - mean(0, "qat"))
-    print(f"# QAT int8 vs float: {gap:+.2f} points below float (target <= 0.5); "
-          f"vs tfmot: {100 * (mean(0, 'qat') - mean(0, 'tfmot')):+.2f} points (target >= 0); "
-          f"size ratio {mean(1, 'qat') / mean(1, 'float'):.3f} (target <= 0.30)")
+    print(
+        f"# QAT int8 vs float: {gap:+.2f} points below float (target <= 0.5); "
+        f"vs tfmot: {100 * (mean(0, 'qat') - mean(0, 'tfmot')):+.2f} points (target >= 0); "
+        f"size ratio {mean(1, 'qat') / mean(1, 'float'):.3f} (target <= 0.30)"
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ def build(batch_norm, seed, rate=1e-3):
     keras.utils.set_random_seed(seed)
     layers = [keras.Input((8, 8, 1))]
     for filters, pool in ((32, False), (32, True), (64, False)):
-        layers.append(keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm,
-                                          kernel_initializer="he_normal"))
+        layers.append(
+            keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, kernel_initializer="he_normal")
+        )
         if batch_norm:
             layers.append(keras.layers.BatchNormalization())
         layers.append(keras.layers.ReLU())
@@ -39,8 +40,9 @@ def build(batch_norm, seed, rate=1e-3):
             layers.append(keras.layers.MaxPooling2D())
     layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)]
     model = keras.Sequential(layers)
-    model.compile(keras.optimizers.Adam(rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     return model
 
 
@@ -56,8 +58,15 @@ def epochs_to_target(model, data, budget, target, callbacks):
                 reached["epoch"] = epoch + 1
                 self.model.stop_training = True
 
-    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=budget, batch_size=BATCH, verbose=0,
-              callbacks=[*callbacks, StopAtTarget()])
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=budget,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[*callbacks, StopAtTarget()],
+    )
     return reached.get("epoch", budget + 1)
 
 
@@ -78,28 +87,52 @@ def main():
     rates = {"bn": [], "no_bn": []}
     for seed in range(args.seeds):
         for variant, batch_norm in (("bn", True), ("no_bn", False)):
-            found = kerasplus.lr_find(build(batch_norm, seed), x_train, y_train, start_lr=1e-5, end_lr=1.0,
-                                      num_steps=100, batch_size=BATCH, seed=seed)
+            found = kerasplus.lr_find(
+                build(batch_norm, seed),
+                x_train,
+                y_train,
+                start_lr=1e-5,
+                end_lr=1.0,
+                num_steps=100,
+                batch_size=BATCH,
+                seed=seed,
+            )
             rate = float(found.suggestion)
             rates[variant].append(rate)
             epochs = epochs_to_target(build(batch_norm, seed, rate), data, args.budget, args.target, [])
             rows[variant].append(epochs)
             if batch_norm:
                 rows["constant"].append(epochs)
-                rows["one_cycle"].append(epochs_to_target(
-                    build(True, seed), data, args.budget, args.target,
-                    [kerasplus.callbacks.OneCycleLR(max_lr=rate, total_steps=args.budget * steps_per_epoch)]))
-        print(f"# seed {seed}: " + ", ".join(f"{k}={v[-1]}" for k, v in rows.items())
-              + f"; lr bn={rates['bn'][-1]:.2e} no_bn={rates['no_bn'][-1]:.2e}", flush=True)
+                rows["one_cycle"].append(
+                    epochs_to_target(
+                        build(True, seed),
+                        data,
+                        args.budget,
+                        args.target,
+                        [kerasplus.callbacks.OneCycleLR(max_lr=rate, total_steps=args.budget * steps_per_epoch)],
+                    )
+                )
+        print(
+            f"# seed {seed}: "
+            + ", ".join(f"{k}={v[-1]}" for k, v in rows.items())
+            + f"; lr bn={rates['bn'][-1]:.2e} no_bn={rates['no_bn'][-1]:.2e}",
+            flush=True,
+        )
     med = {k: statistics.median(v) for k, v in rows.items()}
     never = args.budget + 1
-    print(f"# seeds={args.seeds} budget={args.budget} epochs target val_accuracy>={args.target}; "
-          f"{never} = not reached; {steps_per_epoch} steps/epoch")
+    print(
+        f"# seeds={args.seeds} budget={args.budget} epochs target val_accuracy>={args.target}; "
+        f"{never} = not reached; {steps_per_epoch} steps/epoch"
+    )
     print(f"{'comparison':44s} {'ours':>8s} {'anchor':>8s} {'ratio':>7s}")
-    print(f"{'epochs: OneCycle vs constant Adam (BN net)':44s} {med['one_cycle']:8.1f} {med['constant']:8.1f} "
-          f"{med['constant'] / med['one_cycle']:7.2f}x")
-    print(f"{'steps: with BN vs without BN (constant Adam)':44s} {med['bn'] * steps_per_epoch:8.0f} "
-          f"{med['no_bn'] * steps_per_epoch:8.0f} {med['no_bn'] / med['bn']:7.2f}x")
+    print(
+        f"{'epochs: OneCycle vs constant Adam (BN net)':44s} {med['one_cycle']:8.1f} {med['constant']:8.1f} "
+        f"{med['constant'] / med['one_cycle']:7.2f}x"
+    )
+    print(
+        f"{'steps: with BN vs without BN (constant Adam)':44s} {med['bn'] * steps_per_epoch:8.0f} "
+        f"{med['no_bn'] * steps_per_epoch:8.0f} {med['no_bn'] / med['bn']:7.2f}x"
+    )
     print("# per seed: " + "; ".join(f"{k} {v}" for k, v in rows.items()))
 
 

@@ -54,12 +54,23 @@ def main():
     fit = dict(epochs=3, batch_size=64, validation_data=(x_val, y_val), verbose=0)
 
     def ours(directory):
-        kerasplus.tuning.search(build, x_train, y_train, method="random", objective="val_accuracy",
-                                max_trials=args.trials, directory=directory, project_name="p", seed=1, **fit)
+        kerasplus.tuning.search(
+            build,
+            x_train,
+            y_train,
+            method="random",
+            objective="val_accuracy",
+            max_trials=args.trials,
+            directory=directory,
+            project_name="p",
+            seed=1,
+            **fit,
+        )
 
     def plain(directory):
-        tuner = keras_tuner.RandomSearch(build, objective="val_accuracy", max_trials=args.trials,
-                                         directory=directory, project_name="p", seed=1)
+        tuner = keras_tuner.RandomSearch(
+            build, objective="val_accuracy", max_trials=args.trials, directory=directory, project_name="p", seed=1
+        )
         tuner.search(x_train, y_train, **fit)
 
     times = {"ours": [], "plain": []}
@@ -71,11 +82,15 @@ def main():
             run(tempfile.mkdtemp())
             times[name].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times["ours"], times["plain"])]
-    print(f"# repeats={args.repeats} trials={args.trials} epochs=3 (digits, 1257 train images); lower is better; "
-          "target ratio <= 1.05")
+    print(
+        f"# repeats={args.repeats} trials={args.trials} epochs=3 (digits, 1257 train images); lower is better; "
+        "target ratio <= 1.05"
+    )
     print(f"{'name':40s} {'ours s':>8s} {'plain s':>8s} {'ratio':>7s}")
-    print(f"{'random search, median':40s} {statistics.median(times['ours']):8.2f} "
-          f"{statistics.median(times['plain']):8.2f} {statistics.median(ratios):7.3f}")
+    print(
+        f"{'random search, median':40s} {statistics.median(times['ours']):8.2f} "
+        f"{statistics.median(times['plain']):8.2f} {statistics.median(ratios):7.3f}"
+    )
     print(f"# per-repeat ratios: {', '.join(f'{r:.3f}' for r in ratios)}")
 
 

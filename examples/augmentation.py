@@ -21,16 +21,19 @@ EPOCHS = 4 if FAST else 40
 
 
 def build():
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
     # Mixed labels are soft (one-hot weights), so the loss takes dense targets.
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.CategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(1e-3), keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     return model
 
 
@@ -41,8 +44,10 @@ def main():
     y_train_1hot, y_val_1hot = keras.utils.to_categorical(y_train, 10), keras.utils.to_categorical(y_val, 10)
     pipelines = {
         "none": [],
-        "Cutout + MixupOrCutMix": [kerasplus.layers.Cutout(0.25, seed=0),
-                                   kerasplus.layers.MixupOrCutMix(num_classes=10, seed=1)],
+        "Cutout + MixupOrCutMix": [
+            kerasplus.layers.Cutout(0.25, seed=0),
+            kerasplus.layers.MixupOrCutMix(num_classes=10, seed=1),
+        ],
     }
     print(f"{len(x_train)} training images, {EPOCHS} epochs")
     print(f"{'augmentation':24s} {'train acc':>9s} {'val acc':>8s} {'gap':>6s}")

@@ -35,13 +35,23 @@ RUNS = pathlib.Path(os.environ.get("KERASPLUS_RUNS", "runs")) / "distribution"
 def train(strategy, scaling, x, y, callbacks=()):
     with strategy.scope():
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                  keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(64, activation="relu"),
+                keras.layers.Dense(10),
+            ]
+        )
         # jit_compile and steps_per_execution stay off: Keras 3.15 + MirroredStrategy on CPUs fails with them.
-        model.compile(keras.optimizers.SGD(scaling.learning_rate),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
-    model.fit(x, y, batch_size=scaling.global_batch_size, epochs=EPOCHS, shuffle=False, verbose=0,
-              callbacks=list(callbacks))
+        model.compile(
+            keras.optimizers.SGD(scaling.learning_rate),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=False,
+        )
+    model.fit(
+        x, y, batch_size=scaling.global_batch_size, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=list(callbacks)
+    )
     return model
 
 
@@ -61,8 +71,10 @@ def main():
     difference = max(float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), replicated.get_weights()))
     print(f"max weight difference, default vs mirrored strategy (same global batch): {difference:.2e}")
     traces = sorted(RUNS.rglob("*.xplane.pb"))
-    print(f"profiler trace: {traces[-1] if traces else 'none written'} "
-          f"(view: tensorboard --logdir {RUNS / 'logs'}, Profile tab)")
+    print(
+        f"profiler trace: {traces[-1] if traces else 'none written'} "
+        f"(view: tensorboard --logdir {RUNS / 'logs'}, Profile tab)"
+    )
 
 
 if __name__ == "__main__":

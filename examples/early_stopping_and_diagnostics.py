@@ -37,8 +37,14 @@ def data():
 
 
 def build():
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(512, activation="relu"), keras.layers.Dense(10)])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -59,8 +65,15 @@ def main():
         keras.utils.set_random_seed(0)
         model = build()
         diagnostics = FitDiagnostics(held_batch=(x_val[:256], y_val[:256]), gradient_every=None)
-        history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS, batch_size=16,
-                            verbose=0, callbacks=[diagnostics] + ([rule] if rule else []))
+        history = model.fit(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            epochs=EPOCHS,
+            batch_size=16,
+            verbose=0,
+            callbacks=[diagnostics] + ([rule] if rule else []),
+        )
         kept = model.evaluate(x_val, y_val, verbose=0)
         print(f"{name:14s} {len(history.epoch):10d} {kept:13.4f}")
         if rule is None:
@@ -69,8 +82,15 @@ def main():
     print("\n".join(report.splitlines()[-3:]))
 
     print("\nlint on a broken setup:")
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dropout(0.5),
-                              keras.layers.BatchNormalization(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.5),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     callbacks = [OneCycleLR(max_lr=0.01), keras.callbacks.ReduceLROnPlateau(monitor="val_loss")]
     for finding in lint(model, callbacks=callbacks, batch_size=8):

@@ -45,8 +45,9 @@ def losses_part():
     print(f"{'loss':22s} {'accuracy':>8s} {'malignant recall':>16s}")
     for name, loss in losses.items():
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((x_train.shape[1],)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(2)])
+        model = keras.Sequential(
+            [keras.Input((x_train.shape[1],)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)]
+        )
         model.compile(keras.optimizers.Adam(1e-3), loss)
         model.fit(x_train, y_train, epochs=EPOCHS, batch_size=32, verbose=0)
         predicted = keras.ops.convert_to_numpy(model(x_test)).argmax(-1)

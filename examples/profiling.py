@@ -30,15 +30,28 @@ def main():
     x, y = kerasplus.data.load("digits")
     y = keras.utils.to_categorical(y, 10)
     train = kerasplus.data.augmented_dataset(
-        x, y, [kerasplus.layers.Cutout(0.25, seed=0), kerasplus.layers.Mixup(num_classes=10, seed=1)], batch_size=64)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(10)])
+        x, y, [kerasplus.layers.Cutout(0.25, seed=0), kerasplus.layers.Mixup(num_classes=10, seed=1)], batch_size=64
+    )
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(keras.optimizers.Adam(), keras.losses.CategoricalCrossentropy(from_logits=True))
     logs = RUNS / "logs"
-    model.fit(train, epochs=1 if FAST else 2, verbose=0, shuffle=False, callbacks=[
-        kerasplus.callbacks.OneCycleLR(max_lr=3e-3),
-        keras.callbacks.TensorBoard(logs, profile_batch=(5, 8), write_graph=False),
-    ])
+    model.fit(
+        train,
+        epochs=1 if FAST else 2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[
+            kerasplus.callbacks.OneCycleLR(max_lr=3e-3),
+            keras.callbacks.TensorBoard(logs, profile_batch=(5, 8), write_graph=False),
+        ],
+    )
     traces = sorted(logs.glob("train/plugins/profile/*/*.xplane.pb"))
     print(f"trace: {traces[-1]}\nview it: tensorboard --logdir {logs}  (Profile tab)")
 

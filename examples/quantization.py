@@ -28,9 +28,12 @@ EPOCHS, QAT_EPOCHS = (3, 1) if FAST else (20, 3)
 def build():
     layers = [keras.Input((8, 8, 1))]
     for filters in (16, 32):
-        layers += [keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
-                   # momentum 0.9: moving statistics that settle within a short run
-                   keras.layers.BatchNormalization(momentum=0.9), keras.layers.ReLU()]
+        layers += [
+            keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            # momentum 0.9: moving statistics that settle within a short run
+            keras.layers.BatchNormalization(momentum=0.9),
+            keras.layers.ReLU(),
+        ]
     layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)]
     return keras.Sequential(layers)
 

@@ -75,13 +75,16 @@ def range_test(model, x_train, y_train, state, state_path):
         print(f"LR range test: reusing max_lr {state['max_lr']:.2e} from {state_path}")
         return state["max_lr"]
     print("LR range test ...")
-    found = kerasplus.lr_find(model, x_train, y_train, start_lr=1e-5, end_lr=1.0, num_steps=40 if FAST else 100,
-                              batch_size=BATCH)
+    found = kerasplus.lr_find(
+        model, x_train, y_train, start_lr=1e-5, end_lr=1.0, num_steps=40 if FAST else 100, batch_size=BATCH
+    )
     plot = found.plot(RUNS / "lr_find.png")
     state["max_lr"] = float(found.suggestion)  # fastai's "valley" rule
     state_path.write_text(json.dumps(state))
-    print(f"  valley {found.suggestion_valley:.2e}, steep {found.suggestion_steep:.2e} -> max_lr "
-          f"{state['max_lr']:.2e}; plot: {plot}")
+    print(
+        f"  valley {found.suggestion_valley:.2e}, steep {found.suggestion_steep:.2e} -> max_lr "
+        f"{state['max_lr']:.2e}; plot: {plot}"
+    )
     return state["max_lr"]
 
 
@@ -97,16 +100,20 @@ class AnnounceResume(keras.callbacks.Callback):
         if not self.announced:
             self.announced = True
             if self.backup.restored_from:
-                print(f"resuming from epoch {epoch + 1} of {self.backup.backup_dir} "
-                      f"(checkpoint {self.backup.restored_from})", flush=True)
+                print(
+                    f"resuming from epoch {epoch + 1} of {self.backup.backup_dir} "
+                    f"(checkpoint {self.backup.restored_from})",
+                    flush=True,
+                )
             else:
                 print(f"training from scratch; checkpoints go to {self.backup.backup_dir}", flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fresh", action="store_true", help="discard the last run (checkpoints, range test) and "
-                        "start over")
+    parser.add_argument(
+        "--fresh", action="store_true", help="discard the last run (checkpoints, range test) and start over"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     keras.utils.set_random_seed(0)
@@ -117,9 +124,11 @@ def main(argv=None):
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     if "finished" in state:
         done = state["finished"]
-        print(f"already finished: {RUNS} holds a completed run (test accuracy {done['test_accuracy']:.4f}, int8 "
-              f"{done['int8_accuracy']:.4f}, models in {done['saved']}). Nothing to resume; rerun with --fresh "
-              "to train again from scratch.")
+        print(
+            f"already finished: {RUNS} holds a completed run (test accuracy {done['test_accuracy']:.4f}, int8 "
+            f"{done['int8_accuracy']:.4f}, models in {done['saved']}). Nothing to resume; rerun with --fresh "
+            "to train again from scratch."
+        )
         return done["test_accuracy"]
     RUNS.mkdir(parents=True, exist_ok=True)
     SAVED.mkdir(parents=True, exist_ok=True)
@@ -146,12 +155,14 @@ def main(argv=None):
         backup,  # last (but for the announcement), so it saves the state of every callback before it
         AnnounceResume(backup),
     ]
-    findings = lint(model, callbacks=callbacks, batch_size=BATCH, validation_data=(x_val, y_val_1h),
-                    augmentation=augmentation)
+    findings = lint(
+        model, callbacks=callbacks, batch_size=BATCH, validation_data=(x_val, y_val_1h), augmentation=augmentation
+    )
     print(f"lint: {len(findings)} finding(s)" + "".join(f"\n  {f}" for f in findings))
 
-    history = model.fit(train, validation_data=(x_val, y_val_1h), epochs=EPOCHS, callbacks=callbacks, verbose=2,
-                        shuffle=False)
+    history = model.fit(
+        train, validation_data=(x_val, y_val_1h), epochs=EPOCHS, callbacks=callbacks, verbose=2, shuffle=False
+    )
     print(diagnostics.report())
     _, test_accuracy = model.evaluate(x_test, y_test_1h, verbose=0)
     float_path = SAVED / "quickstart_digits.keras"
@@ -160,8 +171,11 @@ def main(argv=None):
 
     print("\nQAT fine-tune ...")
     qat = quantization.quantize_model(model)
-    qat.compile(keras.optimizers.Adam(1e-4), kerasplus.losses.FocalCrossentropy(gamma=2.0, from_logits=True),
-                metrics=["accuracy"])
+    qat.compile(
+        keras.optimizers.Adam(1e-4),
+        kerasplus.losses.FocalCrossentropy(gamma=2.0, from_logits=True),
+        metrics=["accuracy"],
+    )
     qat.fit(x_train, y_train_1h, epochs=QAT_EPOCHS, batch_size=BATCH, verbose=2)
     int8_path = quantization.export_tflite(qat, SAVED / "quickstart_digits_int8.tflite")
     int8 = quantization.evaluate_tflite(int8_path, x_test, y_test)
@@ -183,8 +197,11 @@ def main(argv=None):
         print(f"  {name:28s} {value}")
     print(f"\ntest accuracy: {test_accuracy:.4f}  int8 test accuracy: {int8['accuracy']:.4f}")
     print(f"finished in {time.perf_counter() - started:.0f} s")
-    state["finished"] = {"test_accuracy": float(test_accuracy), "int8_accuracy": float(int8["accuracy"]),
-                         "saved": str(SAVED)}
+    state["finished"] = {
+        "test_accuracy": float(test_accuracy),
+        "int8_accuracy": float(int8["accuracy"]),
+        "saved": str(SAVED),
+    }
     state_path.write_text(json.dumps(state))
     return test_accuracy
 

@@ -37,8 +37,15 @@ def train(workdir, epochs):
     tf.config.experimental.enable_op_determinism()
     x, y = kerasplus.data.load("digits")
     x, y = x[:640], y[:640]
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
-                              keras.layers.Dropout(0.2), keras.layers.Dense(10)])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(keras.optimizers.AdamW(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     progress = pathlib.Path(workdir) / "progress"
 
@@ -47,11 +54,18 @@ def train(workdir, epochs):
             progress.write_text(str(int(self.model.optimizer.iterations.numpy())))
             time.sleep(0.05)  # slow enough for the parent to kill it mid-run
 
-    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=[
-        kerasplus.callbacks.OneCycleLR(max_lr=1e-2),
-        Progress(),
-        kerasplus.callbacks.BackupAndRestore(pathlib.Path(workdir) / "backup", save_freq=10),
-    ])
+    model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[
+            kerasplus.callbacks.OneCycleLR(max_lr=1e-2),
+            Progress(),
+            kerasplus.callbacks.BackupAndRestore(pathlib.Path(workdir) / "backup", save_freq=10),
+        ],
+    )
     np.savez(pathlib.Path(workdir) / "final.npz", *model.get_weights())
 
 
@@ -96,8 +110,10 @@ def main():
         a, b = np.load(killed / "final.npz"), np.load(clean / "final.npz")
         same = all(np.array_equal(a[k], b[k]) for k in a.files)
         difference = max(float(np.max(np.abs(a[k] - b[k]))) for k in a.files)
-        print(f"{restarts} kill(s); final weights bit-identical to the uninterrupted run: {same} "
-              f"(max difference {difference:g})")
+        print(
+            f"{restarts} kill(s); final weights bit-identical to the uninterrupted run: {same} "
+            f"(max difference {difference:g})"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

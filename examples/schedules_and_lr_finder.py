@@ -23,10 +23,19 @@ RUNS = pathlib.Path(os.environ.get("KERASPLUS_RUNS", "runs")) / "schedules"
 
 
 def build():
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
-    model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        keras.optimizers.SGD(0.01, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -37,7 +46,9 @@ def main():
     (x_train, y_train), (x_val, y_val), _ = kerasplus.data.split(x, y)
     found = kerasplus.lr_find(build(), x_train, y_train, start_lr=1e-4, end_lr=10.0, num_steps=50 if FAST else 100)
     max_lr = found.suggestion
-    print(f"range test: valley {max_lr:.3g}, steep {found.suggestion_steep:.3g}; plot {found.plot(RUNS / 'lr_find.png')}")
+    print(
+        f"range test: valley {max_lr:.3g}, steep {found.suggestion_steep:.3g}; plot {found.plot(RUNS / 'lr_find.png')}"
+    )
     steps = EPOCHS * -(-len(x_train) // 32)
     cosine = keras.optimizers.schedules.CosineDecay(max_lr, decay_steps=steps)
     runs = {
@@ -51,8 +62,15 @@ def main():
         keras.utils.set_random_seed(0)
         model = build()
         model.optimizer.learning_rate = cosine if name.startswith("Warmup") else max_lr
-        history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS, batch_size=32,
-                            verbose=0, callbacks=callbacks)
+        history = model.fit(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            epochs=EPOCHS,
+            batch_size=32,
+            verbose=0,
+            callbacks=callbacks,
+        )
         rate = history.history.get("learning_rate", [float(model.optimizer.learning_rate)])[-1]
         print(f"{name:16s} {history.history['val_accuracy'][-1]:12.4f} {rate:10.3g}")
 

@@ -79,9 +79,17 @@ def run(per_class, seed=0, epochs=EPOCHS, verbose=0):
 
     keras.utils.set_random_seed(seed)
     tuned = kerasplus.transfer.fine_tune(
-        load_backbone(), keras.layers.Dense(5), (x_train, y_train), loss=loss(), metrics=["accuracy"],
-        head_epochs=epochs, fine_tune_epochs=epochs, head_learning_rate=3e-3, fine_tune_learning_rate=1e-3,
-        batch_size=16, verbose=verbose,
+        load_backbone(),
+        keras.layers.Dense(5),
+        (x_train, y_train),
+        loss=loss(),
+        metrics=["accuracy"],
+        head_epochs=epochs,
+        fine_tune_epochs=epochs,
+        head_learning_rate=3e-3,
+        fine_tune_learning_rate=1e-3,
+        batch_size=16,
+        verbose=verbose,
     )
     results["fine-tuning"] = tuned.model.evaluate(x_test, y_test, verbose=0)[1]
     return results, len(x_train), len(x_test)
@@ -90,8 +98,10 @@ def run(per_class, seed=0, epochs=EPOCHS, verbose=0):
 def main():
     for per_class in SHOTS:
         results, n_train, n_test = run(per_class)
-        print(f"digits 5-9, {n_train} training images ({per_class} per class), {n_test} test images, "
-              f"{2 * EPOCHS} epochs each")
+        print(
+            f"digits 5-9, {n_train} training images ({per_class} per class), {n_test} test images, "
+            f"{2 * EPOCHS} epochs each"
+        )
         for name, accuracy in results.items():
             print(f"  {name:20s} test accuracy {accuracy:.4f}")
 

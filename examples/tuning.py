@@ -28,19 +28,24 @@ STEPS = EPOCHS * 24  # ~ 1257 * 2/3 images per fold / batch 32 ... per epoch, ro
 
 
 def build_model(hp):
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Flatten(),
-        keras.layers.Dense(hp.Int("units", 16, 128, step=16), activation="relu"),
-        keras.layers.Dropout(spaces.dropout(hp)),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(hp.Int("units", 16, 128, step=16), activation="relu"),
+            keras.layers.Dropout(spaces.dropout(hp)),
+            keras.layers.Dense(10),
+        ]
+    )
     learning_rate = spaces.learning_rate_schedule(hp, steps=STEPS, min_lr=1e-3, max_lr=3e-2)
     # A "too hot" option: SGD at 1e30 overflows to NaN, which search records as a failed trial.
     if hp.Boolean("too_hot"):
         learning_rate = 1e30
-    model.compile(keras.optimizers.SGD(learning_rate, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.SGD(learning_rate, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -50,9 +55,21 @@ def main():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         tuner, summary = kerasplus.tuning.search(
-            build_model, x_train, y_train, method="random", objective="val_accuracy", max_trials=TRIALS,
-            cv=3, directory=str(RUNS), project_name="digits", overwrite=True, seed=3,
-            tensorboard_dir=str(RUNS / "tb"), epochs=EPOCHS, batch_size=32, verbose=0,
+            build_model,
+            x_train,
+            y_train,
+            method="random",
+            objective="val_accuracy",
+            max_trials=TRIALS,
+            cv=3,
+            directory=str(RUNS),
+            project_name="digits",
+            overwrite=True,
+            seed=3,
+            tensorboard_dir=str(RUNS / "tb"),
+            epochs=EPOCHS,
+            batch_size=32,
+            verbose=0,
         )
     print(summary)
     for warning in caught:
@@ -60,8 +77,10 @@ def main():
             print(f"(warned: {str(warning.message).splitlines()[0]})")
     best = tuner.hypermodel.build(tuner.get_best_hyperparameters()[0])
     best.fit(x_train, y_train, epochs=EPOCHS, batch_size=32, verbose=0)
-    print(f"best hyperparameters retrained on the whole training split: test accuracy "
-          f"{best.evaluate(x_test, y_test, verbose=0)[1]:.4f}")
+    print(
+        f"best hyperparameters retrained on the whole training split: test accuracy "
+        f"{best.evaluate(x_test, y_test, verbose=0)[1]:.4f}"
+    )
     print(f"TensorBoard HParams: tensorboard --logdir {RUNS / 'tb'}")
 
 

@@ -21,10 +21,7 @@ def _received(name: str, value: Any) -> str:
 def check_number(name: str, value: Any) -> float:
     """Returns `value` as a float; `TypeError` for non-numbers, `ValueError` for NaN/inf."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"`{name}` must be a real number; {_received(name, value)} "
-            f"of type {type(value).__name__}."
-        )
+        raise TypeError(f"`{name}` must be a real number; {_received(name, value)} of type {type(value).__name__}.")
     try:
         value = float(value)
     except OverflowError:  # an int beyond float's range, e.g. 10**400
@@ -77,33 +74,20 @@ def check_range(
     above = value >= low if low_inclusive else value > low
     below = value <= high if high_inclusive else value < high
     if not (above and below):
-        interval = (
-            ("[" if low_inclusive else "(")
-            + f"{low}, {high}"
-            + ("]" if high_inclusive else ")")
-        )
-        raise ValueError(
-            f"`{name}` must be in {interval}; {_received(name, value)}."
-        )
+        interval = ("[" if low_inclusive else "(") + f"{low}, {high}" + ("]" if high_inclusive else ")")
+        raise ValueError(f"`{name}` must be in {interval}; {_received(name, value)}.")
     return value
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """An integer (Python or numpy), optionally >= `minimum` and <= `maximum`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"`{name}` must be an integer; {_received(name, value)} "
-            f"of type {type(value).__name__}."
-        )
+        raise TypeError(f"`{name}` must be an integer; {_received(name, value)} of type {type(value).__name__}.")
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}; {_received(name, value)}."
-        )
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; {_received(name, value)}.")
     if maximum is not None and value > maximum:
-        raise ValueError(
-            f"`{name}` must be an integer <= {maximum}; {_received(name, value)}."
-        )
+        raise ValueError(f"`{name}` must be an integer <= {maximum}; {_received(name, value)}.")
     return value
 
 
@@ -131,13 +115,10 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     except TypeError:
         # An array or a list: `value in choices` would compare element-wise.
         raise TypeError(
-            f"`{name}` must be one of {allowed}; {_received(name, value)} "
-            f"of type {type(value).__name__}."
+            f"`{name}` must be one of {allowed}; {_received(name, value)} of type {type(value).__name__}."
         ) from None
     if value not in choices:
-        raise ValueError(
-            f"`{name}` must be one of {allowed}; {_received(name, value)}."
-        )
+        raise ValueError(f"`{name}` must be one of {allowed}; {_received(name, value)}.")
     return value
 
 
@@ -150,9 +131,7 @@ def check_bool(name: str, value: Any) -> bool:
 def check_less(name_a: str, a: float, name_b: str, b: float) -> None:
     """`a < b` for two already-checked numbers."""
     if not a < b:
-        raise ValueError(
-            f"`{name_a}` must be < `{name_b}`; received {name_a}={a!r}, {name_b}={b!r}."
-        )
+        raise ValueError(f"`{name_a}` must be < `{name_b}`; received {name_a}={a!r}, {name_b}={b!r}.")
 
 
 def check_momentum_range(base_momentum: Any, max_momentum: Any) -> tuple[float, float]:
@@ -161,8 +140,7 @@ def check_momentum_range(base_momentum: Any, max_momentum: Any) -> tuple[float, 
     top = check_range("max_momentum", max_momentum, 0.0, 1.0, high_inclusive=False)
     if base > top:
         raise ValueError(
-            "`base_momentum` must be <= `max_momentum`; received "
-            f"base_momentum={base!r}, max_momentum={top!r}."
+            f"`base_momentum` must be <= `max_momentum`; received base_momentum={base!r}, max_momentum={top!r}."
         )
     return base, top
 
@@ -197,8 +175,7 @@ def check_float32(name: str, value: float, *, computed: float | None = None, wha
             f"`{name}` must be at most {FLOAT32_MAX:.4g} in magnitude (float32's range); {_received(name, value)}."
         )
     raise ValueError(
-        f"`{name}` gives {what} = {computed!r}, beyond float32's {FLOAT32_MAX:.4g}; "
-        f"{_received(name, value)}."
+        f"`{name}` gives {what} = {computed!r}, beyond float32's {FLOAT32_MAX:.4g}; {_received(name, value)}."
     )
 
 

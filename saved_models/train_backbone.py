@@ -28,8 +28,9 @@ def build_backbone():
     layers = [keras.Input((8, 8, 1), name="image")]
     for index, filters in enumerate((16, 32, 32)):
         layers += [
-            keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init,
-                                name=f"conv{index}"),
+            keras.layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, kernel_initializer=init, name=f"conv{index}"
+            ),
             keras.layers.BatchNormalization(name=f"bn{index}"),
             keras.layers.ReLU(name=f"relu{index}"),
         ]
@@ -48,20 +49,32 @@ def main(path=HERE / "digits_backbone.keras", epochs=20):
     backbone = build_backbone()
     # Shifting the images by up to one pixel while pretraining keeps the
     # features general (measured: fine-tuning on digits 5-9 gains about a point).
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", seed=0),
-        backbone,
-        keras.layers.Dense(len(PRETRAIN_CLASSES), name="pretrain_head"),
-    ])
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=2,
-              callbacks=[kerasplus.callbacks.OneCycleLR(max_lr=3e-3)])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", seed=0),
+            backbone,
+            keras.layers.Dense(len(PRETRAIN_CLASSES), name="pretrain_head"),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=32,
+        verbose=2,
+        callbacks=[kerasplus.callbacks.OneCycleLR(max_lr=3e-3)],
+    )
     _, accuracy = model.evaluate(x_val, y_val, verbose=0)
     backbone.save(path)
-    print(f"pretrained on digits {PRETRAIN_CLASSES}: val accuracy {accuracy:.4f}; "
-          f"backbone ({backbone.count_params()} weights) saved to {path} ({os.path.getsize(path)} bytes)")
+    print(
+        f"pretrained on digits {PRETRAIN_CLASSES}: val accuracy {accuracy:.4f}; "
+        f"backbone ({backbone.count_params()} weights) saved to {path} ({os.path.getsize(path)} bytes)"
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_quickstart_runs_end_to_end_and_writes_its_artifacts(tmp_path):
-    env = dict(os.environ, KERASPLUS_FAST="1", KERASPLUS_RUNS=str(tmp_path / "runs"),
-               KERASPLUS_SAVED_MODELS=str(tmp_path / "saved_models"))
+    env = dict(
+        os.environ,
+        KERASPLUS_FAST="1",
+        KERASPLUS_RUNS=str(tmp_path / "runs"),
+        KERASPLUS_SAVED_MODELS=str(tmp_path / "saved_models"),
+    )
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],
         capture_output=True,
@@ -23,8 +27,9 @@ def test_quickstart_runs_end_to_end_and_writes_its_artifacts(tmp_path):
         timeout=300,
         check=True,
     ).stdout
-    accuracy, int8_accuracy = map(float, re.search(r"test accuracy: ([0-9.]+)  int8 test accuracy: ([0-9.]+)",
-                                                   out).groups())
+    accuracy, int8_accuracy = map(
+        float, re.search(r"test accuracy: ([0-9.]+)  int8 test accuracy: ([0-9.]+)", out).groups()
+    )
     assert accuracy > 0.5 and int8_accuracy > 0.5  # 10 classes: well above chance after 3 fast epochs
     assert "lint: 0 finding(s)" in out and "FitDiagnostics verdict" in out
     runs, saved = tmp_path / "runs" / "quickstart", tmp_path / "saved_models"
@@ -33,8 +38,14 @@ def test_quickstart_runs_end_to_end_and_writes_its_artifacts(tmp_path):
     assert list((runs / "tensorboard").rglob("events.out.tfevents.*"))
     assert (saved / "quickstart_digits.keras").exists()
     assert (saved / "quickstart_digits_int8.tflite").stat().st_size < (saved / "quickstart_digits.keras").stat().st_size
-    again = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True,
-                           text=True, env=env, timeout=120, check=True).stdout
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
     assert "already finished" in again and "rerun with --fresh" in again and "Epoch 1/" not in again
     assert f"{accuracy:.4f}" in again  # the finished run's numbers, not a silent retrain
     fresh = _start_quickstart(env, "--fresh")
@@ -49,7 +60,10 @@ def test_quickstart_runs_end_to_end_and_writes_its_artifacts(tmp_path):
 def _start_quickstart(env, *args):
     return subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / "quickstart.py"), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(env, PYTHONUNBUFFERED="1"),
         start_new_session=True,  # our own group: a SIGINT here reaches only this process
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C would find it
     )
@@ -90,8 +104,12 @@ def _interrupt(process):
 
 
 def test_quickstart_ctrl_c_prints_one_line_and_the_rerun_announces_the_resume_when_it_starts(tmp_path):
-    env = dict(os.environ, KERASPLUS_FAST="1", KERASPLUS_RUNS=str(tmp_path / "runs"),
-               KERASPLUS_SAVED_MODELS=str(tmp_path / "saved_models"))
+    env = dict(
+        os.environ,
+        KERASPLUS_FAST="1",
+        KERASPLUS_RUNS=str(tmp_path / "runs"),
+        KERASPLUS_SAVED_MODELS=str(tmp_path / "saved_models"),
+    )
     backup = tmp_path / "runs" / "quickstart" / "backup"
     first = _start_quickstart(env)
     try:
@@ -118,12 +136,18 @@ def test_transfer_learning_example_beats_training_from_scratch_when_labels_are_s
     env = dict(os.environ, KERASPLUS_FAST="1")
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "transfer_learning.py")],
-        capture_output=True, text=True, env=env, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
     ).stdout
     blocks = re.findall(r"\((\d+) per class\).*?\n((?:  .*\n)+)", out)
     assert [int(per_class) for per_class, _ in blocks] == [20, 5]
     scores = {
-        int(per_class): {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"  (.+?)\s+test accuracy ([0-9.]+)", rows)}
+        int(per_class): {
+            m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"  (.+?)\s+test accuracy ([0-9.]+)", rows)
+        }
         for per_class, rows in blocks
     }
     assert scores[5]["fine-tuning"] > scores[5]["from scratch"]
@@ -148,8 +172,13 @@ EXAMPLES = {
 def test_example_runs_in_fast_mode(name, tmp_path):
     env = dict(os.environ, KERASPLUS_FAST="1", KERASPLUS_RUNS=str(tmp_path))
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True, env=env, timeout=300,
-        check=True, cwd=tmp_path,
+        [sys.executable, str(ROOT / "examples" / name)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+        cwd=tmp_path,
     ).stdout
     assert re.search(EXAMPLES[name], out), out
 

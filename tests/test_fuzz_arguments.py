@@ -113,10 +113,10 @@ def wrapped_schedule():
         st.one_of(
             rate().good,
             st.sampled_from(
-            [
-                schedules.OneCycle(0.1, total_steps=50),
-                schedules.CyclicLR(0.01, 0.1, step_size_up=5),
-                keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100),
+                [
+                    schedules.OneCycle(0.1, total_steps=50),
+                    schedules.CyclicLR(0.01, 0.1, step_size_up=5),
+                    keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100),
                 ]
             ),
         ),
@@ -263,15 +263,11 @@ CYCLIC_ARGS = dict(
     gamma=fraction(), scale_fn=scale_fn(), scale_mode=choice("cycle", "iterations"),
 )  # fmt: skip
 WARMUP_ARGS = dict(warmup_init_lr=rate(), shape=choice("linear", "cos", "exp"))
-MIXING_ARGS = dict(
-    num_classes=optional_count(), seed=seed(), data_format=choice("channels_last", "channels_first")
-)
+MIXING_ARGS = dict(num_classes=optional_count(), seed=seed(), data_format=choice("channels_last", "channels_first"))
 
 TABLE = [
     # kerasplus.schedules (FiniteHorizonSchedule is an abstract base: its subclasses are here)
-    schedule_entry(
-        schedules.OneCycle, dict(max_lr=rate(), total_steps=count()), ONE_CYCLE_ARGS, one_cycle_end
-    ),
+    schedule_entry(schedules.OneCycle, dict(max_lr=rate(), total_steps=count()), ONE_CYCLE_ARGS, one_cycle_end),
     schedule_entry(schedules.OneCycleMomentum, dict(total_steps=count()), MOMENTUM_ARGS, one_cycle_end),
     schedule_entry(schedules.CyclicLR, dict(base_lr=rate(), max_lr=rate()), CYCLIC_ARGS, cyclic_end),
     schedule_entry(
@@ -310,8 +306,13 @@ TABLE = [
         callbacks.OneCycleLR,
         dict(max_lr=rate()),
         dict(
-            epochs=optional_count(), steps_per_epoch=optional_count(), total_steps=optional_count(),
-            cycle_momentum=flag(), **MOMENTUM_ARGS, div_factor=rate(), final_div_factor=rate(),
+            epochs=optional_count(),
+            steps_per_epoch=optional_count(),
+            total_steps=optional_count(),
+            cycle_momentum=flag(),
+            **MOMENTUM_ARGS,
+            div_factor=rate(),
+            final_div_factor=rate(),
         ),  # fmt: skip
         fitted_schedules_work,
     ),
@@ -322,7 +323,9 @@ TABLE = [
         fitted_schedules_work,
     ),
     Entry(
-        callbacks.WarmupLR, dict(warmup_steps=count()), {**WARMUP_ARGS, "shift_schedule": flag()},
+        callbacks.WarmupLR,
+        dict(warmup_steps=count()),
+        {**WARMUP_ARGS, "shift_schedule": flag()},
         fitted_schedules_work,
     ),  # fmt: skip
     Entry(
@@ -335,8 +338,13 @@ TABLE = [
         lr_find_without_a_model,
         {},
         dict(
-            start_lr=rate(), end_lr=rate(), num_steps=count(), batch_size=count(), beta=fraction(),
-            diverge_threshold=rate(), seed=seed(),
+            start_lr=rate(),
+            end_lr=rate(),
+            num_steps=count(),
+            batch_size=count(),
+            beta=fraction(),
+            diverge_threshold=rate(),
+            seed=seed(),
         ),  # fmt: skip
         lr_find_checks,
         expected_error=TypeError,  # model=None: "`model` must be a keras.Model"
@@ -494,72 +502,133 @@ def unfreeze_works(names, kwargs):
 
 MORE = [
     Entry(
-        losses.FocalCrossentropy, {},
+        losses.FocalCrossentropy,
+        {},
         dict(gamma=rate(), alpha=class_weights(), sparse=flag(), ignore_class=ignore_class(), **SOFTMAX_LOSS_ARGS),
-        loss_works, examples=100,
+        loss_works,
+        examples=100,
     ),
     Entry(
-        losses.PolyLoss, {},
-        dict(epsilon=Arg(st.floats(-1.0, 10.0), rate().wild), sparse=flag(), ignore_class=ignore_class(),
-             **SOFTMAX_LOSS_ARGS),
-        loss_works, examples=100,
+        losses.PolyLoss,
+        {},
+        dict(
+            epsilon=Arg(st.floats(-1.0, 10.0), rate().wild),
+            sparse=flag(),
+            ignore_class=ignore_class(),
+            **SOFTMAX_LOSS_ARGS,
+        ),
+        loss_works,
+        examples=100,
     ),
     Entry(
-        losses.SparseCategoricalCrossentropy, {}, dict(ignore_class=ignore_class(), **SOFTMAX_LOSS_ARGS),
-        loss_works, examples=80,
+        losses.SparseCategoricalCrossentropy,
+        {},
+        dict(ignore_class=ignore_class(), **SOFTMAX_LOSS_ARGS),
+        loss_works,
+        examples=80,
     ),
     Entry(
-        losses.BinaryFocalCrossentropy, {},
-        dict(gamma=rate(), alpha=Arg(st.one_of(st.none(), st.floats(0.0, 1.0)), fraction().wild),
-             **SOFTMAX_LOSS_ARGS),
-        loss_works, examples=80,
-    ),
-    Entry(losses.Quantile, {}, dict(quantile=Arg(st.floats(0.01, 0.99), fraction().wild), axis=axis()),
-          loss_works, examples=80),
-    Entry(
-        data.split, dict(x=arrays(), y=arrays(DATA_Y)),
-        dict(train=fractions_summing(), val=fractions_summing(), test=fractions_summing(), stratify=flag(),
-             seed=Arg(st.integers(0, 1000), seed().wild)),
-        split_works, examples=100,
+        losses.BinaryFocalCrossentropy,
+        {},
+        dict(gamma=rate(), alpha=Arg(st.one_of(st.none(), st.floats(0.0, 1.0)), fraction().wild), **SOFTMAX_LOSS_ARGS),
+        loss_works,
+        examples=80,
     ),
     Entry(
-        data.kfold, dict(x=arrays(), y=arrays(DATA_Y)),
+        losses.Quantile,
+        {},
+        dict(quantile=Arg(st.floats(0.01, 0.99), fraction().wild), axis=axis()),
+        loss_works,
+        examples=80,
+    ),
+    Entry(
+        data.split,
+        dict(x=arrays(), y=arrays(DATA_Y)),
+        dict(
+            train=fractions_summing(),
+            val=fractions_summing(),
+            test=fractions_summing(),
+            stratify=flag(),
+            seed=Arg(st.integers(0, 1000), seed().wild),
+        ),
+        split_works,
+        examples=100,
+    ),
+    Entry(
+        data.kfold,
+        dict(x=arrays(), y=arrays(DATA_Y)),
         dict(k=Arg(st.integers(2, 10), count().wild), stratify=flag(), seed=Arg(st.integers(0, 1000), seed().wild)),
-        kfold_works, examples=100,
+        kfold_works,
+        examples=100,
     ),
     Entry(data.load, dict(name=choice(*data.datasets.NAMES)), {}, load_works, examples=30),  # 5 names: 30 draws
     Entry(
-        data.augmented_dataset, dict(x=arrays()),
-        dict(y=arrays(DATA_Y), batch_size=Arg(st.integers(1, 64), count().wild), shuffle=flag(),
-             seed=Arg(st.integers(0, 1000), seed().wild), drop_remainder=flag(),
-             layers=Arg(st.just(()), st.sampled_from(["cutout", 3, [None], keras.layers.Dense(1)]))),
-        dataset_works, examples=80,
+        data.augmented_dataset,
+        dict(x=arrays()),
+        dict(
+            y=arrays(DATA_Y),
+            batch_size=Arg(st.integers(1, 64), count().wild),
+            shuffle=flag(),
+            seed=Arg(st.integers(0, 1000), seed().wild),
+            drop_remainder=flag(),
+            layers=Arg(st.just(()), st.sampled_from(["cutout", 3, [None], keras.layers.Dense(1)])),
+        ),
+        dataset_works,
+        examples=80,
     ),
     Entry(
         initializers.for_activation,
-        dict(activation=Arg(
-            st.sampled_from(["relu", "leaky_relu", "tanh", "selu", "sigmoid", None, keras.activations.gelu,
-                             keras.layers.ReLU(), keras.layers.LeakyReLU(0.3)]),
-            st.sampled_from(["bogus", "", 3, object(), np.array(["relu"])]),
-        )),
-        dict(negative_slope=Arg(st.one_of(st.none(), st.floats(0.0, 1.0)), rate().wild),
-             distribution=choice("normal", "uniform")),
-        initializer_works, examples=100,
+        dict(
+            activation=Arg(
+                st.sampled_from(
+                    [
+                        "relu",
+                        "leaky_relu",
+                        "tanh",
+                        "selu",
+                        "sigmoid",
+                        None,
+                        keras.activations.gelu,
+                        keras.layers.ReLU(),
+                        keras.layers.LeakyReLU(0.3),
+                    ]
+                ),
+                st.sampled_from(["bogus", "", 3, object(), np.array(["relu"])]),
+            )
+        ),
+        dict(
+            negative_slope=Arg(st.one_of(st.none(), st.floats(0.0, 1.0)), rate().wild),
+            distribution=choice("normal", "uniform"),
+        ),
+        initializer_works,
+        examples=100,
     ),
     Entry(
         initializers.lsuv,
-        dict(model=models(), batch=Arg(st.just(DATA_X[:16, :1].repeat(4, 1)),
-                                       st.sampled_from([None, DATA_X[:1, :1].repeat(4, 1), DATA_X, "batch"]))),
+        dict(
+            model=models(),
+            batch=Arg(
+                st.just(DATA_X[:16, :1].repeat(4, 1)),
+                st.sampled_from([None, DATA_X[:1, :1].repeat(4, 1), DATA_X, "batch"]),
+            ),
+        ),
         dict(tol=fraction(), max_iters=Arg(st.integers(1, 3), count().wild), seed=Arg(st.none(), seed().wild)),
-        lsuv_works, examples=60,
+        lsuv_works,
+        examples=60,
     ),
     Entry(transfer.freeze, dict(model=models()), {}, freeze_works, examples=6),  # one good model, 5 wild values
     Entry(
-        transfer.unfreeze, dict(model=models()),
-        dict(last_n=Arg(st.one_of(st.none(), st.integers(1, 2)), count().wild),
-             from_layer=Arg(st.one_of(st.none(), st.sampled_from(["a", "b", 0, -1, 2])),
-                            st.sampled_from(["nope", 99, -99, 2.5, True, ["a"]]))),
-        unfreeze_works, examples=100,
+        transfer.unfreeze,
+        dict(model=models()),
+        dict(
+            last_n=Arg(st.one_of(st.none(), st.integers(1, 2)), count().wild),
+            from_layer=Arg(
+                st.one_of(st.none(), st.sampled_from(["a", "b", 0, -1, 2])),
+                st.sampled_from(["nope", 99, -99, 2.5, True, ["a"]]),
+            ),
+        ),
+        unfreeze_works,
+        examples=100,
     ),
 ]
 FIRST_TABLE = ("kerasplus.schedules", "kerasplus.callbacks", "kerasplus.layers", "tests.")

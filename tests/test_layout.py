@@ -8,9 +8,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kerasplus"
 PUBLIC_MODULES = sorted(
-    p
-    for p in PACKAGE.glob("*/*.py")
-    if not p.name.startswith("_") and not p.parent.name.startswith("_")
+    p for p in PACKAGE.glob("*/*.py") if not p.name.startswith("_") and not p.parent.name.startswith("_")
 )
 
 
@@ -36,5 +34,7 @@ def test_a_namespace_init_only_re_exports(path):
     tree = ast.parse(path.read_text())
     allowed = (ast.Import, ast.ImportFrom, ast.Expr, ast.Assign)  # docstring, imports, __all__
     extra = [type(node).__name__ for node in tree.body if not isinstance(node, allowed)]
-    assigned = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+    assigned = [
+        t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
+    ]
     assert not extra and set(assigned) <= {"__all__"}, f"{path.relative_to(ROOT)} defines {extra or assigned}"

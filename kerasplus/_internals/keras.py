@@ -381,13 +381,14 @@ def running_fit_validates(max_depth: int = 12) -> bool | None:
         if frame is None:
             break
         local = frame.f_locals
-        if frame.f_code.co_name == "fit" and "validation_data" in local and isinstance(
-            local.get("epoch_iterator"), EpochIterator
+        if (
+            frame.f_code.co_name == "fit"
+            and "validation_data" in local
+            and isinstance(local.get("epoch_iterator"), EpochIterator)
         ):
             return local["validation_data"] is not None
         frame = frame.f_back
     return None
-
 
 
 # ---------------------------------------------------------------------------
@@ -453,8 +454,10 @@ def _canary_flatten_layers():
     flatten = getattr(keras.layers.Layer, "_flatten_layers", None)
     require(callable(flatten), "Layer._flatten_layers")
     parameters = inspect.signature(flatten).parameters
-    require("include_self" in parameters and "recursive" in parameters,
-            "Layer._flatten_layers(include_self=..., recursive=...)")
+    require(
+        "include_self" in parameters and "recursive" in parameters,
+        "Layer._flatten_layers(include_self=..., recursive=...)",
+    )
 
 
 @fenced(
@@ -545,7 +548,9 @@ def _canary_tensorflow_backend():
 
     tf_backend = backend_utils.DynamicBackend("tensorflow")
     for module, name in (("numpy", "where"), ("core", "cast"), ("nn", "one_hot"), ("random", "uniform")):
-        require(callable(getattr(getattr(tf_backend, module), name, None)), f"DynamicBackend tensorflow.{module}.{name}")
+        require(
+            callable(getattr(getattr(tf_backend, module), name, None)), f"DynamicBackend tensorflow.{module}.{name}"
+        )
     require(callable(backend_utils.in_tf_graph), "keras.src.utils.backend_utils.in_tf_graph")
 
 
@@ -586,7 +591,9 @@ def _canary_seed_generator_backend():
     generator = keras.random.SeedGenerator(3, backend=tensorflow_backend())
     import tensorflow as tf
 
-    require(isinstance(generator.state.value, tf.Variable), "SeedGenerator(backend=...) keeps its state in that backend")
+    require(
+        isinstance(generator.state.value, tf.Variable), "SeedGenerator(backend=...) keeps its state in that backend"
+    )
 
 
 @fenced(
@@ -635,13 +642,17 @@ def _canary_tensorflow_trainer_multi_worker():
     build = getattr(trainer.TensorFlowTrainer, "_maybe_symbolic_build", None)
     require(callable(build), "keras.src.backend.tensorflow.trainer.TensorFlowTrainer._maybe_symbolic_build")
     parameters = list(inspect.signature(build).parameters)  # the original's, through __wrapped__ when patched
-    require(parameters == ["self", "iterator", "data_batch"],
-            f"TensorFlowTrainer._maybe_symbolic_build(self, iterator, data_batch); found {parameters}")
+    require(
+        parameters == ["self", "iterator", "data_batch"],
+        f"TensorFlowTrainer._maybe_symbolic_build(self, iterator, data_batch); found {parameters}",
+    )
     reduce = getattr(trainer, "reduce_per_replica", None)
     require(callable(reduce), "keras.src.backend.tensorflow.trainer.reduce_per_replica")
     parameters = list(inspect.signature(reduce).parameters)
-    require(parameters == ["values", "strategy", "reduction"],
-            f"trainer.reduce_per_replica(values, strategy, reduction); found {parameters}")
+    require(
+        parameters == ["values", "strategy", "reduction"],
+        f"trainer.reduce_per_replica(values, strategy, reduction); found {parameters}",
+    )
 
 
 @fenced(

@@ -23,8 +23,10 @@ def _canary_trial_hooks():
         list(inspect.signature(keras_tuner.Tuner._build_and_fit_model).parameters)[:2] == ["self", "trial"],
         "keras_tuner.Tuner._build_and_fit_model(self, trial, *args, **kwargs)",
     )
-    require(list(inspect.signature(keras_tuner.Tuner._build_hypermodel).parameters) == ["self", "hp"],
-            "keras_tuner.Tuner._build_hypermodel(self, hp)")
+    require(
+        list(inspect.signature(keras_tuner.Tuner._build_hypermodel).parameters) == ["self", "hp"],
+        "keras_tuner.Tuner._build_hypermodel(self, hp)",
+    )
     require("_build_hypermodel" in vars(keras_tuner.Hyperband), "keras_tuner.Hyperband._build_hypermodel (warm start)")
 
 
@@ -124,17 +126,33 @@ def _canary_durable_oracle():
     from keras_tuner.src.tuners import gridsearch
 
     oracle = keras_tuner.oracles.GridSearchOracle(objective="loss")
-    for name in ("trials", "ongoing_trials", "start_order", "end_order", "_retry_queue", "_run_times",
-                 "_ordered_ids", "_populate_next"):
+    for name in (
+        "trials",
+        "ongoing_trials",
+        "start_order",
+        "end_order",
+        "_retry_queue",
+        "_run_times",
+        "_ordered_ids",
+        "_populate_next",
+    ):
         require(hasattr(oracle, name), f"GridSearchOracle().{name}")
-    for name in ("_save_trial", "_get_trial_dir", "_get_oracle_fname", "_project_dir", "_compare",
-                 "_get_next_combination"):
+    for name in (
+        "_save_trial",
+        "_get_trial_dir",
+        "_get_oracle_fname",
+        "_project_dir",
+        "_compare",
+        "_get_next_combination",
+    ):
         require(hasattr(type(oracle), name), f"GridSearchOracle.{name}")
     require(callable(getattr(gridsearch, "LinkedList", None)), "keras_tuner.src.tuners.gridsearch.LinkedList")
     require(callable(getattr(trial_module.Trial, "load", None)), "Trial.load(fname)")
-    require(set(oracle_module.Oracle(objective="loss").get_state()) >= {"ongoing_trials", "start_order",
-                                                                          "end_order", "retry_queue"},
-            "Oracle.get_state() keys")
+    require(
+        set(oracle_module.Oracle(objective="loss").get_state())
+        >= {"ongoing_trials", "start_order", "end_order", "retry_queue"},
+        "Oracle.get_state() keys",
+    )
     hyperband = keras_tuner.oracles.HyperbandOracle(objective="loss", max_epochs=4, factor=2)
     for name in ("_get_size", "_get_num_brackets"):
         require(callable(getattr(hyperband, name, None)), f"HyperbandOracle.{name}")

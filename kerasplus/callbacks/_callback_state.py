@@ -99,8 +99,7 @@ def encode(value, prefix: str, arrays: dict):
     if hasattr(value, "numpy") or hasattr(value, "__array__"):  # tensors, keras Variables
         return encode(np.asarray(keras.ops.convert_to_numpy(value)), prefix, arrays)
     raise TypeError(
-        f"A callback state may hold None, numbers, strings, lists, dicts and arrays; "
-        f"received {type(value).__name__}."
+        f"A callback state may hold None, numbers, strings, lists, dicts and arrays; received {type(value).__name__}."
     )
 
 

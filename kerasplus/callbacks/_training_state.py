@@ -127,8 +127,7 @@ class Verifier:
         """Raises ValueError (not a checkpoint's fault: fit stops) unless the model can be restored into."""
         if not self.model.built:
             raise ValueError(
-                "BackupAndRestore needs a built model to restore into: build it "
-                "(or call it on a batch) before fit."
+                "BackupAndRestore needs a built model to restore into: build it (or call it on a batch) before fit."
             )
 
     def headers(self, meta, headers):
@@ -164,8 +163,12 @@ class Verifier:
         for group, variables in groups.items():
             saved = described.get(group, [])
             if not isinstance(saved, list) or not all(
-                isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) and isinstance(e[1], list)
-                and isinstance(e[2], str) for e in saved
+                isinstance(e, list)
+                and len(e) == 3
+                and isinstance(e[0], str)
+                and isinstance(e[1], list)
+                and isinstance(e[2], str)
+                for e in saved
             ):
                 raise CheckpointRejected(f"the {group} variables are not described as [path, shape, dtype]")
             if any(f"{group}/{i}" not in headers for i in range(len(saved))):
@@ -338,7 +341,9 @@ def _check_position_rng(rng, headers):
     for moment, entry in rng.items():
         prefix = f"position/{moment}"
         if not (
-            isinstance(entry, dict) and type(entry.get("torch")) is bool and _is_int(entry.get("generators"), 0, 8)
+            isinstance(entry, dict)
+            and type(entry.get("torch")) is bool
+            and _is_int(entry.get("generators"), 0, 8)
             and _numpy_state_ok(entry.get("numpy"), headers.get(f"{prefix}/numpy"))
         ):
             raise CheckpointRejected(f"the data position's random state at {moment} is malformed")
@@ -355,9 +360,15 @@ def _check_torch_state(header, name):
 
 def _numpy_state_ok(numpy_rng, key) -> bool:
     return (
-        key is not None and key.shape == (624,) and key.dtype == np.uint32
-        and isinstance(numpy_rng, list) and len(numpy_rng) == 4 and numpy_rng[0] == "MT19937"
-        and _is_int(numpy_rng[1], 0, 624) and numpy_rng[2] in (0, 1) and type(numpy_rng[3]) is float
+        key is not None
+        and key.shape == (624,)
+        and key.dtype == np.uint32
+        and isinstance(numpy_rng, list)
+        and len(numpy_rng) == 4
+        and numpy_rng[0] == "MT19937"
+        and _is_int(numpy_rng[1], 0, 624)
+        and numpy_rng[2] in (0, 1)
+        and type(numpy_rng[3]) is float
     )
 
 

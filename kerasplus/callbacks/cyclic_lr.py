@@ -46,9 +46,7 @@ class CyclicLR(ScheduleCallback):
         scale_mode: str = "cycle",
     ):
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
-        self.schedule = CyclicSchedule(
-            base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode
-        )
+        self.schedule = CyclicSchedule(base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
         self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
 
     def make_schedules(self, optimizer):

@@ -239,9 +239,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if t < 2 * k:
             return False
         went_up = (
-            self._va[-1] > self._va[-1 - k]
-            if self.monitor_op is keras.ops.less
-            else self._va[-1] < self._va[-1 - k]
+            self._va[-1] > self._va[-1 - k] if self.monitor_op is keras.ops.less else self._va[-1] < self._va[-1 - k]
         )
         self._ups = self._ups + 1 if went_up else 0
         return self._ups >= self.alpha

@@ -39,6 +39,4 @@ def check_same_length(x, y, *, y_required=False):
     if y is not None:
         _check_rows("y", y)
     if y is not None and len(x) != len(y):
-        raise ValueError(
-            f"`y` must have one entry per example of `x`; received len(x)={len(x)}, len(y)={len(y)}."
-        )
+        raise ValueError(f"`y` must have one entry per example of `x`; received len(x)={len(x)}, len(y)={len(y)}.")

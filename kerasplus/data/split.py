@@ -51,12 +51,8 @@ def split(x, y, *, train: float = 0.7, val: float = 0.15, test: float = 0.15, st
         labels, reason = stratification_labels(y)
         if labels is None:
             warnings.warn(f"split: stratify skipped: {reason}.", UserWarning, stacklevel=2)
-    x_rest, x_test, y_rest, y_test, labels_rest, _ = _split(
-        train_test_split, x, y, labels, sizes["test"], seed
-    )
-    x_train, x_val, y_train, y_val, _, _ = _split(
-        train_test_split, x_rest, y_rest, labels_rest, sizes["val"], seed
-    )
+    x_rest, x_test, y_rest, y_test, labels_rest, _ = _split(train_test_split, x, y, labels, sizes["test"], seed)
+    x_train, x_val, y_train, y_val, _, _ = _split(train_test_split, x_rest, y_rest, labels_rest, sizes["val"], seed)
     return (x_train, y_train), (x_val, y_val), (x_test, y_test)
 
 

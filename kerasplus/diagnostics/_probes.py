@@ -212,7 +212,8 @@ def flag_gradients(norms: dict, vanishing_ratio: float, exploding_norm: float):
     finite = [value for value in norms.values() if math.isfinite(value)]
     largest = max(finite) if finite else 0.0
     vanishing = [
-        name for name, value in norms.items()
+        name
+        for name, value in norms.items()
         if math.isfinite(value) and len(norms) > 1 and value < vanishing_ratio * largest
     ]
     exploding = [name for name, value in norms.items() if not math.isfinite(value) or value > exploding_norm]

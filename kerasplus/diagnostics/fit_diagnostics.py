@@ -136,8 +136,7 @@ class FitDiagnostics(keras.callbacks.Callback):
         super().__init__()
         if held_batch is not None and (not isinstance(held_batch, (tuple, list)) or len(held_batch) != 2):
             raise TypeError(
-                "`held_batch` must be a pair (x, y) or None; received "
-                f"held_batch of type {type(held_batch).__name__}."
+                f"`held_batch` must be a pair (x, y) or None; received held_batch of type {type(held_batch).__name__}."
             )
         self.held_batch = None if held_batch is None else tuple(held_batch)
         self.gradient_every = v.check_optional_int("gradient_every", gradient_every, minimum=1)
@@ -147,9 +146,7 @@ class FitDiagnostics(keras.callbacks.Callback):
         self.patience = v.check_int("patience", patience, minimum=1)
         self.divergence_factor = v.check_number("divergence_factor", divergence_factor)
         if self.divergence_factor <= 1.0:
-            raise ValueError(
-                f"`divergence_factor` must be > 1; received divergence_factor={divergence_factor!r}."
-            )
+            raise ValueError(f"`divergence_factor` must be > 1; received divergence_factor={divergence_factor!r}.")
         self.vanishing_ratio = v.check_range(
             "vanishing_ratio", vanishing_ratio, 0.0, 1.0, low_inclusive=False, high_inclusive=False
         )
@@ -318,8 +315,10 @@ class FitDiagnostics(keras.callbacks.Callback):
         lines = [f"FitDiagnostics: {len(self.records)} epochs"]
         if self.baseline is not None:
             lines.append(f"baseline loss {self.baseline:.4g} ({self.baseline_source})")
-        lines.append(f"{'epoch':>5}  {'loss':>10}  {'val_loss':>10}  {'verdict':<12}  {'grad norm min..max':>20}  "
-                     f"{'vanish':>6}  {'explode':>7}  {'dead ReLU':>9}")
+        lines.append(
+            f"{'epoch':>5}  {'loss':>10}  {'val_loss':>10}  {'verdict':<12}  {'grad norm min..max':>20}  "
+            f"{'vanish':>6}  {'explode':>7}  {'dead ReLU':>9}"
+        )
         for r in self.records:
             norms = r.get("grad_norms")
             span = f"{min(norms.values()):.2e}..{max(norms.values()):.2e}" if norms else "-"

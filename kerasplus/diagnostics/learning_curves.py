@@ -62,15 +62,11 @@ def plot_learning_curves(history, path) -> str:
     values = _history_dict(history)
     path = os.fspath(path)
     names = [
-        name for name in values
-        if not name.startswith("val_") and not name.startswith("diag_") and name not in _SKIPPED
+        name for name in values if not name.startswith("val_") and not name.startswith("diag_") and name not in _SKIPPED
     ]
     names.sort(key=lambda name: name != "loss")
     if not names:
-        raise ValueError(
-            "`history` has no training curve to plot; received keys "
-            f"{sorted(values)}."
-        )
+        raise ValueError(f"`history` has no training curve to plot; received keys {sorted(values)}.")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -107,6 +103,7 @@ def _shade_verdicts(ax, codes, epochs):
         colour = _VERDICT_COLOURS[verdict]
         if colour is None:
             continue
-        ax.axvspan(epoch - 0.5, epoch + 0.5, color=colour, alpha=0.25, lw=0,
-                   label=None if verdict in labelled else verdict)
+        ax.axvspan(
+            epoch - 0.5, epoch + 0.5, color=colour, alpha=0.25, lw=0, label=None if verdict in labelled else verdict
+        )
         labelled.add(verdict)

@@ -98,63 +98,75 @@ class Finding:
 
 RULES = (
     Rule(
-        "val-monitor-without-validation", "error",
+        "val-monitor-without-validation",
+        "error",
         "a callback monitors `val_*` but fit gets no validation data (it never fires)",
         "pass validation_data= (or validation_split=) to fit, or monitor 'loss'",
     ),
     Rule(
-        "two-lr-drivers", "error",
+        "two-lr-drivers",
+        "error",
         "two callbacks set the learning rate (OneCycleLR, CyclicLR, LRFinder, LearningRateScheduler, "
         "ReduceLROnPlateau; WarmupLR with a Keras one)",
         "keep one: e.g. OneCycleLR alone, or WarmupLR after OneCycleLR/CyclicLR",
     ),
     Rule(
-        "lr-callback-over-schedule", "error",
+        "lr-callback-over-schedule",
+        "error",
         "the optimizer's learning_rate is a LearningRateSchedule and a callback also sets the rate",
         "give the optimizer a float rate, or drop the callback (WarmupLR may wrap a schedule)",
     ),
     Rule(
-        "warmup-before-lr-callback", "warning",
+        "warmup-before-lr-callback",
+        "warning",
         "WarmupLR comes before OneCycleLR/CyclicLR/LRFinder, which replaces its warm-up",
         "put WarmupLR after the schedule callback in the list",
     ),
     Rule(
-        "mixing-with-label-smoothing", "warning",
+        "mixing-with-label-smoothing",
+        "warning",
         "Mixup/CutMix/MixupOrCutMix together with label_smoothing > 0 in the loss (targets softened twice)",
         "set label_smoothing=0 in the loss when mixing labels",
     ),
     Rule(
-        "batchnorm-small-batch", "warning",
+        "batchnorm-small-batch",
+        "warning",
         f"BatchNormalization with a per-replica batch size below {MIN_BATCHNORM_BATCH}",
         f"batch size >= {MIN_BATCHNORM_BATCH} per replica, or GroupNormalization/LayerNormalization",
     ),
     Rule(
-        "dropout-before-batchnorm", "warning",
+        "dropout-before-batchnorm",
+        "warning",
         "Dropout feeding BatchNormalization directly (variance shift between train and test)",
         "move Dropout after the last BatchNormalization (just before the classifier)",
     ),
     Rule(
-        "probabilities-with-from-logits", "error",
+        "probabilities-with-from-logits",
+        "error",
         "softmax/sigmoid output with a crossentropy loss built with from_logits=True",
         "remove the output activation (keep from_logits=True), or set from_logits=False",
     ),
     Rule(
-        "logits-without-from-logits", "error",
+        "logits-without-from-logits",
+        "error",
         "an output without softmax/sigmoid with a crossentropy loss built with from_logits=False",
         "build the loss with from_logits=True (numerically stable), or add the activation",
     ),
     Rule(
-        "relu-stack-glorot", "warning",
+        "relu-stack-glorot",
+        "warning",
         f"{RELU_GLOROT_DEPTH}+ ReLU-family layers in a row with Glorot-scaled weights (signal shrinks ~1/sqrt(2) per layer)",
         "kerasplus.initializers.reinitialize(model), or kernel_initializer='he_normal'",
     ),
     Rule(
-        "l2-with-weight-decay", "warning",
+        "l2-with-weight-decay",
+        "warning",
         "L2 kernel/bias regularizers together with the optimizer's decoupled weight_decay (AdamW)",
         "drop the L2 regularizers and tune weight_decay (or use Adam without weight_decay)",
     ),
     Rule(
-        "mirrored-xla-or-steps-per-execution", "error",
+        "mirrored-xla-or-steps-per-execution",
+        "error",
         "MirroredStrategy with more than one replica and jit_compile=True or steps_per_execution > 1 "
         "(InvalidArgumentError on Keras 3.15)",
         "compile with jit_compile=False and steps_per_execution=1 under MirroredStrategy",
@@ -237,8 +249,11 @@ def _outputs(model):
     elif len(names) != len(tensors):
         names = [layer.name if layer is not None else str(i) for i, layer in enumerate(layers)]
     labels = [
-        repr(name) if layer is None else (
-            f"{name!r} ({type(layer).__name__})" if name == layer.name
+        repr(name)
+        if layer is None
+        else (
+            f"{name!r} ({type(layer).__name__})"
+            if name == layer.name
             else f"{name!r} (layer {layer.name!r}, {type(layer).__name__})"
         )
         for name, layer in zip(names, layers)
@@ -286,11 +301,13 @@ def _check_val_monitor(callbacks, validation_data):
         if isinstance(callback, keras.callbacks.ModelCheckpoint) and not callback.save_best_only:
             continue  # saves every epoch: its monitor is not used
         if isinstance(monitor, str) and monitor.startswith("val_"):
-            found.append(_finding(
-                "val-monitor-without-validation",
-                f"{type(callback).__name__} monitors {monitor!r} but no validation data is given, "
-                "so Keras only warns each epoch and the callback never acts.",
-            ))
+            found.append(
+                _finding(
+                    "val-monitor-without-validation",
+                    f"{type(callback).__name__} monitors {monitor!r} but no validation data is given, "
+                    "so Keras only warns each epoch and the callback never acts.",
+                )
+            )
     return found
 
 
@@ -321,12 +338,15 @@ def _check_lr_drivers(model, callbacks):
         names = ", ".join(type(c).__name__ for c in conflict)
         crash = (
             " The Keras callback raises TypeError when it assigns a rate over the installed schedule."
-            if setters and len(conflict) > len(setters) else ""
+            if setters and len(conflict) > len(setters)
+            else ""
         )
-        found.append(_finding(
-            "two-lr-drivers",
-            f"{len(conflict)} callbacks drive the learning rate: {names}; each overwrites the other.{crash}",
-        ))
+        found.append(
+            _finding(
+                "two-lr-drivers",
+                f"{len(conflict)} callbacks drive the learning rate: {names}; each overwrites the other.{crash}",
+            )
+        )
     optimizer = _inner_optimizer(model)
     schedule = internal_keras.learning_rate_source(optimizer)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
@@ -336,20 +356,24 @@ def _check_lr_drivers(model, callbacks):
                 if callback in setters
                 else "replaces it for the whole fit, so the optimizer's schedule is ignored"
             )
-            found.append(_finding(
-                "lr-callback-over-schedule",
-                f"the optimizer's learning_rate is a {type(schedule).__name__} and "
-                f"{type(callback).__name__} {effect}.",
-            ))
+            found.append(
+                _finding(
+                    "lr-callback-over-schedule",
+                    f"the optimizer's learning_rate is a {type(schedule).__name__} and "
+                    f"{type(callback).__name__} {effect}.",
+                )
+            )
     replacing_positions = [i for i, (c, role) in enumerate(roles) if role == "replacing"]
     for i, (_callback, role) in enumerate(roles):
         if role == "wrapping" and any(j > i for j in replacing_positions):
             later = type(roles[max(replacing_positions)][0]).__name__
-            found.append(_finding(
-                "warmup-before-lr-callback",
-                f"WarmupLR comes before {later} in the callback list; {later} installs its schedule "
-                "afterwards and the warm-up is lost.",
-            ))
+            found.append(
+                _finding(
+                    "warmup-before-lr-callback",
+                    f"WarmupLR comes before {later} in the callback list; {later} installs its schedule "
+                    "afterwards and the warm-up is lost.",
+                )
+            )
     return found
 
 
@@ -358,11 +382,13 @@ def _check_mixing_with_smoothing(model, loss_infos, augmentation):
     smoothing = [info for info in loss_infos if info is not None and info.label_smoothing > 0]
     if not (mixing and smoothing):
         return []
-    return [_finding(
-        "mixing-with-label-smoothing",
-        f"{type(mixing[0]).__name__} mixes the labels and {smoothing[0].name} adds "
-        f"label_smoothing={smoothing[0].label_smoothing:g}: the targets are softened twice.",
-    )]
+    return [
+        _finding(
+            "mixing-with-label-smoothing",
+            f"{type(mixing[0]).__name__} mixes the labels and {smoothing[0].name} adds "
+            f"label_smoothing={smoothing[0].label_smoothing:g}: the targets are softened twice.",
+        )
+    ]
 
 
 def _check_batchnorm_batch(model, batch_size, replicas):
@@ -376,30 +402,40 @@ def _check_batchnorm_batch(model, batch_size, replicas):
         per_replica = batch_size if synchronized else batch_size // max(replicas, 1)
         if per_replica < MIN_BATCHNORM_BATCH:
             where = "" if replicas <= 1 or synchronized else f" ({batch_size} over {replicas} replicas)"
-            found.append(_finding(
-                "batchnorm-small-batch",
-                f"{layer.name} normalizes over batches of {per_replica}{where}; below "
-                f"{MIN_BATCHNORM_BATCH} its batch statistics are too noisy.",
-            ))
+            found.append(
+                _finding(
+                    "batchnorm-small-batch",
+                    f"{layer.name} normalizes over batches of {per_replica}{where}; below "
+                    f"{MIN_BATCHNORM_BATCH} its batch statistics are too noisy.",
+                )
+            )
             break  # one finding for the model
     return found
 
 
 def _check_dropout_before_batchnorm(model):
     found = []
-    dropouts = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
-                keras.layers.SpatialDropout3D, keras.layers.AlphaDropout, keras.layers.GaussianDropout)
+    dropouts = (
+        keras.layers.Dropout,
+        keras.layers.SpatialDropout1D,
+        keras.layers.SpatialDropout2D,
+        keras.layers.SpatialDropout3D,
+        keras.layers.AlphaDropout,
+        keras.layers.GaussianDropout,
+    )
     for container in [model] + [layer for layer in _all_layers(model) if isinstance(layer, keras.Model)]:
         for layer in container.layers:
             if not isinstance(layer, dropouts):
                 continue
             for after in consumers(container, layer):
                 if isinstance(after, keras.layers.BatchNormalization):
-                    found.append(_finding(
-                        "dropout-before-batchnorm",
-                        f"{layer.name} feeds {after.name} directly: BatchNormalization's moving "
-                        "variance is learnt with dropout on and used with it off (Li et al. 2019).",
-                    ))
+                    found.append(
+                        _finding(
+                            "dropout-before-batchnorm",
+                            f"{layer.name} feeds {after.name} directly: BatchNormalization's moving "
+                            "variance is learnt with dropout on and used with it off (Li et al. 2019).",
+                        )
+                    )
     return found
 
 
@@ -409,17 +445,21 @@ def _check_logits(model, losses):
         if info is None or not info.is_crossentropy or activation is None:
             continue
         if info.from_logits and activation in PROBABILITY_ACTIVATIONS:
-            found.append(_finding(
-                "probabilities-with-from-logits",
-                f"output {name} ends in {activation} but {info.name} has from_logits=True: "
-                "the loss applies a second softmax/sigmoid and its gradients shrink.",
-            ))
+            found.append(
+                _finding(
+                    "probabilities-with-from-logits",
+                    f"output {name} ends in {activation} but {info.name} has from_logits=True: "
+                    "the loss applies a second softmax/sigmoid and its gradients shrink.",
+                )
+            )
         elif not info.from_logits and activation not in PROBABILITY_ACTIVATIONS:
-            found.append(_finding(
-                "logits-without-from-logits",
-                f"output {name} ends in {activation} (not a probability) but {info.name} has "
-                "from_logits=False: the loss clips the raw values into (0, 1).",
-            ))
+            found.append(
+                _finding(
+                    "logits-without-from-logits",
+                    f"output {name} ends in {activation} (not a probability) but {info.name} has "
+                    "from_logits=False: the loss clips the raw values into (0, 1).",
+                )
+            )
     return found
 
 
@@ -439,11 +479,13 @@ def _check_relu_glorot(model):
         else:
             run = 0
     if longest >= RELU_GLOROT_DEPTH:
-        return [_finding(
-            "relu-stack-glorot",
-            f"{longest} ReLU-family layers in a row (from {first}) have Glorot-scaled weights "
-            "(var * fan_in < 1.5; He gives 2): the signal shrinks ~1/sqrt(2) per layer.",
-        )]
+        return [
+            _finding(
+                "relu-stack-glorot",
+                f"{longest} ReLU-family layers in a row (from {first}) have Glorot-scaled weights "
+                "(var * fan_in < 1.5; He gives 2): the signal shrinks ~1/sqrt(2) per layer.",
+            )
+        ]
     return []
 
 
@@ -452,21 +494,31 @@ def _check_l2_with_weight_decay(model):
     decay = getattr(optimizer, "weight_decay", None)
     if not decay:
         return []
-    attributes = ("kernel_regularizer", "bias_regularizer", "depthwise_regularizer",
-                  "pointwise_regularizer", "embeddings_regularizer", "gamma_regularizer", "beta_regularizer")
+    attributes = (
+        "kernel_regularizer",
+        "bias_regularizer",
+        "depthwise_regularizer",
+        "pointwise_regularizer",
+        "embeddings_regularizer",
+        "gamma_regularizer",
+        "beta_regularizer",
+    )
     regularized = [
-        layer.name for layer in _all_layers(model)
+        layer.name
+        for layer in _all_layers(model)
         if any(_l2_amount(getattr(layer, attribute, None)) > 0 for attribute in attributes)
     ]
     if not regularized:
         return []
-    return [_finding(
-        "l2-with-weight-decay",
-        f"{type(optimizer).__name__} decays weights (weight_decay={float(decay):g}) and "
-        f"{len(regularized)} layer(s) also carry an L2 regularizer ({', '.join(regularized[:3])}"
-        f"{', ...' if len(regularized) > 3 else ''}): two weight penalties, and the L2 one is "
-        "rescaled by Adam's second moment.",
-    )]
+    return [
+        _finding(
+            "l2-with-weight-decay",
+            f"{type(optimizer).__name__} decays weights (weight_decay={float(decay):g}) and "
+            f"{len(regularized)} layer(s) also carry an L2 regularizer ({', '.join(regularized[:3])}"
+            f"{', ...' if len(regularized) > 3 else ''}): two weight penalties, and the L2 one is "
+            "rescaled by Adam's second moment.",
+        )
+    ]
 
 
 def _replicas(model):
@@ -494,13 +546,17 @@ def _check_mirrored(model, strategy, replicas):
     if not jit and steps <= 1:
         return []
     what = " and ".join(
-        part for part in ("jit_compile=True" if jit else "", f"steps_per_execution={steps}" if steps > 1 else "") if part
+        part
+        for part in ("jit_compile=True" if jit else "", f"steps_per_execution={steps}" if steps > 1 else "")
+        if part
     )
-    return [_finding(
-        "mirrored-xla-or-steps-per-execution",
-        f"the model is compiled with {what} under {type(strategy).__name__} with {replicas} "
-        "replicas; Keras 3.15's fit fails there with InvalidArgumentError.",
-    )]
+    return [
+        _finding(
+            "mirrored-xla-or-steps-per-execution",
+            f"the model is compiled with {what} under {type(strategy).__name__} with {replicas} "
+            "replicas; Keras 3.15's fit fails there with InvalidArgumentError.",
+        )
+    ]
 
 
 # ------------------------------------------------------------------------ lint
@@ -591,4 +647,3 @@ def matrix_markdown() -> str:
     for rule in RULES:
         lines.append(f"| `{rule.id}` | {rule.severity} | {rule.checks} | {rule.fix} |")
     return "\n".join(lines)
-

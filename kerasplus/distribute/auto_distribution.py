@@ -42,7 +42,9 @@ def _check_devices(devices) -> list:
         )
     devices = list(devices)
     if not devices:
-        raise ValueError("`devices` must name at least one device; received devices=[]. Pass None to use jax.devices().")
+        raise ValueError(
+            "`devices` must name at least one device; received devices=[]. Pass None to use jax.devices()."
+        )
     return devices
 
 

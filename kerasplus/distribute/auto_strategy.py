@@ -97,13 +97,11 @@ def parse_tf_config(tf_config) -> dict | None:
         if not isinstance(task, dict) or "type" not in task or "index" not in task:
             raise ValueError(f'TF_CONFIG "task" must be {{"type": ..., "index": ...}}; received task={task!r}.')
         if task["type"] not in cluster:
-            raise ValueError(
-                f'TF_CONFIG task type {task["type"]!r} is not a job of the cluster {sorted(cluster)}.'
-            )
+            raise ValueError(f"TF_CONFIG task type {task['type']!r} is not a job of the cluster {sorted(cluster)}.")
         index = task["index"]
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
             raise ValueError(
-                f'TF_CONFIG task index must be an integer in [0, {len(cluster[task["type"]])}); '
+                f"TF_CONFIG task index must be an integer in [0, {len(cluster[task['type']])}); "
                 f"received index={index!r}."
             )
     return config
@@ -342,8 +340,9 @@ def auto_strategy(
     import keras
 
     if keras.backend.backend() == "jax":
-        return _jax_distribution(strategy, tpu=tpu, devices=devices, tf_config=tf_config,
-                                 tpu_resolver=tpu_resolver, tpu_connect=tpu_connect)
+        return _jax_distribution(
+            strategy, tpu=tpu, devices=devices, tf_config=tf_config, tpu_resolver=tpu_resolver, tpu_connect=tpu_connect
+        )
     import tensorflow as tf
 
     if communication_timeout is not None:
@@ -363,7 +362,9 @@ def auto_strategy(
         except Exception as error:
             if strategy == "tpu":
                 raise RuntimeError(f"strategy='tpu' was asked for but connecting failed: {error}") from error
-            logger.warning("auto_strategy: the TPU resolver answered but connecting failed (%s); falling through.", error)
+            logger.warning(
+                "auto_strategy: the TPU resolver answered but connecting failed (%s); falling through.", error
+            )
             choice = choose("auto", skip_tpu=f"TPU connection failed ({type(error).__name__}: {error})", **args)
     if result is not None:
         pass
@@ -504,8 +505,7 @@ def describe(strategy=None) -> dict:
         strategy = tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(
-            "`strategy` must be a tf.distribute.Strategy or a keras.distribution.Distribution; "
-            f"received {strategy!r}."
+            f"`strategy` must be a tf.distribute.Strategy or a keras.distribution.Distribution; received {strategy!r}."
         )
     try:
         devices = list(strategy.extended.worker_devices)

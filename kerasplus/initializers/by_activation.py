@@ -17,13 +17,38 @@ import keras
 from kerasplus import _validation as v
 
 HE = (
-    "relu", "relu6", "elu", "celu", "gelu", "silu", "swish", "mish", "hard_silu", "hard_swish",
-    "softplus", "squareplus", "sparse_plus", "threshold", "exponential",
+    "relu",
+    "relu6",
+    "elu",
+    "celu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "hard_silu",
+    "hard_swish",
+    "softplus",
+    "squareplus",
+    "sparse_plus",
+    "threshold",
+    "exponential",
 )
 LEAKY = ("leaky_relu",)
 GLOROT = (
-    "tanh", "sigmoid", "hard_sigmoid", "sparse_sigmoid", "softmax", "log_softmax", "softsign",
-    "hard_tanh", "linear", "tanh_shrink", "soft_shrink", "hard_shrink", "sparsemax", "log_sigmoid",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "sparse_sigmoid",
+    "softmax",
+    "log_softmax",
+    "softsign",
+    "hard_tanh",
+    "linear",
+    "tanh_shrink",
+    "soft_shrink",
+    "hard_shrink",
+    "sparsemax",
+    "log_sigmoid",
 )
 LECUN = ("selu",)
 SUPPORTED = HE + LEAKY + GLOROT + LECUN
@@ -95,7 +120,11 @@ def for_activation(activation, *, negative_slope: float | None = None, distribut
     if name in HE:
         return keras.initializers.HeNormal() if normal else keras.initializers.HeUniform()
     if name in LEAKY:
-        slope = LEAKY_RELU_DEFAULT_SLOPE if negative_slope is None else v.check_non_negative("negative_slope", negative_slope)
+        slope = (
+            LEAKY_RELU_DEFAULT_SLOPE
+            if negative_slope is None
+            else v.check_non_negative("negative_slope", negative_slope)
+        )
         return keras.initializers.VarianceScaling(
             scale=2.0 / (1.0 + slope**2),
             mode="fan_in",
@@ -105,6 +134,4 @@ def for_activation(activation, *, negative_slope: float | None = None, distribut
         return keras.initializers.GlorotNormal() if normal else keras.initializers.GlorotUniform()
     if name in LECUN:
         return keras.initializers.LecunNormal() if normal else keras.initializers.LecunUniform()
-    raise ValueError(
-        f"`activation` {name!r} is not supported; supported: {', '.join(sorted(SUPPORTED))}."
-    )
+    raise ValueError(f"`activation` {name!r} is not supported; supported: {', '.join(sorted(SUPPORTED))}.")

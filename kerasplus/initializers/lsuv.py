@@ -16,9 +16,9 @@ from kerasplus.initializers.reinitialize import check_built
 def _check_batch(model, batch):
     expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
     shape = tuple(np.shape(batch))
-    if expected is not None and (len(shape) != len(expected) + 1 or any(
-        e is not None and e != s for e, s in zip(expected, shape[1:])
-    )):
+    if expected is not None and (
+        len(shape) != len(expected) + 1 or any(e is not None and e != s for e, s in zip(expected, shape[1:]))
+    ):
         raise ValueError(
             f"`batch` must have shape (n, {', '.join(str(e) for e in expected)}) to fit "
             f"the model's input; received batch of shape {shape}."

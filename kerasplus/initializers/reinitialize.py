@@ -26,9 +26,7 @@ def check_built(model, who):
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras Model; received {type(model).__name__}.")
     if not model.built:
-        raise ValueError(
-            f"{who} needs a built model: create it with keras.Input or call it on a batch first."
-        )
+        raise ValueError(f"{who} needs a built model: create it with keras.Input or call it on a batch first.")
 
 
 def reinitialize(model, *, zero_init_residual: bool = False, seed: int | None = None) -> list[dict]:

@@ -25,8 +25,7 @@ def as_batch(images, who):
     rank = len(images.shape)
     if rank not in (3, 4):
         raise ValueError(
-            f"{who}: `images` must be a batch of rank 4 (or one image of rank 3); "
-            f"received shape {tuple(images.shape)}."
+            f"{who}: `images` must be a batch of rank 4 (or one image of rank 3); received shape {tuple(images.shape)}."
         )
     single = rank == 3
     if single:
@@ -119,10 +118,7 @@ def split_inputs(data, who):
         return data["images"], data["labels"], lambda i, l: {**data, "images": i, "labels": l}
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return data[0], data[1], lambda i, l: (i, l)
-    raise ValueError(
-        f"{who} mixes labels too: call it on (images, labels) or "
-        '{"images": ..., "labels": ...}.'
-    )
+    raise ValueError(f'{who} mixes labels too: call it on (images, labels) or {{"images": ..., "labels": ...}}.')
 
 
 def dense_labels(labels, num_classes, batch, who):
@@ -131,14 +127,11 @@ def dense_labels(labels, num_classes, batch, who):
     labels = ops.convert_to_tensor(labels)
     if labels.shape[0] is not None and batch is not None and labels.shape[0] != batch:
         raise ValueError(
-            f"{who}: `labels` must have one row per image; received {labels.shape[0]} "
-            f"labels for {batch} images."
+            f"{who}: `labels` must have one row per image; received {labels.shape[0]} labels for {batch} images."
         )
     if "int" in keras.backend.standardize_dtype(labels.dtype):
         if num_classes is None:
-            raise ValueError(
-                f"{who}: sparse integer labels need `num_classes`; received num_classes=None."
-            )
+            raise ValueError(f"{who}: sparse integer labels need `num_classes`; received num_classes=None.")
         labels = ops.reshape(labels, (-1,))
         return ops.one_hot(ops.cast(labels, "int32"), num_classes, dtype="float32")
     return ops.cast(labels, "float32")

@@ -174,9 +174,7 @@ def check_label_shape(y_true, y_pred, *, sparse, axis, dense_fix=None):
     return axis
 
 
-def targets_and_log_probs(
-    y_true, y_pred, *, from_logits, sparse, ignore_class, label_smoothing, axis, dense_fix=None
-):
+def targets_and_log_probs(y_true, y_pred, *, from_logits, sparse, ignore_class, label_smoothing, axis, dense_fix=None):
     """What every softmax loss starts from: ``(targets, log_probs, valid_mask)``.
 
     Class axis last; targets one-hot (from indices when `sparse`) or as given,

@@ -11,9 +11,7 @@ from kerasplus.losses.focal_crossentropy import modulating_factor
 from kerasplus.losses.sparse_categorical_crossentropy import check_label_smoothing
 
 
-def binary_focal_crossentropy(
-    y_true, y_pred, gamma=2.0, alpha=None, label_smoothing=0.0, from_logits=False, axis=-1
-):
+def binary_focal_crossentropy(y_true, y_pred, gamma=2.0, alpha=None, label_smoothing=0.0, from_logits=False, axis=-1):
     """Per-example mean over `axis` of ``-alpha_t * (1 - p_t) ** gamma * log(p_t)``.
 
     With logits, ``log p`` and ``log(1 - p)`` are ``log_sigmoid(z)`` and

@@ -48,7 +48,9 @@ class Quantile(keras.losses.Loss):
     (0.9, 0.1)
     """
 
-    def __init__(self, quantile: float = 0.5, axis: int = -1, reduction="sum_over_batch_size", name="quantile", dtype=None):
+    def __init__(
+        self, quantile: float = 0.5, axis: int = -1, reduction="sum_over_batch_size", name="quantile", dtype=None
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.quantile = v.check_range("quantile", quantile, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         self.axis = v.check_int("axis", axis)

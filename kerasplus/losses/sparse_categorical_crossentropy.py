@@ -9,9 +9,7 @@ from kerasplus import _validation as v
 from kerasplus.losses import _log_probs as lp
 
 
-def sparse_categorical_crossentropy(
-    y_true, y_pred, from_logits=False, label_smoothing=0.0, ignore_class=None, axis=-1
-):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, ignore_class=None, axis=-1):
     """Per-example loss ``(1 - eps) * nll + eps * mean_k(-log p_k)``.
 
     This is ``torch.nn.functional.cross_entropy(..., label_smoothing=eps)``:

@@ -37,8 +37,13 @@ def export_in_tensorflow(model, path, *, samples, int8_io: bool, batch_size, tim
     try:
         model_path = os.path.join(folder, "model.keras")
         keras.saving.save_model(model, model_path)
-        arguments = {"model": model_path, "path": os.path.abspath(os.fspath(path)), "int8_io": int8_io,
-                     "batch_size": batch_size, "data": None}
+        arguments = {
+            "model": model_path,
+            "path": os.path.abspath(os.fspath(path)),
+            "int8_io": int8_io,
+            "batch_size": batch_size,
+            "data": None,
+        }
         if samples is not None:
             arguments["data"] = os.path.join(folder, "data.npz")
             np.savez(arguments["data"], *[np.concatenate(parts) for parts in zip(*samples, strict=True)])
@@ -52,10 +57,12 @@ def export_in_tensorflow(model, path, *, samples, int8_io: bool, batch_size, tim
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            raise TimeoutError(f"export_tflite: the TensorFlow conversion process took more than {timeout} s.") from None
+            raise TimeoutError(
+                f"export_tflite: the TensorFlow conversion process took more than {timeout} s."
+            ) from None
         for line in done.stdout.splitlines():
             if line.startswith(PREFIX):
-                result = json.loads(line[len(PREFIX):])
+                result = json.loads(line[len(PREFIX) :])
                 if "error" in result:
                     raise _ERRORS.get(result["type"], RuntimeError)(result["error"])
                 return result["path"]
@@ -85,8 +92,13 @@ def main(folder: str) -> None:
             with np.load(arguments["data"]) as stored:
                 arrays = [stored[f"arr_{i}"] for i in range(len(stored.files))]
             data = arrays[0] if len(arrays) == 1 else tuple(arrays)
-        path = export_tflite(model, arguments["path"], representative_data=data, int8_io=arguments["int8_io"],
-                             batch_size=arguments["batch_size"])
+        path = export_tflite(
+            model,
+            arguments["path"],
+            representative_data=data,
+            int8_io=arguments["int8_io"],
+            batch_size=arguments["batch_size"],
+        )
         print(PREFIX + json.dumps({"path": path}), flush=True)
     except (ValueError, TypeError) as error:
         print(PREFIX + json.dumps({"error": str(error), "type": type(error).__name__}), flush=True)

@@ -79,8 +79,9 @@ def evaluate_tflite(path, x, y=None, *, metric="accuracy", num_threads: int | No
     if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
         raise ValueError(f"`path` must be an existing .tflite file; received path={path!r}.")
     if not callable(metric) and metric not in METRICS:
-        raise ValueError(f"`metric` must be one of {', '.join(map(repr, METRICS))} or a callable; "
-                         f"received metric={metric!r}.")
+        raise ValueError(
+            f"`metric` must be one of {', '.join(map(repr, METRICS))} or a callable; received metric={metric!r}."
+        )
     x = np.asarray(x)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"`x` must hold at least one sample on axis 0; received an array of shape {x.shape}.")

@@ -37,9 +37,7 @@ def _concrete_function(model, batch_size=None):
 
 def _has_fake_quant(function) -> bool:
     return any(node.op.startswith("FakeQuant") for node in function.graph.as_graph_def().node) or any(
-        node.op.startswith("FakeQuant")
-        for f in function.graph.as_graph_def().library.function
-        for node in f.node_def
+        node.op.startswith("FakeQuant") for f in function.graph.as_graph_def().library.function for node in f.node_def
     )
 
 

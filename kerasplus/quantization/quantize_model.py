@@ -17,13 +17,26 @@ from kerasplus.quantization.quantize_wrapper import (
 L = keras.layers
 # Layers TFLite runs in int8 with the scale of their input: nothing to learn.
 PASSTHROUGH_LAYERS = (
-    L.Flatten, L.Reshape, L.MaxPooling2D, L.GlobalMaxPooling2D, L.Dropout, L.SpatialDropout2D,
-    L.Identity, L.ZeroPadding2D, L.Cropping2D,
+    L.Flatten,
+    L.Reshape,
+    L.MaxPooling2D,
+    L.GlobalMaxPooling2D,
+    L.Dropout,
+    L.SpatialDropout2D,
+    L.Identity,
+    L.ZeroPadding2D,
+    L.Cropping2D,
 )
 # Layers whose int8 op rescales its output: they get a moving-average output range.
 OUTPUT_RANGE_LAYERS = (
-    L.Add, L.Subtract, L.Multiply, L.Concatenate, L.AveragePooling2D, L.GlobalAveragePooling2D,
-    L.BatchNormalization, L.ReLU,
+    L.Add,
+    L.Subtract,
+    L.Multiply,
+    L.Concatenate,
+    L.AveragePooling2D,
+    L.GlobalAveragePooling2D,
+    L.BatchNormalization,
+    L.ReLU,
 )
 
 
@@ -99,9 +112,7 @@ def quantize_model(model, config: QuantizationConfig | None = None):
     functional = _as_functional(model)
     missing = set(config.keep_float) - {layer.name for layer in functional.layers}
     if missing:
-        raise ValueError(
-            f"`config.keep_float` names layers that are not in model {model.name!r}: {sorted(missing)}."
-        )
+        raise ValueError(f"`config.keep_float` names layers that are not in model {model.name!r}: {sorted(missing)}.")
     plan = _plan(functional, config)
     return _rebuild(functional, plan, config)
 
@@ -115,9 +126,7 @@ def _quantize_tf_keras(model, config):
 
     missing = set(config.keep_float) - {layer.name for layer in model.layers}
     if missing:
-        raise ValueError(
-            f"`config.keep_float` names layers that are not in model {model.name!r}: {sorted(missing)}."
-        )
+        raise ValueError(f"`config.keep_float` names layers that are not in model {model.name!r}: {sorted(missing)}.")
     # tfmot's documented route for quantizing some layers: annotate the others, then apply.
     annotate = tfmot.quantization.keras.quantize_annotate_layer
 
@@ -355,8 +364,9 @@ def _rebuild(model, plan, config):
                 name=f"quant_{layer.name}",
             )
         elif step["role"] == "output":
-            new = QuantizeOutput(type(layer).from_config(layer_config), ema_decay=config.ema_decay,
-                                 name=f"quant_{layer.name}")
+            new = QuantizeOutput(
+                type(layer).from_config(layer_config), ema_decay=config.ema_decay, name=f"quant_{layer.name}"
+            )
         else:
             new = type(layer).from_config(layer_config)
         clones[id(layer)] = (layer, new)

@@ -130,13 +130,21 @@ class QuantizeWrapper(keras.layers.Wrapper):
             y = ops.matmul(x, kernel)
         elif isinstance(layer, keras.layers.DepthwiseConv2D):
             y = ops.depthwise_conv(
-                x, kernel, strides=layer.strides, padding=layer.padding,
-                data_format=layer.data_format, dilation_rate=layer.dilation_rate,
+                x,
+                kernel,
+                strides=layer.strides,
+                padding=layer.padding,
+                data_format=layer.data_format,
+                dilation_rate=layer.dilation_rate,
             )
         else:
             y = ops.conv(
-                x, kernel, strides=layer.strides, padding=layer.padding,
-                data_format=layer.data_format, dilation_rate=layer.dilation_rate,
+                x,
+                kernel,
+                strides=layer.strides,
+                padding=layer.padding,
+                data_format=layer.data_format,
+                dilation_rate=layer.dilation_rate,
             )
         if layer.use_bias:
             y = ops.add(y, layer.bias)

@@ -205,9 +205,7 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         self.base_lr = v.check_float32_non_negative("base_lr", base_lr)
         self.max_lr = v.check_float32_positive("max_lr", max_lr)
         v.check_less("base_lr", self.base_lr, "max_lr", self.max_lr)
-        self.step_size_up, self.step_size_down, self.gamma = validate_cyclic(
-            step_size_up, step_size_down, mode, gamma
-        )
+        self.step_size_up, self.step_size_down, self.gamma = validate_cyclic(step_size_up, step_size_down, mode, gamma)
         self.mode = mode
         self.scale_fn, self.scale_mode = validate_scale_fn(deserialize_scale_fn(scale_fn), scale_mode)
         check_scale_values(self.scale_fn, self.scale_mode, self.step_size_up, self.step_size_down)

@@ -127,9 +127,7 @@ class Warmup(FiniteHorizonSchedule):
         self.shift_schedule = v.check_bool("shift_schedule", shift_schedule)
         self._offset = float(self.warmup_steps) if self.shift_schedule else 0.0
         # Where warm-up must arrive: a constant, computed once (schedules are pure).
-        self._target = float(
-            ops.convert_to_numpy(_value(self.schedule, float(self.warmup_steps) - self._offset))
-        )
+        self._target = float(ops.convert_to_numpy(_value(self.schedule, float(self.warmup_steps) - self._offset)))
         if self.warmup_steps and not 0 <= self._target <= v.FLOAT32_MAX:
             raise ValueError(
                 "`schedule` must be finite and >= 0 where warm-up ends; it is "

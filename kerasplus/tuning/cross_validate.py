@@ -58,8 +58,12 @@ def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed
     v.check_callable("build_model", build_model)
     v.check_int("k", k, minimum=2)
     if "fit_kwargs" in fit_kwargs:
-        warnings.warn("`cross_validate(..., fit_kwargs={...})` is deprecated: pass the fit arguments directly, "
-                      "as in `cross_validate(build, x, y, epochs=5)`.", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "`cross_validate(..., fit_kwargs={...})` is deprecated: pass the fit arguments directly, "
+            "as in `cross_validate(build, x, y, epochs=5)`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         fit_kwargs = {**(fit_kwargs.pop("fit_kwargs") or {}), **fit_kwargs}
     for name in ("x", "y", "validation_data", "validation_split"):
         if name in fit_kwargs:

@@ -157,9 +157,19 @@ def search(
     import keras
 
     kwargs = _check_arguments(
-        build_model, x, y, method=method, objective=objective, max_trials=max_trials, max_epochs=max_epochs,
-        cv=cv, overwrite=overwrite, seed=seed, max_consecutive_failed_trials=max_consecutive_failed_trials,
-        tuner_kwargs=tuner_kwargs, fit_kwargs=fit_kwargs,
+        build_model,
+        x,
+        y,
+        method=method,
+        objective=objective,
+        max_trials=max_trials,
+        max_epochs=max_epochs,
+        cv=cv,
+        overwrite=overwrite,
+        seed=seed,
+        max_consecutive_failed_trials=max_consecutive_failed_trials,
+        tuner_kwargs=tuner_kwargs,
+        fit_kwargs=fit_kwargs,
     )
 
     def checked_build(hp):
@@ -199,8 +209,11 @@ def search(
             summary,
         )
     if summary.failed:
-        warnings.warn(f"{summary.failed} of {len(summary.trials)} trials failed:\n{summary.failure_report()}",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{summary.failed} of {len(summary.trials)} trials failed:\n{summary.failure_report()}",
+            UserWarning,
+            stacklevel=2,
+        )
     short = shortfall(summary, planned_trials(tuner))
     if short:
         warnings.warn(short, UserWarning, stacklevel=2)
@@ -232,8 +245,20 @@ def shortfall(summary: SearchSummary, planned: int | None) -> str | None:
 
 
 def _check_arguments(
-    build_model, x, y, *, method, objective, max_trials, max_epochs, cv, overwrite, seed,
-    max_consecutive_failed_trials, tuner_kwargs, fit_kwargs,
+    build_model,
+    x,
+    y,
+    *,
+    method,
+    objective,
+    max_trials,
+    max_epochs,
+    cv,
+    overwrite,
+    seed,
+    max_consecutive_failed_trials,
+    tuner_kwargs,
+    fit_kwargs,
 ) -> dict:
     """Checks `search`'s arguments before any trial runs; returns the KerasTuner tuner's keyword arguments."""
     v.check_callable("build_model", build_model)

@@ -120,9 +120,7 @@ def check_finite(results, objective):
     if metrics:
         value = objective.get_value(metrics)
         if value is None or not math.isfinite(float(value)):
-            raise FailedTrialError(
-                f"NonFiniteObjective: {objective.name} = {value} (the run diverged or produced NaN)"
-            )
+            raise FailedTrialError(f"NonFiniteObjective: {objective.name} = {value} (the run diverged or produced NaN)")
     # An accuracy objective stays finite when the model diverged: the losses say so.
     for name, value in final_losses(results):
         if not math.isfinite(value):

@@ -60,7 +60,9 @@ def fixed_weights(model, seed=0, scale=0.5):
 
 def mlp(inputs=8, units=(8,), outputs=3, seed=0, activation="relu"):
     model = keras.Sequential(
-        [keras.Input((inputs,))] + [keras.layers.Dense(u, activation=activation) for u in units] + [keras.layers.Dense(outputs)]
+        [keras.Input((inputs,))]
+        + [keras.layers.Dense(u, activation=activation) for u in units]
+        + [keras.layers.Dense(outputs)]
     )
     return fixed_weights(model, seed)
 
@@ -88,7 +90,10 @@ def _():
 @component("schedules.one_cycle/one_cycle_momentum")
 def _():
     s = kerasplus.schedules
-    return [numbers(s.one_cycle(STEPS, max_lr=0.1, total_steps=30)), numbers(s.one_cycle_momentum(STEPS, total_steps=30))]
+    return [
+        numbers(s.one_cycle(STEPS, max_lr=0.1, total_steps=30)),
+        numbers(s.one_cycle_momentum(STEPS, total_steps=30)),
+    ]
 
 
 @component("schedules.CyclicLR/cyclic")
@@ -221,7 +226,11 @@ def _():
     model.compile(keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     stop = kerasplus.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0, restore_best_weights=True)
     history = model.fit(x, y, batch_size=32, epochs=6, shuffle=False, verbose=0, callbacks=[stop])
-    return {"epochs": len(history.history["loss"]), "loss": numbers(history.history["loss"]), "kernel": numbers(model.get_weights()[0])}
+    return {
+        "epochs": len(history.history["loss"]),
+        "loss": numbers(history.history["loss"]),
+        "kernel": numbers(model.get_weights()[0]),
+    }
 
 
 @component("callbacks.NaNGuard")
@@ -233,7 +242,11 @@ def _():
     guard = kerasplus.callbacks.NaNGuard(max_consecutive=3)
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[guard])
     weights = model.get_weights()
-    return {"failures": guard.failures, "finite": bool(all(np.isfinite(w).all() for w in weights)), "kernel": numbers(weights[0])}
+    return {
+        "failures": guard.failures,
+        "finite": bool(all(np.isfinite(w).all() for w in weights)),
+        "kernel": numbers(weights[0]),
+    }
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -260,13 +273,27 @@ def _():
     with tempfile.TemporaryDirectory() as directory:
         first = model()
         try:
-            first.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
-                      callbacks=[kerasplus.callbacks.BackupAndRestore(directory), StopAfter(1)])
+            first.fit(
+                x,
+                y,
+                batch_size=8,
+                epochs=4,
+                shuffle=False,
+                verbose=0,
+                callbacks=[kerasplus.callbacks.BackupAndRestore(directory), StopAfter(1)],
+            )
         except RuntimeError:
             pass
         resumed = model()
-        history = resumed.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
-                              callbacks=[kerasplus.callbacks.BackupAndRestore(directory)])
+        history = resumed.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=4,
+            shuffle=False,
+            verbose=0,
+            callbacks=[kerasplus.callbacks.BackupAndRestore(directory)],
+        )
     gap = max(float(np.abs(a - b).max()) for a, b in zip(straight.get_weights(), resumed.get_weights()))
     assert gap < 1e-5, gap
     return {"resumed_epochs": len(history.history["loss"]), "kernel": numbers(resumed.get_weights()[0])}
@@ -341,10 +368,14 @@ def _():
         "FocalCrossentropy": float(
             losses.FocalCrossentropy(gamma=2.0, alpha=[1, 2, 3, 4], from_logits=True, sparse=True)(labels, logits)
         ),
-        "BinaryFocalCrossentropy": float(losses.BinaryFocalCrossentropy(gamma=2.0, alpha=0.25, from_logits=True)(multi, logits)),
+        "BinaryFocalCrossentropy": float(
+            losses.BinaryFocalCrossentropy(gamma=2.0, alpha=0.25, from_logits=True)(multi, logits)
+        ),
         "PolyLoss": float(losses.PolyLoss(epsilon=1.0, from_logits=True, sparse=True, ignore_class=3)(labels, logits)),
         "Quantile": float(losses.Quantile(0.3)(multi, logits)),
-        "Huber/MAE/MSE": [float(loss()(multi, logits)) for loss in (losses.Huber, losses.MeanAbsoluteError, losses.MeanSquaredError)],
+        "Huber/MAE/MSE": [
+            float(loss()(multi, logits)) for loss in (losses.Huber, losses.MeanAbsoluteError, losses.MeanSquaredError)
+        ],
     }
 
 
@@ -353,7 +384,10 @@ def _():
 
 @component("initializers.for_activation")
 def _():
-    return [keras.saving.serialize_keras_object(kerasplus.initializers.for_activation(a)) for a in ("relu", "tanh", "selu", None)]
+    return [
+        keras.saving.serialize_keras_object(kerasplus.initializers.for_activation(a))
+        for a in ("relu", "tanh", "selu", None)
+    ]
 
 
 @component("initializers.reinitialize")
@@ -419,7 +453,11 @@ def _():
 
 @component("data.augmented_dataset")
 def _():
-    layers = [kerasplus.layers.Cutout(2, seed=0), keras.layers.RandomFlip(seed=0), kerasplus.layers.MixupOrCutMix(num_classes=4, seed=0)]
+    layers = [
+        kerasplus.layers.Cutout(2, seed=0),
+        keras.layers.RandomFlip(seed=0),
+        kerasplus.layers.MixupOrCutMix(num_classes=4, seed=0),
+    ]
     dataset = kerasplus.data.augmented_dataset(IMAGES, np.arange(8) % 4, layers, batch_size=4, seed=0)
     shapes, error = [], 0.0
     for images, labels in dataset:
@@ -454,8 +492,14 @@ def _():
     head = fixed_weights(keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)]), seed=4)
     data = (IMAGES, np.arange(8) % 4)
     result = kerasplus.transfer.fine_tune(
-        base, head, data, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        head_epochs=2, fine_tune_epochs=2, batch_size=4, verbose=0,
+        base,
+        head,
+        data,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        head_epochs=2,
+        fine_tune_epochs=2,
+        batch_size=4,
+        verbose=0,
     )
     history = getattr(result, "history", None)
     losses = history.history["loss"] if history is not None and hasattr(history, "history") else None
@@ -470,7 +514,13 @@ def _():
     x, y = batch(48)
 
     def build(hp):
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(hp.Int("units", 4, 8, step=4), activation="relu"), keras.layers.Dense(3)])
+        model = keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras.layers.Dense(hp.Int("units", 4, 8, step=4), activation="relu"),
+                keras.layers.Dense(3),
+            ]
+        )
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
 
@@ -478,8 +528,16 @@ def _():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tuner, summary = kerasplus.tuning.search(
-                build, x, y, max_trials=1, directory=directory, project_name="matrix", epochs=1, batch_size=16,
-                validation_split=0.25, verbose=0,
+                build,
+                x,
+                y,
+                max_trials=1,
+                directory=directory,
+                project_name="matrix",
+                epochs=1,
+                batch_size=16,
+                validation_split=0.25,
+                verbose=0,
             )
     trials = tuner.oracle.trials.values()
     return {"completed": sum(1 for t in trials if t.status == "COMPLETED"), "summary": type(summary).__name__}
@@ -495,7 +553,11 @@ def _():
     # outputs are not compared: on TensorFlow fake quantization is TF's FakeQuant op, elsewhere keras.ops,
     # and one weight rounded to the other int8 step moves an output by ~0.02 (seen on JAX)
     predict = ops.convert_to_numpy(qat.predict(x[:4], verbose=0))
-    return {"loss": history.history["loss"], "predict_shape": list(predict.shape), "finite": bool(np.isfinite(predict).all())}
+    return {
+        "loss": history.history["loss"],
+        "predict_shape": list(predict.shape),
+        "finite": bool(np.isfinite(predict).all()),
+    }
 
 
 @component("quantization.export_tflite")
@@ -524,7 +586,11 @@ def main(only=None):
             status = "refused" if BACKEND in message or BACKEND.replace("torch", "PyTorch") in message else "error"
             cell = {"status": status, "reason": message}
         except Exception as error:  # recorded; the test names the component and backend
-            cell = {"status": "error", "reason": f"{type(error).__name__}: {error}", "trace": traceback.format_exc()[-2000:]}
+            cell = {
+                "status": "error",
+                "reason": f"{type(error).__name__}: {error}",
+                "trace": traceback.format_exc()[-2000:],
+            }
         cell["seconds"] = round(time.perf_counter() - started, 2)
         results["components"][entry.name] = cell
     return results

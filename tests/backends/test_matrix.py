@@ -29,7 +29,10 @@ from tests.backends.matrix_runner import COMPONENTS
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("tensorflow", "jax", "torch")
 TIMEOUT = 600  # seconds for the three runs together (about 3 minutes on two loaded cores)
-CACHE = Path(tempfile.gettempdir()) / f"kerasplus-backend-matrix-{os.getpid() if 'PYTEST_XDIST_WORKER' not in os.environ else os.getppid()}.json"
+CACHE = (
+    Path(tempfile.gettempdir())
+    / f"kerasplus-backend-matrix-{os.getpid() if 'PYTEST_XDIST_WORKER' not in os.environ else os.getppid()}.json"
+)
 
 # Cells that fail (raise, or differ from TensorFlow) for a reason owned elsewhere, with that reason;
 # the test asserts they still fail, so fixing one turns its cell red here until it is removed.
@@ -103,8 +106,13 @@ def compare(ours, reference, rtol, atol, where):
     elif isinstance(reference, (bool, str)) or reference is None:
         assert ours == reference, f"{where}: {ours!r}, TensorFlow gives {reference!r}"
     else:
-        np.testing.assert_allclose(np.asarray(ours, dtype="float64"), np.asarray(reference, dtype="float64"),
-                                   rtol=rtol, atol=atol, err_msg=where)
+        np.testing.assert_allclose(
+            np.asarray(ours, dtype="float64"),
+            np.asarray(reference, dtype="float64"),
+            rtol=rtol,
+            atol=atol,
+            err_msg=where,
+        )
 
 
 def problem_with(matrix, component, backend):

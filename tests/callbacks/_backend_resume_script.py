@@ -116,7 +116,9 @@ def run_case(kind, freq, workdir):
         interrupted = make_model()
         try:
             interrupted.fit(
-                **fit_kwargs(kind), epochs=EPOCHS, verbose=0,
+                **fit_kwargs(kind),
+                epochs=EPOCHS,
+                verbose=0,
                 callbacks=[kerasplus.callbacks.BackupAndRestore(backup, save_freq=freq), InterruptAt()],
             )
         except Interrupted:

@@ -90,8 +90,20 @@ def train(args):
 
 def _command(workdir, backup, data, epochs, save_freq, sleep):
     return [
-        sys.executable, os.path.abspath(__file__), "--workdir", str(workdir), "--backup", backup,
-        "--data", data, "--epochs", str(epochs), "--save-freq", str(save_freq), "--sleep", str(sleep),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--workdir",
+        str(workdir),
+        "--backup",
+        backup,
+        "--data",
+        data,
+        "--epochs",
+        str(epochs),
+        "--save-freq",
+        str(save_freq),
+        "--sleep",
+        str(sleep),
     ]
 
 
@@ -110,7 +122,10 @@ def start(workdir, backup="ours", data="numpy", epochs=3, save_freq=4, sleep=0.0
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     return subprocess.Popen(
         _command(workdir, backup, data, epochs, save_freq, sleep),
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -144,7 +159,13 @@ def saved_step(workdir, steps_per_epoch=SAMPLES // BATCH):
 
 
 def run_with_kills(
-    workdir, kill_steps, backup="ours", timeout=120.0, restart_after_crash=False, sig=signal.SIGKILL, lost=None,
+    workdir,
+    kill_steps,
+    backup="ours",
+    timeout=120.0,
+    restart_after_crash=False,
+    sig=signal.SIGKILL,
+    lost=None,
     **kwargs,
 ):
     """Kills the run when its optimizer step reaches each of `kill_steps`; restarts until done.

@@ -174,7 +174,9 @@ def test_best_weights_are_restored_when_fit_runs_all_its_epochs(criterion):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=criterion == "gl")
     record = WeightsPerEpoch()
-    stop = EarlyStopping(criterion=criterion, alpha=1e6 if criterion == "gl" else None, patience=100, restore_best_weights=True)
+    stop = EarlyStopping(
+        criterion=criterion, alpha=1e6 if criterion == "gl" else None, patience=100, restore_best_weights=True
+    )
     model.fit(x, y, validation_data=(xv, yv), epochs=12, batch_size=8, verbose=0, callbacks=[record, stop])
     assert len(record.val_loss) == 12  # ran to the end
     best = int(np.argmin(record.val_loss))
@@ -185,9 +187,19 @@ def test_best_weights_are_restored_when_fit_runs_all_its_epochs(criterion):
 
 def test_get_config_returns_the_constructor_arguments():
     config = dict(
-        monitor="val_mae", min_delta=0.01, patience=2, verbose=0, mode="min", baseline=None,
-        restore_best_weights=True, start_from_epoch=1, criterion="up", alpha=2, strip_length=3,
-        smoothing=0.5, train_monitor="mae",
+        monitor="val_mae",
+        min_delta=0.01,
+        patience=2,
+        verbose=0,
+        mode="min",
+        baseline=None,
+        restore_best_weights=True,
+        start_from_epoch=1,
+        criterion="up",
+        alpha=2,
+        strip_length=3,
+        smoothing=0.5,
+        train_monitor="mae",
     )
     callback = EarlyStopping(**config)
     assert callback.get_config() == config
@@ -234,16 +246,26 @@ ONE_UNIT_Y = (ONE_UNIT_X[:, :1] > 0).astype("float32")
 def test_a_val_monitor_in_a_fit_without_validation_raises_at_train_begin(criterion):
     stop = EarlyStopping(criterion=criterion)
     model = _one_unit_model()
-    with pytest.raises(ValueError, match=r"monitors 'val_loss', but this fit has no validation data.*To fix: pass "
-                       r"validation_data=\(x_val, y_val\) or validation_split=0.2 to fit, or monitor='loss'"):
+    with pytest.raises(
+        ValueError,
+        match=r"monitors 'val_loss', but this fit has no validation data.*To fix: pass "
+        r"validation_data=\(x_val, y_val\) or validation_split=0.2 to fit, or monitor='loss'",
+    ):
         model.fit(ONE_UNIT_X, ONE_UNIT_Y, epochs=2, verbose=0, callbacks=[stop])
     model.fit(ONE_UNIT_X, ONE_UNIT_Y, epochs=1, verbose=0, validation_split=0.25, callbacks=[stop])
-    model.fit(ONE_UNIT_X, ONE_UNIT_Y, epochs=1, verbose=0, callbacks=[EarlyStopping(monitor="loss", criterion=criterion)])
+    model.fit(
+        ONE_UNIT_X, ONE_UNIT_Y, epochs=1, verbose=0, callbacks=[EarlyStopping(monitor="loss", criterion=criterion)]
+    )
 
 
 def test_validation_every_few_epochs_is_not_mistaken_for_no_validation():
     history = _one_unit_model().fit(
-        ONE_UNIT_X, ONE_UNIT_Y, epochs=4, verbose=0, validation_data=(ONE_UNIT_X, ONE_UNIT_Y), validation_freq=2,
+        ONE_UNIT_X,
+        ONE_UNIT_Y,
+        epochs=4,
+        verbose=0,
+        validation_data=(ONE_UNIT_X, ONE_UNIT_Y),
+        validation_freq=2,
         callbacks=[EarlyStopping(criterion="up", alpha=1, strip_length=1)],
     )
     assert len(history.history["val_loss"]) >= 1
@@ -263,8 +285,9 @@ def test_a_one_element_metric_is_monitored_as_keras_does(criterion):
     kwargs = dict(monitor="val_f1_score", mode="max", patience=1, restore_best_weights=True)
     ours = EarlyStopping(criterion=criterion, **kwargs) if criterion != "patience" else EarlyStopping(**kwargs)
     model = _one_unit_model()
-    history = model.fit(ONE_UNIT_X, ONE_UNIT_Y, validation_data=(ONE_UNIT_X, ONE_UNIT_Y), epochs=3, verbose=0,
-                        callbacks=[ours])
+    history = model.fit(
+        ONE_UNIT_X, ONE_UNIT_Y, validation_data=(ONE_UNIT_X, ONE_UNIT_Y), epochs=3, verbose=0, callbacks=[ours]
+    )
     assert np.shape(history.history["val_f1_score"][0]) == (1,)
     assert isinstance(ours.best, float) and ours.best == pytest.approx(float(np.max(history.history["val_f1_score"])))
 

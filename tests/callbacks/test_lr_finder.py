@@ -210,9 +210,7 @@ def test_plot_clips_a_spike_on_the_y_axis(tmp_path, monkeypatch):
     spiked = smooth.copy()
     spiked[30] = 1e6
     limits = []
-    monkeypatch.setattr(
-        matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: limits.append(fig.axes[0].get_ylim())
-    )
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: limits.append(fig.axes[0].get_ylim()))
     LRFinderResult(lrs, spiked, spiked, diverged=False).plot(tmp_path / "a.png")
     LRFinderResult(lrs, smooth, smooth, diverged=False).plot(tmp_path / "b.png")
     spike_limits, plain_limits = limits

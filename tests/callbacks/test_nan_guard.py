@@ -107,8 +107,9 @@ def test_an_epoch_whose_every_step_was_undone_reports_nan_not_zero():
     guard = NaNGuard(max_consecutive=100)
     model = make_model()
     with pytest.warns(RuntimeWarning, match="every step of epoch 0 was undone"):
-        history = model.fit(np.full_like(x, np.inf), y, batch_size=4, epochs=1, verbose=0,
-                            validation_data=(x, y), callbacks=[guard])
+        history = model.fit(
+            np.full_like(x, np.inf), y, batch_size=4, epochs=1, verbose=0, validation_data=(x, y), callbacks=[guard]
+        )
     assert guard.failures == 8
     assert np.isnan(history.history["loss"][0]) and np.isnan(history.history["mae"][0])  # was 0.0
     assert np.isfinite(history.history["val_loss"][0])
@@ -119,8 +120,9 @@ def test_an_epoch_whose_every_step_was_undone_under_mixed_float16_reports_nan():
     try:
         x, y = data()
         model = make_model()
-        history = model.fit(np.full_like(x, 1e30), y, batch_size=4, epochs=1, verbose=0,
-                            callbacks=[NaNGuard(max_consecutive=100)])
+        history = model.fit(
+            np.full_like(x, 1e30), y, batch_size=4, epochs=1, verbose=0, callbacks=[NaNGuard(max_consecutive=100)]
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert np.isnan(history.history["loss"][0])

@@ -11,9 +11,7 @@ from tests.helpers import applied_rates, rate_probe, torch_curve, values
 
 
 def fit_probe(model, x, y, callback, epochs, **kwargs):
-    return model.fit(
-        x, y, batch_size=1, epochs=epochs, shuffle=False, verbose=0, callbacks=[callback], **kwargs
-    )
+    return model.fit(x, y, batch_size=1, epochs=epochs, shuffle=False, verbose=0, callbacks=[callback], **kwargs)
 
 
 @pytest.mark.parametrize("anneal_strategy", ["cos", "linear"])
@@ -22,7 +20,9 @@ def test_rate_applied_at_every_step_under_xla_and_steps_per_execution(anneal_str
     model, x, y = rate_probe(steps, jit_compile=True, steps_per_execution=8)
     callback = OneCycleLR(max_lr=0.5, anneal_strategy=anneal_strategy, cycle_momentum=False)
     fit_probe(model, x, y, callback, epochs=2)  # the second epoch repeats rows: use the sum
-    expected = values(one_cycle, np.arange(2 * steps), max_lr=0.5, total_steps=2 * steps, anneal_strategy=anneal_strategy)
+    expected = values(
+        one_cycle, np.arange(2 * steps), max_lr=0.5, total_steps=2 * steps, anneal_strategy=anneal_strategy
+    )
     np.testing.assert_allclose(applied_rates(model), expected[:steps] + expected[steps:], rtol=1e-6)
 
 
@@ -97,9 +97,7 @@ def adam_by_hand(gradients, rates, beta_1s, beta_2=0.999, epsilon=1e-7):
 def scalar_model(optimizer, **compile_kwargs):
     from tests.helpers import sum_loss
 
-    model = keras.Sequential(
-        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
-    )
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
     model.compile(optimizer, loss=sum_loss, **compile_kwargs)
     return model
 
@@ -109,7 +107,9 @@ def scalar_model(optimizer, **compile_kwargs):
 def test_momentum_cycling_changes_the_compiled_update_as_computed_by_hand(optimizer_name, compile_kwargs):
     steps = 24
     gradients = np.random.default_rng(0).uniform(0.5, 2.0, size=(steps, 1)).astype("float32")
-    rates, momenta = torch_curve("OneCycleLR", steps, total_steps=steps, max_lr=0.05, base_momentum=0.6, max_momentum=0.95)
+    rates, momenta = torch_curve(
+        "OneCycleLR", steps, total_steps=steps, max_lr=0.05, base_momentum=0.6, max_momentum=0.95
+    )
 
     def train(cycle_momentum):
         optimizer = (
@@ -118,9 +118,7 @@ def test_momentum_cycling_changes_the_compiled_update_as_computed_by_hand(optimi
             else keras.optimizers.Adam(learning_rate=0.01, beta_1=0.9)
         )
         model = scalar_model(optimizer, **compile_kwargs)
-        callback = OneCycleLR(
-            max_lr=0.05, cycle_momentum=cycle_momentum, base_momentum=0.6, max_momentum=0.95
-        )
+        callback = OneCycleLR(max_lr=0.05, cycle_momentum=cycle_momentum, base_momentum=0.6, max_momentum=0.95)
         model.fit(gradients, np.zeros_like(gradients), batch_size=1, shuffle=False, verbose=0, callbacks=[callback])
         return float(model.get_weights()[0][0, 0])
 
@@ -226,7 +224,12 @@ def test_checkpoints_saved_during_fit_reload_as_compiled_and_resume_the_curve(tm
     model, _, _ = rate_probe(steps, optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.5))
     path = tmp_path / "epoch{epoch}.keras"
     model.fit(
-        x, y, batch_size=1, epochs=2, shuffle=False, verbose=0,
+        x,
+        y,
+        batch_size=1,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
         callbacks=[OneCycleLR(max_lr=0.4, epochs=4), keras.callbacks.ModelCheckpoint(str(path))],
     )
     loaded = keras.models.load_model(tmp_path / "epoch2.keras", safe_mode=True)

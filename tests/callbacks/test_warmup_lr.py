@@ -9,7 +9,9 @@ from tests.helpers import applied_rates, rate_probe, values
 
 def test_warmup_lr_wraps_a_constant_rate_under_xla():
     steps = 24
-    model, x, y = rate_probe(steps, optimizer=keras.optimizers.SGD(learning_rate=0.1), jit_compile=True, steps_per_execution=8)
+    model, x, y = rate_probe(
+        steps, optimizer=keras.optimizers.SGD(learning_rate=0.1), jit_compile=True, steps_per_execution=8
+    )
     model.fit(x, y, batch_size=1, shuffle=False, verbose=0, callbacks=[WarmupLR(warmup_steps=10, shape="cos")])
     expected = values(Warmup(0.1, warmup_steps=10, shape="cos"), np.arange(steps))
     np.testing.assert_allclose(applied_rates(model), expected, rtol=1e-6, atol=1e-9)
@@ -58,7 +60,13 @@ def test_a_fit_cut_short_leaves_nothing_for_the_next_fit_to_wrap():
     steps = 12
     model, x, y = rate_probe(steps, optimizer=keras.optimizers.SGD(learning_rate=0.1))
     with pytest.raises(Interrupt):
-        model.fit(np.zeros_like(x), y, batch_size=1, verbose=0, callbacks=[OneCycleLR(0.5, cycle_momentum=False), InterruptAt()])
+        model.fit(
+            np.zeros_like(x),
+            y,
+            batch_size=1,
+            verbose=0,
+            callbacks=[OneCycleLR(0.5, cycle_momentum=False), InterruptAt()],
+        )
     model.fit(x, y, batch_size=1, shuffle=False, verbose=0, callbacks=[WarmupLR(warmup_steps=6)])
     expected = values(Warmup(0.1, warmup_steps=6), np.arange(steps))
     np.testing.assert_allclose(applied_rates(model), expected, rtol=1e-6, atol=1e-9)

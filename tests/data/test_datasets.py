@@ -29,5 +29,8 @@ def test_digits_are_images_in_unit_range():
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(ValueError, match="`name` must be one of 'digits', 'breast_cancer', 'diabetes', 'iris', 'wine'; received name='mnist'"):
+    with pytest.raises(
+        ValueError,
+        match="`name` must be one of 'digits', 'breast_cancer', 'diabetes', 'iris', 'wine'; received name='mnist'",
+    ):
         load("mnist")

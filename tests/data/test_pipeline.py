@@ -12,7 +12,11 @@ def test_pipeline_feeds_fit_with_augmented_batches():
     dataset = augmented_dataset(
         x,
         y,
-        [keras.layers.RandomFlip("horizontal", seed=0), layers.Cutout(2, seed=0), layers.MixupOrCutMix(num_classes=10, seed=0)],
+        [
+            keras.layers.RandomFlip("horizontal", seed=0),
+            layers.Cutout(2, seed=0),
+            layers.MixupOrCutMix(num_classes=10, seed=0),
+        ],
         batch_size=32,
         seed=0,
     )
@@ -113,6 +117,7 @@ def test_every_kerasplus_layer_runs_inside_tf_data_on_jax_and_torch_as_on_tensor
         images, labels = np.asarray(images), np.asarray(labels)
         lit = (images != 0).any(axis=-1).mean(axis=(1, 2))
         np.testing.assert_allclose(labels[:, 0] + labels[:, 2], lit, atol=1e-6, err_msg=f"CutMix on {backend}")
+
 
 def test_rejects_bad_seed_drop_remainder_and_layers_by_name():
     x, y = np.zeros((4, 2)), np.zeros(4)

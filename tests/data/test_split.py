@@ -28,7 +28,9 @@ def test_stratifies_one_hot_labels_by_argmax():
 
 def test_regression_targets_skip_stratification_and_say_why():
     x, y = load("diabetes")
-    with pytest.warns(UserWarning, match=r"stratify skipped: y has dtype float32 and shape \(442,\), i.e. a regression target"):
+    with pytest.warns(
+        UserWarning, match=r"stratify skipped: y has dtype float32 and shape \(442,\), i.e. a regression target"
+    ):
         (_, yt), _, _ = split(x, y)
     assert yt.dtype == np.float32
 

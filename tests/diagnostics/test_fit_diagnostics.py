@@ -26,8 +26,14 @@ def mlp(inputs, widths, activation, out_activation="sigmoid", **dense_kwargs):
 
 def fit(model, x, y, diagnostics, epochs, batch_size, validation=None):
     return model.fit(
-        x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
-        shuffle=False, verbose=0, callbacks=[diagnostics],
+        x,
+        y,
+        validation_data=validation,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=False,
+        verbose=0,
+        callbacks=[diagnostics],
     )
 
 
@@ -129,10 +135,15 @@ def test_gradient_norms_equal_the_update_of_one_plain_sgd_step():
 def test_dead_relu_share_matches_numpy():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(50, 3)).astype("float32")
-    model = keras.Sequential([
-        keras.Input((3,)), keras.layers.Dense(10, activation="relu"), keras.layers.Dense(6), keras.layers.ReLU(),
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(10, activation="relu"),
+            keras.layers.Dense(6),
+            keras.layers.ReLU(),
+            keras.layers.Dense(1),
+        ]
+    )
     kernel, bias = model.layers[0].get_weights()
     bias[:4] = -100.0  # four units never fire
     model.layers[0].set_weights([kernel, bias])
@@ -158,7 +169,9 @@ def test_dead_relu_share_matches_numpy():
 )
 def test_baseline_is_the_loss_of_the_best_constant_prediction(loss, y, expected):
     classes = 3 if loss.startswith("sparse") else 1
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(classes, activation="softmax" if classes > 1 else None)])
+    model = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(classes, activation="softmax" if classes > 1 else None)]
+    )
     model.compile("sgd", loss)
     x = np.zeros((len(y), 2), "float32")
     assert _probes.constant_baseline(model, y, model(x)) == pytest.approx(expected, rel=1e-4)
@@ -179,10 +192,15 @@ def test_probes_leave_the_training_run_unchanged():
 
     def run(with_diagnostics):
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([
-            keras.Input((2,)), keras.layers.Dense(16, activation="relu"), keras.layers.BatchNormalization(),
-            keras.layers.Dropout(0.3, seed=1), keras.layers.Dense(1, activation="sigmoid"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((2,)),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.BatchNormalization(),
+                keras.layers.Dropout(0.3, seed=1),
+                keras.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
         model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
         callbacks = [FitDiagnostics(held_batch=(x[:32], y[:32]), gradient_every=1)] if with_diagnostics else []
         model.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0, callbacks=callbacks)
@@ -198,11 +216,22 @@ def test_values_go_into_logs_history_and_tensorboard(tmp_path):
     model.compile("adam", "binary_crossentropy")
     diagnostics = FitDiagnostics(held_batch=(x, y), gradient_every=1, log_per_layer=True)
     history = model.fit(
-        x, y, epochs=2, batch_size=32, verbose=0,
+        x,
+        y,
+        epochs=2,
+        batch_size=32,
+        verbose=0,
         callbacks=[diagnostics, keras.callbacks.TensorBoard(str(tmp_path))],
     )
-    keys = {"diag_verdict", "diag_grad_norm_min", "diag_grad_norm_max", "diag_vanishing_layers",
-            "diag_exploding_layers", "diag_dead_relu", f"diag_grad_norm/{model.layers[0].name}"}
+    keys = {
+        "diag_verdict",
+        "diag_grad_norm_min",
+        "diag_grad_norm_max",
+        "diag_vanishing_layers",
+        "diag_exploding_layers",
+        "diag_dead_relu",
+        f"diag_grad_norm/{model.layers[0].name}",
+    }
     assert keys <= set(history.history)
     assert history.history["diag_grad_norm_max"][-1] == max(diagnostics.records[-1]["grad_norms"].values())
     tags = set()
@@ -384,8 +413,16 @@ def test_with_validation_freq_the_overfitting_rule_uses_the_validated_epochs():
     model = mlp(10, [256, 256], "relu")
     model.compile(keras.optimizers.Adam(0.003), "binary_crossentropy")
     diagnostics = FitDiagnostics(held_batch=(x, y), gradient_every=None, patience=2)
-    model.fit(x, y, validation_data=validation, validation_freq=2, epochs=12, batch_size=32,
-              verbose=0, callbacks=[diagnostics])
+    model.fit(
+        x,
+        y,
+        validation_data=validation,
+        validation_freq=2,
+        epochs=12,
+        batch_size=32,
+        verbose=0,
+        callbacks=[diagnostics],
+    )
     assert [r["val_loss"] is None for r in diagnostics.records] == [True, False] * 6
     assert diagnostics.verdict == "overfitting", diagnostics.report()
 
@@ -394,7 +431,9 @@ def test_without_gradient_probe_the_batch_hook_stays_keras_default():
     from keras.src.utils.python_utils import is_default
 
     assert is_default(FitDiagnostics().on_train_batch_end)
-    assert is_default(FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))), gradient_every=None).on_train_batch_end)
+    assert is_default(
+        FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1))), gradient_every=None).on_train_batch_end
+    )
     assert not is_default(FitDiagnostics(held_batch=(np.zeros((2, 2)), np.zeros((2, 1)))).on_train_batch_end)
 
 
@@ -412,8 +451,15 @@ def test_probe_gives_the_same_norms_eager_and_once_traced():
 def test_the_verbose_epoch_line_names_the_verdict_in_a_word_and_fits_120_characters(capsys):
     from kerasplus.diagnostics.fit_diagnostics import LEGEND, epoch_line
 
-    record = {"epoch": 3, "verdict": "overfitting", "reason": "validation loss rose 12% over 3 epochs",
-              "grad_norms": {"a": 0.01, "b": 2.5}, "vanishing": [], "exploding": ["b"], "dead_relu": 0.25}
+    record = {
+        "epoch": 3,
+        "verdict": "overfitting",
+        "reason": "validation loss rose 12% over 3 epochs",
+        "grad_norms": {"a": 0.01, "b": 2.5},
+        "vanishing": [],
+        "exploding": ["b"],
+        "dead_relu": 0.25,
+    }
     line = epoch_line(record)
     assert line.startswith("FitDiagnostics epoch 3: overfitting (validation loss rose 12% over 3 epochs)")
     assert "grad norm 1.0e-02..2.5e+00" in line and "1 exploding" in line and len(line) <= 120

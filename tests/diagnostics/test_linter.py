@@ -53,7 +53,10 @@ def test_val_monitor_with_validation_data_or_train_monitor_is_fine():
 
 # ------------------------------------------------------------- learning rate
 def test_one_cycle_with_reduce_lr_on_plateau_is_two_drivers_and_crashes_in_fit():
-    callbacks = [OneCycleLR(max_lr=0.1, cycle_momentum=False), keras.callbacks.ReduceLROnPlateau("loss", patience=0, min_delta=1e9)]
+    callbacks = [
+        OneCycleLR(max_lr=0.1, cycle_momentum=False),
+        keras.callbacks.ReduceLROnPlateau("loss", patience=0, min_delta=1e9),
+    ]
     model, x, y = rate_probe(4)
     assert rules(lint(model, callbacks=callbacks)) == ["two-lr-drivers"]
     # What the rule predicts: ReduceLROnPlateau cannot set a rate over the installed schedule.
@@ -110,7 +113,9 @@ def test_warmup_before_one_cycle_is_found_and_its_warmup_is_lost():
     assert rules(lint(model, callbacks=callbacks)) == ["warmup-before-lr-callback"]
     model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
     alone, _, _ = rate_probe(steps)
-    alone.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[OneCycleLR(max_lr=0.5, cycle_momentum=False)])
+    alone.fit(
+        x, y, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[OneCycleLR(max_lr=0.5, cycle_momentum=False)]
+    )
     np.testing.assert_allclose(applied_rates(model), applied_rates(alone))  # no warm-up left
 
 
@@ -239,8 +244,9 @@ def test_relu_stack_with_he_init_reinitialized_or_shallow_is_fine():
 
 # -------------------------------------------------------------- weight decay
 def test_l2_regularizer_with_adamw_is_found():
-    model = classifier(keras.layers.Dense(8, kernel_regularizer=keras.regularizers.L2(1e-4)),
-                       optimizer=keras.optimizers.AdamW())
+    model = classifier(
+        keras.layers.Dense(8, kernel_regularizer=keras.regularizers.L2(1e-4)), optimizer=keras.optimizers.AdamW()
+    )
     found = lint(model)
     assert rules(found) == ["l2-with-weight-decay"] and "AdamW" in found[0].message
 
@@ -283,7 +289,9 @@ MIRRORED = textwrap.dedent(
 
 def test_mirrored_strategy_with_xla_or_steps_per_execution_is_found_and_fails_in_fit():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run([sys.executable, "-c", MIRRORED], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["plain"] == []
@@ -301,8 +309,12 @@ def test_one_replica_with_xla_is_fine():
 
 # --------------------------------------------------------------------- API
 def test_findings_carry_severity_rule_message_and_fix_errors_first():
-    model = classifier(keras.layers.Dense(8), keras.layers.Dropout(0.5), keras.layers.BatchNormalization(),
-                       loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    model = classifier(
+        keras.layers.Dense(8),
+        keras.layers.Dropout(0.5),
+        keras.layers.BatchNormalization(),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+    )
     found = lint(model)
     assert [f.severity for f in found] == ["error", "warning"]
     assert all(isinstance(f, Finding) and f.message and f.fix for f in found)

@@ -8,8 +8,7 @@ from kerasplus.diagnostics import VERDICTS, curve_verdict
 def verdicts_per_epoch(train, val=None, **kwargs):
     """The verdict curve_verdict gives after each epoch of hand-made curves."""
     return [
-        curve_verdict(train[: e + 1], None if val is None else val[: e + 1], **kwargs)[0]
-        for e in range(len(train))
+        curve_verdict(train[: e + 1], None if val is None else val[: e + 1], **kwargs)[0] for e in range(len(train))
     ]
 
 

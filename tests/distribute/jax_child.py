@@ -21,8 +21,13 @@ PREFIX = "JAX_CHILD_JSON "
 def jax_env(devices: int, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "XLA_FLAGS")}
     env.update(
-        KERAS_BACKEND="jax", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-        JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT), **extra,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONPATH=str(ROOT),
+        **extra,
     )
     return env
 
@@ -31,8 +36,12 @@ def run_jax(code: str, devices: int = 2, timeout: float = 300) -> dict:
     """Runs `code` (which sets ``out``) under JAX with `devices` CPU devices; returns ``out``."""
     script = textwrap.dedent(code) + f"\nimport json as _json\nprint({PREFIX!r} + _json.dumps(out), flush=True)\n"
     process = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, env=jax_env(devices),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=jax_env(devices),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -42,5 +51,5 @@ def run_jax(code: str, devices: int = 2, timeout: float = 300) -> dict:
             process.wait(timeout=30)
     for line in stdout.splitlines():
         if line.startswith(PREFIX):
-            return json.loads(line[len(PREFIX):])
+            return json.loads(line[len(PREFIX) :])
     raise AssertionError(f"the JAX child printed no result (rc={process.returncode}); stderr tail:\n{stderr[-4000:]}")

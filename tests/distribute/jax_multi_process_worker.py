@@ -17,8 +17,9 @@ def main(process_id: int, port: int) -> None:
 
     if process_id >= 0:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives between processes
-        jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2,
-                                   process_id=process_id, initialization_timeout=60)
+        jax.distributed.initialize(
+            coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=process_id, initialization_timeout=60
+        )
     import keras
     import numpy as np
     import tensorflow as tf
@@ -39,8 +40,9 @@ def main(process_id: int, port: int) -> None:
     h = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
     outputs = keras.layers.Dense(4)(keras.layers.Flatten()(h))
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
-                  kerasplus.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.SGD(0.05, momentum=0.9), kerasplus.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     # The global batch: Keras shards a tf.data dataset between the processes itself.
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     history = model.fit(data, epochs=2, verbose=0)

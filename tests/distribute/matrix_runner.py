@@ -124,14 +124,21 @@ COMPONENTS = [
     Component(
         "callbacks.CyclicLR",
         callbacks=lambda: [
-            _callbacks().CyclicLR(0.01, 0.1, step_size_up=3, base_momentum=0.8, max_momentum=0.9, **_momentum())],
+            _callbacks().CyclicLR(0.01, 0.1, step_size_up=3, base_momentum=0.8, max_momentum=0.9, **_momentum())
+        ],
     ),
     Component("callbacks.WarmupLR", callbacks=lambda: [_callbacks().WarmupLR(warmup_steps=4, warmup_init_lr=0.0)]),
-    Component("callbacks.EarlyStopping", callbacks=lambda: [
-        _callbacks().EarlyStopping(monitor="loss", criterion="gl", alpha=50.0, restore_best_weights=True)]),
+    Component(
+        "callbacks.EarlyStopping",
+        callbacks=lambda: [
+            _callbacks().EarlyStopping(monitor="loss", criterion="gl", alpha=50.0, restore_best_weights=True)
+        ],
+    ),
     Component("callbacks.NaNGuard", callbacks=lambda: [_callbacks().NaNGuard(max_consecutive=3)]),
-    Component("callbacks.BackupAndRestore", callbacks=lambda: [
-        _callbacks().BackupAndRestore(tempfile.mkdtemp(prefix="kerasplus_matrix_"), save_freq=2)]),
+    Component(
+        "callbacks.BackupAndRestore",
+        callbacks=lambda: [_callbacks().BackupAndRestore(tempfile.mkdtemp(prefix="kerasplus_matrix_"), save_freq=2)],
+    ),
     Component("layers.Cutout", pipeline_layers=lambda: [_layers().Cutout(3, seed=SEED)]),
     Component(
         "layers.Mixup",
@@ -316,7 +323,9 @@ def train(component, strategy=None, shard_by_data=False, epochs=EPOCHS, **compil
 def compare(weights, reference):
     import numpy as np
 
-    return float(max(np.max(np.abs(np.asarray(a, "float64") - np.asarray(b, "float64"))) for a, b in zip(weights, reference)))
+    return float(
+        max(np.max(np.abs(np.asarray(a, "float64") - np.asarray(b, "float64"))) for a, b in zip(weights, reference))
+    )
 
 
 def moved(model):
@@ -326,8 +335,11 @@ def moved(model):
     batch (from [-6, 6]) even if the optimizer never steps.
     """
     trainable = {id(v) for v in model.trainable_weights}
-    pairs = [(now, before) for v, now, before in zip(model.weights, model.get_weights(), model.initial_weights, strict=True)
-             if id(v) in trainable]
+    pairs = [
+        (now, before)
+        for v, now, before in zip(model.weights, model.get_weights(), model.initial_weights, strict=True)
+        if id(v) in trainable
+    ]
     return compare(*zip(*pairs, strict=True))
 
 
@@ -342,7 +354,10 @@ def _guard(run):
     try:
         return run()
     except Exception as error:  # noqa: BLE001 - reported to the test, which fails on it
-        return {"error": f"{type(error).__name__}: {error}"[:2000], "traceback": "".join(traceback.format_tb(error.__traceback__))[-4000:]}
+        return {
+            "error": f"{type(error).__name__}: {error}"[:2000],
+            "traceback": "".join(traceback.format_tb(error.__traceback__))[-4000:],
+        }
 
 
 def strategy_cells(strategy, shard_by_data=False, with_reference=True, epochs=EPOCHS):
@@ -351,6 +366,7 @@ def strategy_cells(strategy, shard_by_data=False, with_reference=True, epochs=EP
 
     results = {}
     for component in selected_components():
+
         def cell(component=component):
             weights, losses, model = train(component, strategy, shard_by_data, epochs)
             reference, ref_losses = (train(component, epochs=epochs)[:2]) if with_reference else (weights, losses)
@@ -378,7 +394,10 @@ def _replica_count(strategy):
 def known_failures(strategy):
     """Keras 3.15 + MirroredStrategy over logical CPUs: XLA or steps_per_execution > 1."""
     out = {}
-    for label, kwargs in {"jit_compile": dict(jit_compile=True), "steps_per_execution": dict(steps_per_execution=4)}.items():
+    for label, kwargs in {
+        "jit_compile": dict(jit_compile=True),
+        "steps_per_execution": dict(steps_per_execution=4),
+    }.items():
         try:
             train(Component("plain"), strategy, **kwargs)
             out[label] = "ok"
@@ -391,8 +410,9 @@ class _Interrupted(Exception):
     pass
 
 
-def resume_cell(strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_freq=3, backup_dir=None,
-                before_resume=None):
+def resume_cell(
+    strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_freq=3, backup_dir=None, before_resume=None
+):
     """A `fit` inside `strategy` with kerasplus's BackupAndRestore dies mid-epoch and is rerun.
 
     4 steps per epoch: checkpoints after steps 3 and 6 (epoch 1, step 2; 0-based), the
@@ -416,7 +436,9 @@ def resume_cell(strategy, shard_by_data=False, epochs=3, interrupt_at=7, save_fr
             model = build(component, x)
         with _fit_scope(strategy):
             history = model.fit(
-                dataset(component, x, classes, shard_by_data), epochs=epochs, verbose=0,
+                dataset(component, x, classes, shard_by_data),
+                epochs=epochs,
+                verbose=0,
                 callbacks=[callbacks.OneCycleLR(max_lr=0.1, **_momentum()), *extra],
             )
         return model, history
@@ -525,12 +547,15 @@ def run_multi_worker():
         # folder there); worker 1 then loses its newest checkpoint, as if killed
         # while writing it: both must resume from the older one they both have.
         "resume": resume_cell(
-            strategy, shard_by_data=True, backup_dir=os.environ["KERASPLUS_MATRIX_SHARED_DIR"],
+            strategy,
+            shard_by_data=True,
+            backup_dir=os.environ["KERASPLUS_MATRIX_SHARED_DIR"],
             before_resume=None if chief else _drop_newest_checkpoint,
         ),
         # Worker 1's checkpoints are all unreadable: every worker must raise, none wait.
         "resume_unreadable": resume_cell(
-            strategy, shard_by_data=True,
+            strategy,
+            shard_by_data=True,
             backup_dir=os.path.join(os.environ["KERASPLUS_MATRIX_SHARED_DIR"], "unreadable"),
             before_resume=None if chief else _truncate_checkpoints,
         ),
@@ -579,15 +604,14 @@ def _remat_cell(component):
     return {
         "max_abs_diff": compare(remat, plain),
         "gradient_scale": norm,
-        "remat_layers": sum(
-            1 for layer in remat_model.layers if getattr(layer, "_remat_mode", None) is not None
-        ),
+        "remat_layers": sum(1 for layer in remat_model.layers if getattr(layer, "_remat_mode", None) is not None),
     }
 
 
 def run_single():
     cells = {}
     for component in selected_components():
+
         def xla(component=component):
             reference, _, _ = train(component)
             weights, losses, _ = train(component, jit_compile=True, steps_per_execution=8)
@@ -605,8 +629,13 @@ def run_single():
 
 # Rows trained with 8 simulated devices too (all rows run with 2): one of each kind of component.
 JAX_8_DEVICE_ROWS = (
-    "callbacks.OneCycleLR", "callbacks.BackupAndRestore", "layers.MixupOrCutMix", "layers.Cutout in model",
-    "losses.FocalCrossentropy", "initializers.lsuv", "quantization.quantize_model",
+    "callbacks.OneCycleLR",
+    "callbacks.BackupAndRestore",
+    "layers.MixupOrCutMix",
+    "layers.Cutout in model",
+    "losses.FocalCrossentropy",
+    "initializers.lsuv",
+    "quantization.quantize_model",
 )
 
 
@@ -614,8 +643,10 @@ def momentum_refusals():
     """What the LR callbacks' default cycle_momentum=True does on this backend: the error, or "ok"."""
     callbacks = _callbacks()
     out = {}
-    for name, make in {"OneCycleLR": lambda: callbacks.OneCycleLR(max_lr=0.1),
-                       "CyclicLR": lambda: callbacks.CyclicLR(0.01, 0.1, step_size_up=3)}.items():
+    for name, make in {
+        "OneCycleLR": lambda: callbacks.OneCycleLR(max_lr=0.1),
+        "CyclicLR": lambda: callbacks.CyclicLR(0.01, 0.1, step_size_up=3),
+    }.items():
         try:
             train(Component(name, callbacks=lambda make=make: [make()]), epochs=1)
             out[name] = "ok"
@@ -654,7 +685,9 @@ def run_jax_data_parallel():
 
 
 MODES = {
-    "mirrored": run_mirrored, "multi_worker": run_multi_worker, "single": run_single,
+    "mirrored": run_mirrored,
+    "multi_worker": run_multi_worker,
+    "single": run_single,
     "jax_data_parallel": run_jax_data_parallel,
 }
 

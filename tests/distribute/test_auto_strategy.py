@@ -151,11 +151,14 @@ def test_chief_counts_as_a_worker_and_one_worker_is_not_multi_worker():
         ('{"cluster": {"worker": ["h1", "h2"]}}', 'cluster job "worker" must be a list of "host:port"'),
         ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker"}}', '"task" must be'),
         ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "ps", "index": 0}}', "task type 'ps' is not a job"),
-        ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 2}}', r"index must be an integer in \[0, 2\)"),
+        (
+            '{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 2}}',
+            r"index must be an integer in \[0, 2\)",
+        ),
     ],
 )
 def test_malformed_tf_config_is_a_clear_error(monkeypatch, tf_config, message):
-    if "no \"task\"" not in message:  # a cluster without a task parses; choosing multi-worker needs it
+    if 'no "task"' not in message:  # a cluster without a task parses; choosing multi-worker needs it
         with pytest.raises(ValueError, match=message):
             parse_tf_config(tf_config)
     monkeypatch.setenv("TF_CONFIG", tf_config)
@@ -233,7 +236,9 @@ def test_a_worker_whose_peer_never_comes_raises_within_the_cluster_timeout():
         "    print('RAISED', type(e).__name__, flush=True)\n"
     )
     env = {**os.environ, "TF_CONFIG": json.dumps(config), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     start = time.monotonic()
     try:
         out, err = process.communicate(timeout=90)

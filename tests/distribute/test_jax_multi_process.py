@@ -26,11 +26,22 @@ def free_port() -> int:
 
 def run_all(process_ids, port):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "XLA_FLAGS")}
-    env.update(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-               PYTHONPATH=str(ROOT))
+    env.update(
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONPATH=str(ROOT),
+    )
     processes = [
-        subprocess.Popen([sys.executable, "-m", "tests.distribute.jax_multi_process_worker", str(i), str(port)],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.distribute.jax_multi_process_worker", str(i), str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in process_ids
     ]
     try:
@@ -44,7 +55,7 @@ def run_all(process_ids, port):
     for out, err in outputs:
         lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
         assert lines, err[-4000:]
-        results.append(json.loads(lines[0][len("RESULT "):]))
+        results.append(json.loads(lines[0][len("RESULT ") :]))
     return results
 
 

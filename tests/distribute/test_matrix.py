@@ -49,14 +49,18 @@ def child_env(**extra):
 def parse(stdout, stderr):
     for line in stdout.splitlines():
         if line.startswith("MATRIX_JSON "):
-            return json.loads(line[len("MATRIX_JSON "):])
+            return json.loads(line[len("MATRIX_JSON ") :])
     raise AssertionError(f"no result from the matrix run; stderr tail:\n{stderr[-4000:]}")
 
 
 def start(mode, env):
     return subprocess.Popen(
         [sys.executable, "-m", "tests.distribute.matrix_runner", mode],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -90,8 +94,9 @@ def run_mode(mode):
             shutil.rmtree(shared, ignore_errors=True)
     if mode.startswith("jax_data_parallel_"):  # jax_data_parallel_<devices>: simulated CPU devices
         devices = int(mode.rsplit("_", 1)[1])
-        env = child_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-                        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+        env = child_env(
+            KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"
+        )
         if devices > 2:  # all rows run on 2 devices; on more, one row of each kind (CI time)
             env["KERASPLUS_MATRIX_ROWS"] = "|".join(JAX_8_DEVICE_ROWS)
         return run_processes("jax_data_parallel", [env])[0]
@@ -301,8 +306,11 @@ def test_backup_and_restore_resumes_mid_epoch_under_jax_data_parallel(matrix, de
 @pytest.mark.parametrize("devices", [2, 8])
 def test_scale_for_replicas_reads_the_devices_of_data_parallel(matrix, devices):
     scale = matrix(f"jax_data_parallel_{devices}")["scale"]
-    assert scale == {"global_batch_size": 32 * devices, "learning_rate": pytest.approx(0.1 * devices),
-                     "replicas": devices}
+    assert scale == {
+        "global_batch_size": 32 * devices,
+        "learning_rate": pytest.approx(0.1 * devices),
+        "replicas": devices,
+    }
 
 
 @pytest.mark.slow

@@ -57,7 +57,12 @@ def test_pairs_with_warmup_as_in_the_paper():
 @pytest.mark.parametrize(
     "args, kwargs, error, message",
     [
-        ((0, 0.1), {}, ValueError, "`per_replica_batch_size` must be an integer >= 1; received per_replica_batch_size=0"),
+        (
+            (0, 0.1),
+            {},
+            ValueError,
+            "`per_replica_batch_size` must be an integer >= 1; received per_replica_batch_size=0",
+        ),
         ((-8, 0.1), {}, ValueError, "`per_replica_batch_size` must be an integer >= 1"),
         ((8.0, 0.1), {}, TypeError, "`per_replica_batch_size` must be an integer"),
         ((8, 0.0), {}, ValueError, "`base_lr` must be > 0"),

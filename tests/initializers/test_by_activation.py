@@ -72,7 +72,12 @@ def test_unknown_activation_lists_the_supported_ones():
 
 def test_chosen_initializer_round_trips_in_a_keras_file(tmp_path):
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3, activation="relu", kernel_initializer=for_activation("leaky_relu", negative_slope=0.1))]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(
+                3, activation="relu", kernel_initializer=for_activation("leaky_relu", negative_slope=0.1)
+            ),
+        ]
     )
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)

@@ -46,7 +46,9 @@ def test_rejects_unbuilt_models_wrong_batches_and_bad_arguments():
     batch = np.zeros((16, 8, 8, 1), "float32")
     with pytest.raises(ValueError, match="lsuv needs a built model"):
         lsuv(keras.Sequential([keras.layers.Dense(3)]), batch)
-    with pytest.raises(ValueError, match=r"`batch` must have shape \(n, 8, 8, 1\).*received batch of shape \(16, 4, 4, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"`batch` must have shape \(n, 8, 8, 1\).*received batch of shape \(16, 4, 4, 1\)"
+    ):
         lsuv(conv_net(), np.zeros((16, 4, 4, 1), "float32"))
     with pytest.raises(ValueError, match="`batch` needs at least 2 examples"):
         lsuv(conv_net(), batch[:1])

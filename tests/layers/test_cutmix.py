@@ -61,7 +61,11 @@ def test_dtype_preserved_and_xla_and_tf_data(dtype):
 
 
 def test_round_trip_of_every_mixing_layer(tmp_path):
-    for layer in (Mixup(0.3, num_classes=5, seed=1), CutMix(0.7, seed=2, data_format="channels_first"), MixupOrCutMix(0.1, 0.9, 0.3, seed=3)):
+    for layer in (
+        Mixup(0.3, num_classes=5, seed=1),
+        CutMix(0.7, seed=2, data_format="channels_first"),
+        MixupOrCutMix(0.1, 0.9, 0.3, seed=3),
+    ):
         config = keras.saving.serialize_keras_object(layer)
         restored = keras.saving.deserialize_keras_object(config, safe_mode=True)
         assert type(restored) is type(layer) and restored.get_config() == layer.get_config()

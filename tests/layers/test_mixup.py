@@ -46,7 +46,9 @@ def test_images_are_the_convex_combination_of_the_pair_with_the_label_weight():
 
 def test_sparse_labels_with_num_classes_and_dict_inputs():
     images = np.zeros((6, 4, 4, 1), "float32")
-    out = Mixup(num_classes=3, seed=0)({"images": images, "labels": np.array([0, 1, 2, 0, 1, 2]), "extra": np.zeros(6)}, training=True)
+    out = Mixup(num_classes=3, seed=0)(
+        {"images": images, "labels": np.array([0, 1, 2, 0, 1, 2]), "extra": np.zeros(6)}, training=True
+    )
     assert set(out) == {"images", "labels", "extra"} and out["labels"].shape == (6, 3)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out["labels"]).sum(axis=1), 1.0, rtol=1e-6)
 

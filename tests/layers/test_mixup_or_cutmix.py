@@ -18,7 +18,9 @@ def test_mixup_or_cutmix_extremes_behave_like_each_layer():
     mix_images, mix_soft = MixupOrCutMix(switch_prob=0.0, seed=0)((images, labels), training=True)
     mix_images = keras.ops.convert_to_numpy(mix_images)
     # Mixup images are constant per image: their value is the label-weighted mean of origins.
-    np.testing.assert_allclose(mix_images[:, 0, 0, 0], keras.ops.convert_to_numpy(mix_soft) @ np.arange(1, 33), rtol=1e-5)
+    np.testing.assert_allclose(
+        mix_images[:, 0, 0, 0], keras.ops.convert_to_numpy(mix_soft) @ np.arange(1, 33), rtol=1e-5
+    )
 
 
 def _is_cutmix(images, soft):

@@ -105,8 +105,11 @@ def test_class_indices_with_sparse_false_name_the_fix():
 
 
 def test_axis_out_of_range_is_named_at_call_time():
-    with pytest.raises(ValueError, match=r"`axis` is out of range for y_pred of shape \(16, 5\): allowed -2 to 1; "
-                       r"received axis=2"):
+    with pytest.raises(
+        ValueError,
+        match=r"`axis` is out of range for y_pred of shape \(16, 5\): allowed -2 to 1; "
+        r"received axis=2",
+    ):
         FocalCrossentropy(axis=2)(ONE_HOT, LOGITS)
     with pytest.raises(TypeError, match="`axis` must be an integer; received axis=1.0"):
         FocalCrossentropy(axis=1.0)
@@ -121,8 +124,10 @@ def test_class_axis_other_than_last_still_matches():
     assert float(sparse) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, name", [(dict(alpha=1e308), "alpha"), (dict(alpha=[1.0, 1e39]), r"alpha\[1\]"),
-                                          (dict(gamma=1e300), "gamma")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [(dict(alpha=1e308), "alpha"), (dict(alpha=[1.0, 1e39]), r"alpha\[1\]"), (dict(gamma=1e300), "gamma")],
+)
 def test_values_that_overflow_float32_are_rejected(kwargs, name):
     with pytest.raises(ValueError, match=rf"`{name}` must be at most 3.403e\+38 in magnitude \(float32's range\)"):
         FocalCrossentropy(**kwargs)

@@ -8,7 +8,10 @@ from kerasplus import losses
 
 CASES = {
     "sparse_ce": (lambda: losses.SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.1), "sparse"),
-    "focal_sparse": (lambda: losses.FocalCrossentropy(gamma=2.0, alpha=[0.5, 1.0, 1.0, 2.0], from_logits=True, sparse=True), "sparse"),
+    "focal_sparse": (
+        lambda: losses.FocalCrossentropy(gamma=2.0, alpha=[0.5, 1.0, 1.0, 2.0], from_logits=True, sparse=True),
+        "sparse",
+    ),
     "focal_dense": (lambda: losses.FocalCrossentropy(gamma=1.5, label_smoothing=0.1, from_logits=True), "dense"),
     "binary_focal": (lambda: losses.BinaryFocalCrossentropy(gamma=2.0, alpha=0.25, from_logits=True), "multilabel"),
     "poly": (lambda: losses.PolyLoss(epsilon=2.0, from_logits=True, sparse=True, ignore_class=-1), "sparse_ignore"),

@@ -15,7 +15,10 @@ MULTI = (RNG.random((32, 4)) > 0.5).astype("float32")
 CASES = [
     (losses.SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.1), SPARSE),
     (losses.FocalCrossentropy(gamma=0.5, from_logits=True), DENSE),
-    (losses.FocalCrossentropy(gamma=2.0, alpha=[1, 2, 3, 4], from_logits=True, sparse=True, label_smoothing=0.2), SPARSE),
+    (
+        losses.FocalCrossentropy(gamma=2.0, alpha=[1, 2, 3, 4], from_logits=True, sparse=True, label_smoothing=0.2),
+        SPARSE,
+    ),
     (losses.BinaryFocalCrossentropy(gamma=0.5, alpha=0.25, from_logits=True, label_smoothing=0.1), MULTI),
     (losses.BinaryFocalCrossentropy(gamma=2.0), MULTI),  # probabilities at exactly 0 and 1 below
     (losses.PolyLoss(epsilon=2.0, from_logits=True, sparse=True), SPARSE),

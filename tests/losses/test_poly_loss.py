@@ -33,8 +33,11 @@ def test_rejects_bad_arguments():
 
 
 def test_epsilon_that_overflows_float32_is_rejected():
-    with pytest.raises(ValueError, match=r"`epsilon` must be at most 3.403e\+38 in magnitude \(float32's range\); "
-                       r"received epsilon=1e\+308"):
+    with pytest.raises(
+        ValueError,
+        match=r"`epsilon` must be at most 3.403e\+38 in magnitude \(float32's range\); "
+        r"received epsilon=1e\+308",
+    ):
         PolyLoss(epsilon=1e308)
 
 

@@ -53,7 +53,11 @@ def test_out_of_range_labels_are_rejected():
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        (dict(label_smoothing=1.0), ValueError, r"`label_smoothing` must be in \[0.0, 1.0\); received label_smoothing=1.0"),
+        (
+            dict(label_smoothing=1.0),
+            ValueError,
+            r"`label_smoothing` must be in \[0.0, 1.0\); received label_smoothing=1.0",
+        ),
         (dict(label_smoothing=-0.1), ValueError, "`label_smoothing` must be in"),
         (dict(from_logits="yes"), TypeError, "`from_logits` must be True or False"),
         (dict(ignore_class=1.5), TypeError, "`ignore_class` must be an integer"),

@@ -100,8 +100,16 @@ def test_tfmot_model_of_a_tf_keras_net_exports_int8(tmp_path):
 
     x, y = data(32)
     layers = tf_keras.layers
-    model = tf_keras.Sequential([layers.InputLayer((8, 8, 1)), layers.Conv2D(4, 3), layers.BatchNormalization(),
-                                 layers.ReLU(), layers.Flatten(), layers.Dense(3)])
+    model = tf_keras.Sequential(
+        [
+            layers.InputLayer((8, 8, 1)),
+            layers.Conv2D(4, 3),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.Flatten(),
+            layers.Dense(3),
+        ]
+    )
     qat = quantize_model(model)
     qat.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     qat.fit(x, y, epochs=1, verbose=0)
@@ -181,13 +189,25 @@ def test_qat_trained_on_another_backend_exports_the_file_tensorflow_gives(backen
 
     pytest.importorskip(backend)
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT, str(tmp_path)], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "PYTHONPATH": str(root),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", BACKEND_SCRIPT, str(tmp_path)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stderr[-4000:]
-    result = json.loads(lines[0][len("RESULT "):])
+    result = json.loads(lines[0][len("RESULT ") :])
     assert result["backend"] == backend
     assert result["losses"][-1] < result["losses"][0]  # QAT trained
     assert result["refused"].startswith("Model 'tiny' is a float model: pass `representative_data`")

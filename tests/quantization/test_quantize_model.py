@@ -27,7 +27,12 @@ def randomize_batch_norms(model):
 def test_batch_norm_is_folded_and_relu_fused_like_tflite():
     qat = quantize_model(build_float_model())
     assert [type(layer).__name__ for layer in qat.layers] == [
-        "InputLayer", "QuantizeWrapper", "QuantizeWrapper", "MaxPooling2D", "Flatten", "QuantizeWrapper",
+        "InputLayer",
+        "QuantizeWrapper",
+        "QuantizeWrapper",
+        "MaxPooling2D",
+        "Flatten",
+        "QuantizeWrapper",
     ]
     conv, depthwise, dense = (qat.layers[i] for i in (1, 2, 5))
     assert (conv.activation, depthwise.activation, dense.activation) == ("relu", "relu6", "linear")
@@ -45,8 +50,9 @@ def test_folded_layers_compute_what_conv_bn_relu_computed():
     conv, depthwise = qat.layers[1], qat.layers[2]
     hidden = keras.ops.relu(conv.layer(x))
     folded = keras.ops.relu6(depthwise.layer(hidden))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(folded), keras.ops.convert_to_numpy(reference),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(folded), keras.ops.convert_to_numpy(reference), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_original_model_is_untouched_and_dense_weights_copied():
@@ -206,8 +212,9 @@ def test_tf_keras_model_goes_to_tfmot():
     assert isinstance(qat, tf_keras.Model)
     assert "QuantizeWrapper" in type(qat.layers[-1]).__name__
     assert type(qat.layers[-1]).__module__.startswith("tensorflow_model_optimization")
-    model = tf_keras.Sequential([tf_keras.layers.InputLayer((6,)), tf_keras.layers.Dense(4, name="body"),
-                                 tf_keras.layers.Dense(3, name="head")])
+    model = tf_keras.Sequential(
+        [tf_keras.layers.InputLayer((6,)), tf_keras.layers.Dense(4, name="body"), tf_keras.layers.Dense(3, name="head")]
+    )
     partial = quantize_model(model, QuantizationConfig(keep_float=["head"]))
     assert "QuantizeWrapper" in type(partial.get_layer("quant_body")).__name__
     assert type(partial.get_layer("head")) is tf_keras.layers.Dense

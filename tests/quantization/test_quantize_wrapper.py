@@ -87,8 +87,9 @@ def test_call_is_the_layer_on_quantized_input_and_kernel_then_quantized_output()
     xq = fake_quant(x, x.min() * widen, x.max() * widen)
     reference = keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="relu")
     reference.build(x.shape)
-    reference.set_weights([keras.ops.convert_to_numpy(wrapper.quantized_kernel()),
-                           keras.ops.convert_to_numpy(layer.bias)])
+    reference.set_weights(
+        [keras.ops.convert_to_numpy(wrapper.quantized_kernel()), keras.ops.convert_to_numpy(layer.bias)]
+    )
     expected = keras.ops.convert_to_numpy(reference(xq))
     assert float(wrapper.output_range.minimum.numpy()) == 0.0
     assert float(wrapper.output_range.maximum.numpy()) == pytest.approx(expected.max() * widen, rel=1e-6)

@@ -68,9 +68,7 @@ def inverse_sqrt_scale(x):
 @pytest.mark.parametrize("scale_mode", ["cycle", "iterations"])
 def test_scale_fn_matches_torch_at_every_step(scale_mode):
     kwargs = dict(base_lr=0.001, max_lr=0.1, step_size_up=7, step_size_down=5)
-    rates, _ = torch_curve(
-        "CyclicLR", 300, scale_fn=lambda x: 1.0 / (x + 1.0) ** 0.5, scale_mode=scale_mode, **kwargs
-    )
+    rates, _ = torch_curve("CyclicLR", 300, scale_fn=lambda x: 1.0 / (x + 1.0) ** 0.5, scale_mode=scale_mode, **kwargs)
     steps = np.arange(301)
     schedule = CyclicLR(scale_fn=inverse_sqrt_scale, scale_mode=scale_mode, mode="exp_range", gamma=0.5, **kwargs)
     np.testing.assert_allclose(values(schedule, steps), rates, rtol=1e-6, atol=0)

@@ -92,7 +92,10 @@ def test_one_cycle_accepts_int64_optimizer_steps_under_xla():
         (dict(pct_start=1.0), r"`pct_start` must be in \(0.0, 1.0\)"),
         (dict(div_factor=0.0), "`div_factor` must be > 0; received div_factor=0.0"),
         (dict(final_div_factor=-2.0), "`final_div_factor` must be > 0"),
-        (dict(anneal_strategy="exp"), "`anneal_strategy` must be one of 'cos', 'linear'; received anneal_strategy='exp'"),
+        (
+            dict(anneal_strategy="exp"),
+            "`anneal_strategy` must be one of 'cos', 'linear'; received anneal_strategy='exp'",
+        ),
         (dict(total_steps=3), "`total_steps` and `pct_start` must give every phase of the cycle a positive length"),
         (dict(three_phase=True, pct_start=0.6), "pct_start < 0.5"),
     ],

@@ -53,9 +53,7 @@ def test_unshifted_warmup_replaces_the_first_steps_of_the_wrapped_schedule():
 
 def test_zero_warmup_steps_is_the_wrapped_schedule():
     inner = OneCycle(max_lr=0.2, total_steps=50)
-    np.testing.assert_array_equal(
-        values(Warmup(inner, warmup_steps=0), np.arange(51)), values(inner, np.arange(51))
-    )
+    np.testing.assert_array_equal(values(Warmup(inner, warmup_steps=0), np.arange(51)), values(inner, np.arange(51)))
 
 
 @pytest.mark.parametrize(
@@ -65,7 +63,11 @@ def test_zero_warmup_steps_is_the_wrapped_schedule():
         (dict(shape="square"), ValueError, "`shape` must be one of 'linear', 'cos', 'exp'; received shape='square'"),
         (dict(warmup_init_lr=-0.1), ValueError, "`warmup_init_lr` must be >= 0"),
         (dict(shape="exp"), ValueError, "`warmup_init_lr` must be > 0; received warmup_init_lr=0.0"),
-        (dict(schedule=0.0, shape="exp", warmup_init_lr=1e-3), ValueError, 'shape="exp" needs the wrapped schedule to be > 0'),
+        (
+            dict(schedule=0.0, shape="exp", warmup_init_lr=1e-3),
+            ValueError,
+            'shape="exp" needs the wrapped schedule to be > 0',
+        ),
         (dict(schedule="fast"), TypeError, "`schedule` must be a keras LearningRateSchedule or a float"),
         (dict(shift_schedule=1), TypeError, "`shift_schedule` must be True or False"),
     ],
@@ -101,4 +103,3 @@ def test_zero_warmup_steps_equals_the_wrapped_schedule_at_every_step(inner):
     expected = np.full(len(steps), np.float32(inner)) if isinstance(inner, float) else values(inner, steps)
     schedule = Warmup(inner, warmup_steps=0)
     np.testing.assert_array_equal(values(schedule, steps), expected)
-

@@ -7,8 +7,13 @@ from kerasplus.transfer import fine_tune
 
 def base_model():
     return keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, name="d0"), keras.layers.BatchNormalization(name="bn"),
-         keras.layers.ReLU(), keras.layers.Dense(8, activation="relu", name="d1")],
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, name="d0"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.ReLU(),
+            keras.layers.Dense(8, activation="relu", name="d1"),
+        ],
         name="base",
     )
 
@@ -33,8 +38,17 @@ def test_phase_one_trains_only_the_head_and_phase_two_the_unfrozen_top():
             snapshots[epoch] = {v.path: v.numpy().copy() for v in self.model.weights}
 
     before = {v.path: v.numpy().copy() for v in base.weights}
-    result = fine_tune(base, head, data(), loss=loss(), head_epochs=1, fine_tune_epochs=1, unfreeze_last_n=1,
-                       callbacks=[Snapshot()], verbose=0)
+    result = fine_tune(
+        base,
+        head,
+        data(),
+        loss=loss(),
+        head_epochs=1,
+        fine_tune_epochs=1,
+        unfreeze_last_n=1,
+        callbacks=[Snapshot()],
+        verbose=0,
+    )
     after_head, after_tune = snapshots[0], snapshots[1]
     for path, value in before.items():  # phase 1: the whole base untouched, BN statistics included
         np.testing.assert_array_equal(after_head[path], value)
@@ -50,8 +64,9 @@ def test_fine_tune_accepts_a_dataset_and_zero_fine_tune_epochs():
 
     x, y = data()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    result = fine_tune(base_model(), keras.layers.Dense(2), dataset, loss=loss(), head_epochs=2, fine_tune_epochs=0,
-                       verbose=0)
+    result = fine_tune(
+        base_model(), keras.layers.Dense(2), dataset, loss=loss(), head_epochs=2, fine_tune_epochs=0, verbose=0
+    )
     assert result.fine_tune_history is None and len(result.head_history.history["loss"]) == 2
 
 

@@ -127,15 +127,23 @@ with warnings.catch_warnings(record=True) as caught:
     else:
         from kerasplus.tuning import search
 
-        tuner, summary = search(build, x, y, method=method, objective="loss", directory=directory, project_name="p",
-                                **options, **fit)
+        tuner, summary = search(
+            build, x, y, method=method, objective="loss", directory=directory, project_name="p", **options, **fit
+        )
         completed, failed = summary.completed, summary.failed
 if tuner_id in ("alone", "chief"):  # a worker's OracleClient has no trials
     trials = tuner.oracle.trials.values()
     with open(os.path.join(directory, "summary.json"), "w") as f:
-        json.dump({
-            "completed": completed, "failed": failed, "trials": sorted(t.trial_id for t in trials),
-            "statuses": {t.trial_id: t.status for t in trials},
-            "hps": {t.trial_id: json.dumps(t.hyperparameters.values, sort_keys=True).replace(" ", "") for t in trials},
-            "warnings": [str(w.message) for w in caught if issubclass(w.category, UserWarning)],
-        }, f)
+        json.dump(
+            {
+                "completed": completed,
+                "failed": failed,
+                "trials": sorted(t.trial_id for t in trials),
+                "statuses": {t.trial_id: t.status for t in trials},
+                "hps": {
+                    t.trial_id: json.dumps(t.hyperparameters.values, sort_keys=True).replace(" ", "") for t in trials
+                },
+                "warnings": [str(w.message) for w in caught if issubclass(w.category, UserWarning)],
+            },
+            f,
+        )

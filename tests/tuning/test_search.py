@@ -49,12 +49,25 @@ def test_every_method_runs_and_lists_trials_best_first(method, tmp_path):
     if method == "hyperband":
         limit = 10
     tuner, summary = search(
-        classifier, x, y, method=method, objective="loss", max_trials=limit, directory=str(tmp_path), **extra,
+        classifier,
+        x,
+        y,
+        method=method,
+        objective="loss",
+        max_trials=limit,
+        directory=str(tmp_path),
+        **extra,
         **quiet(),
     )
-    assert type(tuner).__mro__[1].__name__ == {
-        "random": "RandomSearch", "grid": "GridSearch", "bayesian": "BayesianOptimization", "hyperband": "Hyperband",
-    }[method]
+    assert (
+        type(tuner).__mro__[1].__name__
+        == {
+            "random": "RandomSearch",
+            "grid": "GridSearch",
+            "bayesian": "BayesianOptimization",
+            "hyperband": "Hyperband",
+        }[method]
+    )
     assert summary.failed == 0 and summary.completed == len(summary.trials) >= 2
     if method == "grid":
         assert summary.completed == 4  # 2 unit counts x 2 rates
@@ -76,8 +89,9 @@ def test_a_crashing_trial_is_recorded_with_its_error_and_the_search_goes_on(tmp_
         return model
 
     with pytest.warns(UserWarning, match=r"1 of 4 trials failed"):
-        _, summary = search(build, x, y, method="grid", max_trials=None, objective="loss",
-                            directory=str(tmp_path), **quiet())
+        _, summary = search(
+            build, x, y, method="grid", max_trials=None, objective="loss", directory=str(tmp_path), **quiet()
+        )
     assert (summary.completed, summary.failed) == (3, 1)
     failed = summary.trials[-1]
     assert failed.status == "FAILED" and failed.score is None
@@ -96,8 +110,17 @@ def test_a_non_finite_objective_counts_as_a_failed_trial(bad_value, tmp_path):
                 logs["loss"] = bad_value
 
     with pytest.warns(UserWarning, match="2 of 4 trials failed"):
-        _, summary = search(classifier, x, y, method="grid", max_trials=None, objective="loss",
-                            directory=str(tmp_path), callbacks=[Poison()], **quiet())
+        _, summary = search(
+            classifier,
+            x,
+            y,
+            method="grid",
+            max_trials=None,
+            objective="loss",
+            directory=str(tmp_path),
+            callbacks=[Poison()],
+            **quiet(),
+        )
     failed = [t for t in summary.trials if t.status == "FAILED"]
     assert {t.hyperparameters["learning_rate"] for t in failed} == {0.1}
     assert all(t.error.startswith("NonFiniteObjective: loss = ") for t in failed)
@@ -113,8 +136,9 @@ def test_a_diverged_run_fails_even_when_the_objective_is_an_accuracy(cv, tmp_pat
         return classifier(hp, rate=1e30 if hp.Int("units", 4, 8, step=4) == 8 else 0.01)
 
     with pytest.warns(UserWarning, match="1 of 2 trials failed"):
-        _, summary = search(build, x, y, method="grid", max_trials=None, objective="val_accuracy", cv=cv,
-                            directory=str(tmp_path), **fit)
+        _, summary = search(
+            build, x, y, method="grid", max_trials=None, objective="val_accuracy", cv=cv, directory=str(tmp_path), **fit
+        )
     failed = [t for t in summary.trials if t.status == "FAILED"]
     assert {t.hyperparameters["units"] for t in failed} == {8}
     assert all(t.error.startswith("NonFiniteLoss: loss = nan") for t in failed)
@@ -127,10 +151,14 @@ def test_when_every_trial_fails_search_raises_the_first_error(tmp_path):
         def on_train_begin(self, logs=None):
             raise ModuleNotFoundError("No module named 'missing_dependency'")
 
-    with pytest.raises(TrialsFailedError, match=r"All 2 trials failed; the first \(trial \w+\) with "
-                       r"ModuleNotFoundError: No module named 'missing_dependency'") as caught:
-        search(classifier, x, y, max_trials=2, objective="loss", directory=str(tmp_path),
-               callbacks=[Broken()], **quiet())
+    with pytest.raises(
+        TrialsFailedError,
+        match=r"All 2 trials failed; the first \(trial \w+\) with "
+        r"ModuleNotFoundError: No module named 'missing_dependency'",
+    ) as caught:
+        search(
+            classifier, x, y, max_trials=2, objective="loss", directory=str(tmp_path), callbacks=[Broken()], **quiet()
+        )
     assert caught.value.summary.completed == 0 and caught.value.summary.failed == 2
 
 
@@ -142,15 +170,32 @@ def test_max_consecutive_failed_trials_stops_early_with_the_summary(tmp_path):
             raise RuntimeError("boom")
 
     with pytest.raises(TrialsFailedError, match="stopped after 2 failed trials in a row") as caught:
-        search(classifier, x, y, max_trials=5, objective="loss", directory=str(tmp_path),
-               max_consecutive_failed_trials=2, callbacks=[Broken()], **quiet())
+        search(
+            classifier,
+            x,
+            y,
+            max_trials=5,
+            objective="loss",
+            directory=str(tmp_path),
+            max_consecutive_failed_trials=2,
+            callbacks=[Broken()],
+            **quiet(),
+        )
     assert caught.value.summary.failed == 2
 
 
 def test_cv_objective_is_the_mean_over_the_folds(tmp_path):
     x, y = iris()
-    tuner, summary = search(lambda hp: classifier(hp, rate=0.05), x, y, max_trials=1, objective="val_loss", cv=3,
-                            directory=str(tmp_path), **quiet(epochs=2))
+    tuner, summary = search(
+        lambda hp: classifier(hp, rate=0.05),
+        x,
+        y,
+        max_trials=1,
+        objective="val_loss",
+        cv=3,
+        directory=str(tmp_path),
+        **quiet(epochs=2),
+    )
     trial = summary.best
     folds = cv_fold_values(tuner, trial.trial_id)["val_loss"]
     assert len(folds) == 3 and trial.fold_scores == tuple(folds)
@@ -175,8 +220,17 @@ def trial_hp(tuner, record):
 def test_tensorboard_dir_records_hparams_for_every_trial(cv, tmp_path):
     x, y = iris()
     logs = tmp_path / "tb"
-    _, summary = search(classifier, x, y, max_trials=2, objective="loss", directory=str(tmp_path / "search"),
-                        tensorboard_dir=str(logs), cv=cv, **quiet())
+    _, summary = search(
+        classifier,
+        x,
+        y,
+        max_trials=2,
+        objective="loss",
+        directory=str(tmp_path / "search"),
+        tensorboard_dir=str(logs),
+        cv=cv,
+        **quiet(),
+    )
     import tensorflow as tf
 
     plugin_runs = set()
@@ -294,7 +348,7 @@ def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
     assert len(finished) == 2
 
     subprocess.run(command, env=script_env(), check=True, timeout=180, capture_output=True)
-    after = read_log(log)[len(before):]
+    after = read_log(log)[len(before) :]
     rerun = {e[2] for e in after if e[0] == "begin"} & finished
     assert not rerun, f"finished trials ran again: {rerun}"
     with open(os.path.join(directory, "summary.json")) as f:
@@ -328,8 +382,7 @@ def kill_at(command, log, point, *, env=None, timeout=150):
 
     `point` returns None to keep waiting, or the seconds to wait before the kill. Returns whether the
     process was killed (False: it finished first)."""
-    process = subprocess.Popen(command, env=env or script_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env or script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         delay = None
@@ -472,10 +525,10 @@ def test_distributed_search_runs_every_trial_exactly_once(tmp_path):
     processes = {}
     try:
         for tuner_id in ("chief", "tuner0", "tuner1"):
-            env = script_env(KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
-                             KERASTUNER_ORACLE_PORT=port)
-            processes[tuner_id] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                                   stderr=subprocess.PIPE)
+            env = script_env(
+                KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port
+            )
+            processes[tuner_id] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             if tuner_id == "chief":
                 time.sleep(1.0)
         for tuner_id, process in processes.items():

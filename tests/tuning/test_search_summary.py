@@ -21,7 +21,10 @@ def failed_trial_message(text):
 
 def trial(trial_id, status, score=None, message=None, **hp):
     return types.SimpleNamespace(
-        trial_id=trial_id, status=status, score=score, message=message,
+        trial_id=trial_id,
+        status=status,
+        score=score,
+        message=message,
         hyperparameters=types.SimpleNamespace(values=hp),
     )
 
@@ -98,7 +101,8 @@ def test_a_distributed_worker_lists_the_trials_its_runner_ran(tmp_path):
 
 def test_table_and_text_list_every_trial_with_its_hyperparameters():
     summary = SearchSummary(
-        "val_loss", "min",
+        "val_loss",
+        "min",
         (
             TrialRecord("01", "COMPLETED", 0.25, {"units": 8, "learning_rate": 0.01, "tuner/epochs": 2}),
             TrialRecord("00", "FAILED", None, {"units": 4}, message="Traceback\nValueError: boom"),

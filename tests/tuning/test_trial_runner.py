@@ -68,7 +68,8 @@ def test_final_losses_reads_histories_dicts_and_lists():
     history.history = {"loss": [3.0, 2.0], "out_loss": [1.0, 0.5], "accuracy": [0.1, 0.2]}
     assert list(final_losses(history)) == [("loss", 2.0), ("out_loss", 0.5)]
     assert list(final_losses([{"loss": 1.0, "val_accuracy": 0.3}, {"val_loss": 2.0}])) == [
-        ("loss", 1.0), ("val_loss", 2.0)
+        ("loss", 1.0),
+        ("val_loss", 2.0),
     ]
 
 
