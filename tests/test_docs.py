@@ -233,3 +233,10 @@ def docstring_gaps() -> dict[str, list[str]]:
 if __name__ == "__main__":
     for symbol, found in sorted(docstring_gaps().items()):
         print(f"{symbol}: {', '.join(found)}")
+
+
+def test_every_public_symbol_has_args_returns_and_an_example():
+    gaps = docstring_gaps()
+    assert not gaps, "docstring gaps:\n" + "\n".join(
+        f"{name}: {', '.join(found)}" for name, found in sorted(gaps.items())
+    )

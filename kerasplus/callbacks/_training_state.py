@@ -66,10 +66,12 @@ def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batc
 
     Args:
         model: the model being fit.
-        epoch, step: where training resumes from this state.
+        epoch: where training resumes from this state.
+        step: where training resumes from this state.
         position: the data position (`DataCursor.position()`), or None.
         callbacks: ``{state key: callback}``, the stateful callbacks whose state it holds.
-        steps, batch_size: the steps per epoch and the batch size of this fit (None if unknown).
+        steps: the steps per epoch and the batch size of this fit (None if unknown).
+        batch_size: the steps per epoch and the batch size of this fit (None if unknown).
     """
     groups = variable_groups(model)
     arrays, described = {}, {}

@@ -19,10 +19,17 @@ class CyclicLR(ScheduleCallback):
     gain `learning_rate` (and `momentum`/`beta_1`).
 
     Args:
-        base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn,
-            scale_mode: as `kerasplus.schedules.CyclicLR`.
-        cycle_momentum: cycle momentum/`beta_1` (TensorFlow backend).
-        base_momentum, max_momentum: momentum range, 0 <= base <= max < 1.
+        base_lr: as in `kerasplus.schedules.CyclicLR`.
+        max_lr: as in `kerasplus.schedules.CyclicLR`.
+        step_size_up: as in `kerasplus.schedules.CyclicLR`.
+        step_size_down: as in `kerasplus.schedules.CyclicLR`.
+        mode: as in `kerasplus.schedules.CyclicLR`.
+        gamma: as in `kerasplus.schedules.CyclicLR`.
+        scale_fn: as in `kerasplus.schedules.CyclicLR`.
+        scale_mode: as in `kerasplus.schedules.CyclicLR`.
+        cycle_momentum: cycle momentum/`beta_1` inversely to the rate (every backend).
+        base_momentum: momentum range, 0 <= base <= max < 1.
+        max_momentum: momentum range, 0 <= base <= max < 1.
 
     Example:
 

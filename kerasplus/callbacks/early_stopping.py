@@ -45,9 +45,14 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     the best weights, so `kerasplus.callbacks.BackupAndRestore` resumes it.
 
     Args:
-        monitor, min_delta, patience, verbose, mode, baseline,
-            restore_best_weights, start_from_epoch: as
-            `keras.callbacks.EarlyStopping`.
+        monitor: as in `keras.callbacks.EarlyStopping`.
+        min_delta: as in `keras.callbacks.EarlyStopping`.
+        patience: as in `keras.callbacks.EarlyStopping`.
+        verbose: as in `keras.callbacks.EarlyStopping`.
+        mode: as in `keras.callbacks.EarlyStopping`.
+        baseline: as in `keras.callbacks.EarlyStopping`.
+        restore_best_weights: as in `keras.callbacks.EarlyStopping`.
+        start_from_epoch: as in `keras.callbacks.EarlyStopping`.
         criterion: one of ``"patience"``, ``"gl"``, ``"pq"``, ``"up"``.
         alpha: threshold of ``"gl"``/``"pq"`` (> 0), number of successive
             strips for ``"up"`` (integer >= 1). Defaults: 5 (gl), 0.5 (pq),

@@ -32,12 +32,19 @@ class OneCycleLR(ScheduleCallback):
 
     Args:
         max_lr: peak learning rate, > 0.
-        epochs, steps_per_epoch: override what `fit` reports; each >= 1.
+        epochs: override what `fit` reports; each >= 1.
+        steps_per_epoch: override what `fit` reports; each >= 1.
         total_steps: length of the cycle in optimizer steps; overrides both.
-        pct_start, anneal_strategy, div_factor, final_div_factor, three_phase:
+        pct_start: as `kerasplus.schedules.OneCycle`.
+        anneal_strategy:
             as `kerasplus.schedules.OneCycle`.
-        cycle_momentum: cycle momentum/`beta_1` (TensorFlow backend).
-        base_momentum, max_momentum: as `kerasplus.schedules.OneCycleMomentum`.
+        div_factor: as `kerasplus.schedules.OneCycle`.
+        final_div_factor:
+            as `kerasplus.schedules.OneCycle`.
+        three_phase: as `kerasplus.schedules.OneCycle`.
+        cycle_momentum: cycle momentum/`beta_1` inversely to the rate (every backend).
+        base_momentum: as `kerasplus.schedules.OneCycleMomentum`.
+        max_momentum: as `kerasplus.schedules.OneCycleMomentum`.
 
     Example:
 

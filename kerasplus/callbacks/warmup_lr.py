@@ -19,8 +19,10 @@ class WarmupLR(ScheduleCallback):
     Epoch logs gain `learning_rate`.
 
     Args:
-        warmup_steps, warmup_init_lr, shape, shift_schedule: as
-            `kerasplus.schedules.Warmup`.
+        warmup_steps: as in `kerasplus.schedules.Warmup`.
+        warmup_init_lr: as in `kerasplus.schedules.Warmup`.
+        shape: as in `kerasplus.schedules.Warmup`.
+        shift_schedule: as in `kerasplus.schedules.Warmup`.
 
     Example:
 

@@ -20,6 +20,15 @@ def load(name: str):
     Tabular features are returned unscaled: adapt a `keras.layers.Normalization`
     on the training split so no statistic of the test split leaks into training.
 
+    Args:
+        name: one of ``"digits"``, ``"breast_cancer"``, ``"diabetes"``, ``"iris"``, ``"wine"``.
+
+    Returns:
+        ``(x, y)``: float32 features and int32 labels (a float32 target for ``diabetes``).
+
+    Raises:
+        ValueError: `name` is not one of the bundled datasets.
+
     Example:
 
     >>> import kerasplus

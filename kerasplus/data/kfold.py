@@ -21,6 +21,20 @@ def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0) -> Iterator
     exceed the size of the smallest class. Regression targets fall back to
     `KFold` with a `UserWarning`.
 
+    Args:
+        x: features, an array with one row per example.
+        y: labels or targets, one per row of `x`.
+        k: number of folds, >= 2.
+        stratify: keep the class proportions of `y` in every fold.
+        seed: seed of the shuffle (an int, as scikit-learn takes).
+
+    Returns:
+        An iterator over the `k` folds, each ``((x_train, y_train), (x_val, y_val))``.
+
+    Raises:
+        ValueError: `k` is out of range (for stratified folds: larger than the smallest class).
+        TypeError: `seed`, `stratify`, `x` or `y` has the wrong type.
+
     Example:
 
     >>> import kerasplus

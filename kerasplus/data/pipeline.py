@@ -16,6 +16,22 @@ def augmented_dataset(
     images; mixing layers (`Mixup`, `CutMix`, `MixupOrCutMix`) get
     ``(images, labels)``. Layers run with ``training=True``.
 
+    Args:
+        x: images (or features), one row per example.
+        y: labels, one per row of `x`; needed when `layers` include a mixing layer.
+        layers: Keras layers applied in order to each batch with ``training=True``.
+        batch_size: examples per batch, >= 1.
+        shuffle: reshuffle the examples at every epoch.
+        seed: seed of the shuffle.
+        drop_remainder: drop a last batch smaller than `batch_size`.
+
+    Returns:
+        A `tf.data.Dataset` of ``(images, labels)`` batches (of images when `y` is None), prefetched.
+
+    Raises:
+        ValueError: a mixing layer without `y`, or an argument out of range.
+        TypeError: an argument of the wrong type.
+
     Example:
 
     >>> import numpy as np, kerasplus

@@ -17,6 +17,22 @@ def split(x, y, *, train: float = 0.7, val: float = 0.15, test: float = 0.15, st
     for a regression target stratification is skipped with a `UserWarning`
     saying why.
 
+    Args:
+        x: features, an array with one row per example.
+        y: labels or targets, one per row of `x`.
+        train: fraction of the examples for training, in (0, 1).
+        val: fraction for validation, in (0, 1).
+        test: fraction for testing, in (0, 1); the three sum to 1.
+        stratify: keep the class proportions of `y` in every split.
+        seed: seed of the shuffle (an int, as scikit-learn takes).
+
+    Returns:
+        ``((x_train, y_train), (x_val, y_val), (x_test, y_test))``.
+
+    Raises:
+        ValueError: a fraction is out of range, they do not sum to 1, or a split would be empty.
+        TypeError: `seed`, `stratify`, `x` or `y` has the wrong type.
+
     Example:
 
     >>> import kerasplus

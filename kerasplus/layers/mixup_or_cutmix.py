@@ -17,9 +17,12 @@ class MixupOrCutMix(MixingLayer):
     """Each image gets CutMix with probability `switch_prob`, else Mixup.
 
     Args:
-        mixup_alpha, cutmix_alpha: Beta concentrations, in [1e-30, 1e30].
+        mixup_alpha: Beta concentrations, in [1e-30, 1e30].
+        cutmix_alpha: Beta concentrations, in [1e-30, 1e30].
         switch_prob: probability of CutMix, in [0, 1].
-        num_classes, seed, data_format: as `Mixup`.
+        num_classes: as `Mixup`.
+        seed: as `Mixup`.
+        data_format: as `Mixup`.
 
     Example:
 

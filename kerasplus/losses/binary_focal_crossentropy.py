@@ -51,7 +51,9 @@ class BinaryFocalCrossentropy(keras.losses.Loss):
         label_smoothing: in [0, 1); targets move towards 0.5.
         from_logits: whether `y_pred` holds logits.
         axis: the axis averaged over.
-        reduction, name, dtype: as `keras.losses.Loss`.
+        reduction: as `keras.losses.Loss`.
+        name: as `keras.losses.Loss`.
+        dtype: as `keras.losses.Loss`.
 
     Example:
 

@@ -103,7 +103,9 @@ class FocalCrossentropy(SoftmaxLoss):
         sparse: labels are class indices rather than one-hot/soft vectors.
         ignore_class: with ``sparse=True``, a label to ignore.
         axis: the class axis.
-        reduction, name, dtype: as `keras.losses.Loss`.
+        reduction: as `keras.losses.Loss`.
+        name: as `keras.losses.Loss`.
+        dtype: as `keras.losses.Loss`.
 
     Example:
 

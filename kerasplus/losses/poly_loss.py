@@ -37,9 +37,19 @@ class PolyLoss(SoftmaxLoss):
 
     Args:
         epsilon: weight of the first polynomial term, >= -1.
-        label_smoothing, from_logits, sparse, ignore_class, axis: as
+        label_smoothing: as
             `FocalCrossentropy`.
-        reduction, name, dtype: as `keras.losses.Loss`.
+        from_logits: as
+            `FocalCrossentropy`.
+        sparse: as
+            `FocalCrossentropy`.
+        ignore_class: as
+            `FocalCrossentropy`.
+        axis: as
+            `FocalCrossentropy`.
+        reduction: as `keras.losses.Loss`.
+        name: as `keras.losses.Loss`.
+        dtype: as `keras.losses.Loss`.
 
     Example:
 

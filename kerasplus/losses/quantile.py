@@ -38,7 +38,9 @@ class Quantile(keras.losses.Loss):
     Args:
         quantile: the quantile to fit, in (0, 1).
         axis: the axis averaged over.
-        reduction, name, dtype: as `keras.losses.Loss`.
+        reduction: as `keras.losses.Loss`.
+        name: as `keras.losses.Loss`.
+        dtype: as `keras.losses.Loss`.
 
     Example:
 

@@ -46,7 +46,9 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         label_smoothing: in [0, 1); mass spread uniformly over the classes.
         ignore_class: a label to ignore (e.g. padding), or None.
         axis: the class axis of `y_pred`.
-        reduction, name, dtype: as `keras.losses.Loss`.
+        reduction: as `keras.losses.Loss`.
+        name: as `keras.losses.Loss`.
+        dtype: as `keras.losses.Loss`.
 
     Example:
 

@@ -47,10 +47,13 @@ def fine_tune(
         base: a pretrained `keras.Model` with one input.
         head: a layer or model mapping the base's output to predictions.
         data: ``(x, y)`` arrays or a batched `tf.data.Dataset` of ``(x, y)``.
-        loss, metrics: as `compile`.
+        loss: as `compile`.
+        metrics: as `compile`.
         validation_data: as `fit`.
-        head_epochs, fine_tune_epochs: epochs of each phase (>= 1, >= 0).
-        head_learning_rate, fine_tune_learning_rate: Adam's rates per phase.
+        head_epochs: epochs of each phase (>= 1, >= 0).
+        fine_tune_epochs: epochs of each phase (>= 1, >= 0).
+        head_learning_rate: Adam's rates per phase.
+        fine_tune_learning_rate: Adam's rates per phase.
         unfreeze_last_n: as `unfreeze(last_n=...)`; None unfreezes the whole base.
         batch_size: for array `data`.
         callbacks: used in both phases.
