@@ -50,7 +50,7 @@ class Preempted(SystemExit):
     resume from /tmp/backup
     """
 
-    def __init__(self, signum: int, checkpoint: str | None):
+    def __init__(self, signum: int, checkpoint: str | None) -> None:
         super().__init__(128 + int(signum))
         self.signal = int(signum)
         self.checkpoint = checkpoint
@@ -63,7 +63,7 @@ class Preempted(SystemExit):
 class SignalCatcher:
     """Records the first of `signals` received while installed."""
 
-    def __init__(self, signals):
+    def __init__(self, signals) -> None:
         self.signals = tuple(signals)
         self.received = None
         self._previous = {}

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
 import functools
 
 from kerasplus import _validation as v
@@ -49,14 +55,14 @@ class CyclicLR(ScheduleCallback):
         cycle_momentum: bool = True,
         base_momentum: float = 0.8,
         max_momentum: float = 0.9,
-        scale_fn=None,
+        scale_fn: Callable[[Any], Any] | None = None,
         scale_mode: str = "cycle",
-    ):
+    ) -> None:
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
         self.schedule = CyclicSchedule(base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
         self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
 
-    def make_schedules(self, optimizer):
+    def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
         # torch's momentum curve: the rate's cycle with the ends swapped.
         config = self.schedule.arguments()
         config.update(base_lr=self.max_momentum, max_lr=self.base_momentum)

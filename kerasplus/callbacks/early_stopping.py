@@ -90,7 +90,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         strip_length: int = 5,
         smoothing: float = 0.0,
         train_monitor: str | None = None,
-    ):
+    ) -> None:
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(f"`monitor` must be a metric name; received monitor={monitor!r}.")
         v.check_number("min_delta", min_delta)
@@ -140,7 +140,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._tr = []  # training values (criterion "pq")
         self._ups = 0  # successive strips whose end went up (criterion "up")
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
         self._reset_curve()
         self._validation_unknown = False
@@ -170,7 +170,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             return self._ema
         return value
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         if self._validation_unknown and not any(key.startswith("val_") for key in logs):
             raise ValueError(self._no_validation_message())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -124,7 +125,7 @@ class LRFinderResult:
         pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
         return (low - pad, high + pad)
 
-    def plot(self, path):
+    def plot(self, path: str) -> str:
         """Writes loss against learning rate (log scale) as a PNG; returns `path`.
 
         The y-axis spans `y_limits()`, so a spike does not flatten the curve.
@@ -188,7 +189,7 @@ class LRFinder(ScheduleCallback):
         num_steps: int = 100,
         beta: float = 0.98,
         diverge_threshold: float = 4.0,
-    ):
+    ) -> None:
         super().__init__(cycle_momentum=False)
         self.schedule = ExponentialSweep(start_lr, end_lr, num_steps)
         self.beta = v.check_range("beta", beta, 0.0, 1.0, high_inclusive=False)
@@ -197,16 +198,16 @@ class LRFinder(ScheduleCallback):
         )
         self.result = None
 
-    def make_schedules(self, optimizer):
+    def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
         self._lrs, self._losses, self._smoothed = [], [], []
         self._average, self._best, self._diverged = 0.0, math.inf, False
         return self.schedule, None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_begin(epoch, logs)
         self._last_batch, self._last_mean = -1, 0.0
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         mean = float(logs["loss"])
         count = batch - self._last_batch
         loss = ((batch + 1) * mean - (self._last_batch + 1) * self._last_mean) / count
@@ -229,7 +230,7 @@ class LRFinder(ScheduleCallback):
         if step + 1 >= self.schedule.num_steps:
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         super().on_train_end(logs)
         self.result = LRFinderResult(
             lrs=np.asarray(self._lrs),
@@ -254,9 +255,9 @@ def _batches(x, y, batch_size, seed):
 
 
 def lr_find(
-    model,
-    x,
-    y=None,
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
     *,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,

@@ -65,7 +65,7 @@ class NaNGuard(keras.callbacks.Callback):
     (1, 0.05)
     """
 
-    def __init__(self, max_consecutive: int = 3, lr_factor: float = 1.0, check_weights: bool = True):
+    def __init__(self, max_consecutive: int = 3, lr_factor: float = 1.0, check_weights: bool = True) -> None:
         super().__init__()
         self.max_consecutive = v.check_int("max_consecutive", max_consecutive, minimum=1)
         self.lr_factor = v.check_range("lr_factor", lr_factor, 0.0, 1.0, low_inclusive=False)
@@ -103,16 +103,16 @@ class NaNGuard(keras.callbacks.Callback):
     def _take_snapshot(self):
         self._snapshot = [(x, ops.copy(x.value)) for x in self._guarded()]
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.consecutive = 0
         self.stopped_reason = None
         self._good_steps = 0
         self._take_snapshot()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._good_steps = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._good_steps or logs is None:
             return
         undone = [name for name in logs if not name.startswith("val_") and name not in ("learning_rate", "lr")]
@@ -136,7 +136,7 @@ class NaNGuard(keras.callbacks.Callback):
                 return False, f"non-finite weights in {', '.join(bad)}"
         return True, ""
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         finite, what = self._finite(logs)
         if finite:
             self.consecutive = 0

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+
 import warnings
 
 from kerasplus import _validation as v
@@ -72,7 +77,7 @@ class OneCycleLR(ScheduleCallback):
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
-    ):
+    ) -> None:
         super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
         self.epochs = v.check_optional_int("epochs", epochs, minimum=1, maximum=v.MAX_STEPS)
         self.steps_per_epoch = v.check_optional_int("steps_per_epoch", steps_per_epoch, minimum=1, maximum=v.MAX_STEPS)
@@ -99,7 +104,7 @@ class OneCycleLR(ScheduleCallback):
         if self.cycle_momentum:
             self.momentum_schedule = OneCycleMomentum(total_steps=total_steps, **self._momentum_arguments)
 
-    def make_schedules(self, optimizer):
+    def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
         if self.total_steps is not None and self.params.get("steps") is None:
             fit_steps = None  # endless data: fit's length is the user's business
         else:

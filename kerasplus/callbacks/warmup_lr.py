@@ -36,7 +36,7 @@ class WarmupLR(ScheduleCallback):
         warmup_init_lr: float = 0.0,
         shape: str = "linear",
         shift_schedule: bool = True,
-    ):
+    ) -> None:
         super().__init__(cycle_momentum=False)
         # Validate now, with a placeholder rate; the real one is known in fit.
         self._arguments = dict(
@@ -48,7 +48,7 @@ class WarmupLR(ScheduleCallback):
         Warmup(1.0, **self._arguments)
         self.schedule = None
 
-    def make_schedules(self, optimizer):
+    def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
         current = internal_keras.learning_rate_source(optimizer)
         if isinstance(current, StartedSchedule):
             # Installed by a callback earlier in the list: wrap its own curve.

@@ -9,7 +9,7 @@ from kerasplus import _validation as v
 NAMES = ("digits", "breast_cancer", "diabetes", "iris", "wine")
 
 
-def load(name: str):
+def load(name: str) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` float32 features and int32 labels (float32 targets for diabetes).
 
     * ``digits``: 1797 images, shape (n, 8, 8, 1), values in [0, 1]; 10 classes.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from kerasplus import _validation as v
 from kerasplus.data._labels import check_same_length, stratification_labels
 
 
-def kfold(x, y, k: int = 5, *, stratify: bool = True, seed: int = 0) -> Iterator[tuple[tuple, tuple]]:
+def kfold(x: Any, y: Any, k: int = 5, *, stratify: bool = True, seed: int = 0) -> Iterator[tuple[tuple, tuple]]:
     """Returns an iterator of ``((x_train, y_train), (x_val, y_val))`` for each of `k` shuffled folds.
 
     Arguments are checked when `kfold` is called, not at the first `next()`.

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from kerasplus import _validation as v
 from kerasplus.data._labels import check_same_length
 
 
 def augmented_dataset(
-    x, y=None, layers=(), *, batch_size: int = 32, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False
-):
+    x: Any,
+    y: Any = None,
+    layers: Sequence[Callable[..., Any]] = (),
+    *,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_remainder: bool = False,
+) -> Any:
     """Shuffled, batched, prefetched `tf.data.Dataset` with `layers` applied to each batch.
 
     For users who call ``model.fit(x, y)`` today: pass the result to `fit`

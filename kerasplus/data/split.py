@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 from kerasplus import _validation as v
 from kerasplus.data._labels import check_same_length, stratification_labels
 
 
-def split(x, y, *, train: float = 0.7, val: float = 0.15, test: float = 0.15, stratify: bool = True, seed: int = 0):
+def split(
+    x: Any, y: Any, *, train: float = 0.7, val: float = 0.15, test: float = 0.15, stratify: bool = True, seed: int = 0
+) -> tuple[tuple, tuple, tuple]:
     """Splits arrays into ``((x_train, y_train), (x_val, y_val), (x_test, y_test))``.
 
     Fractions are each in (0, 1) and sum to 1. With ``stratify=True`` every

@@ -121,7 +121,7 @@ class FitDiagnostics(keras.callbacks.Callback):
 
     def __init__(
         self,
-        held_batch=None,
+        held_batch: tuple | None = None,
         gradient_every: int | None = 100,
         baseline_loss: float | None = None,
         underfit_ratio: float = 0.5,
@@ -132,7 +132,7 @@ class FitDiagnostics(keras.callbacks.Callback):
         exploding_norm: float = 1e3,
         log_per_layer: bool = False,
         verbose: int = 0,
-    ):
+    ) -> None:
         super().__init__()
         if held_batch is not None and (not isinstance(held_batch, (tuple, list)) or len(held_batch) != 2):
             raise TypeError(
@@ -211,7 +211,7 @@ class FitDiagnostics(keras.callbacks.Callback):
         """The last epoch's verdict (None before the first epoch ends)."""
         return self.records[-1]["verdict"] if self.records else None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         if not self._resumed:  # a new fit starts new curves; set_state continues them
             self._reset()
         self._resumed = False
@@ -241,7 +241,7 @@ class FitDiagnostics(keras.callbacks.Callback):
             self._gradient_probe = _probes.GradientProbe(self.model, self._layers)
             self._sample_gradients()  # the gradients at the start: vanishing shows here already
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.held_batch is None or self.gradient_every is None:
             return
         self._calls += 1
@@ -256,7 +256,7 @@ class FitDiagnostics(keras.callbacks.Callback):
         norms = self._gradient_probe(x, y)
         self.gradient_samples.append((self._calls, norms))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         record = {"epoch": epoch + 1, "loss": _float(logs.get("loss")), "val_loss": _float(logs.get("val_loss"))}
         train = [r["loss"] for r in self.records] + [record["loss"]]

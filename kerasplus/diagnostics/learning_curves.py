@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+
 import math
 import os
 
@@ -32,7 +37,7 @@ def _epoch_numbers(history, values) -> list:
     return list(range(1, length + 1))
 
 
-def plot_learning_curves(history, path) -> str:
+def plot_learning_curves(history: keras.callbacks.History | dict, path: str) -> str:
     """Draws each metric's training and validation curve per epoch; returns `path`.
 
     One panel per metric (``loss`` first; ``val_<name>`` drawn with

@@ -10,6 +10,8 @@ itself (the README's table is written from it).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -561,13 +563,13 @@ def _check_mirrored(model, strategy, replicas):
 
 # ------------------------------------------------------------------------ lint
 def lint(
-    model,
+    model: keras.Model,
     *,
-    loss=None,
-    callbacks=None,
+    loss: Any = None,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
     batch_size: int | None = None,
-    validation_data=None,
-    augmentation=None,
+    validation_data: Any = None,
+    augmentation: Any = None,
 ) -> list[Finding]:
     """Checks a model and its `fit` setup against the compatibility matrix (`RULES`).
 

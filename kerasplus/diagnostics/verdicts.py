@@ -22,6 +22,7 @@ loss):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 VERDICTS = ("good fit", "underfitting", "overfitting", "diverging")
 """The verdicts `curve_verdict` returns, a tuple of strings.
@@ -37,8 +38,8 @@ def _finite(values):
 
 
 def curve_verdict(
-    train_loss,
-    val_loss=None,
+    train_loss: Sequence[float],
+    val_loss: Sequence[float] | None = None,
     *,
     baseline_loss: float | None = None,
     underfit_ratio: float = 0.5,

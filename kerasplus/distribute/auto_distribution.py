@@ -54,7 +54,7 @@ def auto_distribution(
     devices: list | None = None,
     tpu: str | None = None,
     batch_size: int | None = None,
-):
+) -> Any:
     """`keras.distribution.DataParallel` over the devices JAX has: TPUs, else GPUs, else CPUs; logged.
 
     On the JAX backend, Keras distributes training with `keras.distribution`

@@ -36,7 +36,7 @@ class Choice:
     skipped: list[str] = field(default_factory=list)
 
 
-def parse_tf_config(tf_config) -> dict | None:
+def parse_tf_config(tf_config: str | dict | None) -> dict | None:
     """`TF_CONFIG` (a JSON string or a dict) checked and returned as a dict; None when unset.
 
     Args:
@@ -161,7 +161,7 @@ def choose(
     strategy: str = "auto",
     *,
     tpu: str | None = None,
-    tf_config=None,
+    tf_config: str | dict | None = None,
     gpus: list[str] | None = None,
     tpu_resolver: Callable[[str | None], Any] | None = None,
     timeout: float = 30.0,
@@ -272,14 +272,14 @@ def auto_strategy(
     *,
     tpu: str | None = None,
     devices: list[str] | None = None,
-    tf_config=None,
+    tf_config: str | dict | None = None,
     tpu_resolver: Callable[[str | None], Any] | None = None,
     tpu_connect: Callable[[Any], Any] | None = None,
     communication_timeout: float | None = None,
     cluster_timeout: float = 600.0,
     timeout: float = 30.0,
     fix_keras: bool = True,
-):
+) -> Any:
     """The `tf.distribute` strategy for this machine (on JAX a `keras.distribution`), chosen in this order and logged.
 
     1. A TPU that `TPUClusterResolver` finds (or the one at `tpu`): connect,
@@ -458,7 +458,7 @@ def _remember(strategy, reason: str) -> None:
         pass
 
 
-def describe(strategy=None) -> dict:
+def describe(strategy: Any = None) -> dict:
     """Replicas, devices and the reason `auto_strategy` gave for `strategy` (default: the current one).
 
     Args:

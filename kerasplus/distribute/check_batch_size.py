@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kerasplus import _validation as v
 from kerasplus.distribute.replica_count import is_distribution, replica_count
 
 
-def check_batch_size(batch_size: int, strategy=None, *, examples: int | None = None) -> int:
+def check_batch_size(batch_size: int, strategy: Any = None, *, examples: int | None = None) -> int:
     """Checks that each global batch (and the last, partial one) splits evenly; returns the per-replica batch.
 
     Under `keras.distribution.DataParallel` on JAX every batch is sharded

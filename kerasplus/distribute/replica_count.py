@@ -21,7 +21,7 @@ def distribution_replicas(distribution) -> int:
     return 1
 
 
-def replica_count(strategy=None) -> int:
+def replica_count(strategy: Any = None) -> int:
     """Number of replicas a global batch is split over, read from `strategy` or from what is active.
 
     Args:

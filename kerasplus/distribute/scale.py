@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kerasplus import _validation as v
 from kerasplus.distribute.replica_count import replica_count
@@ -36,7 +36,7 @@ class ReplicaScaling(NamedTuple):
 def scale_for_replicas(
     per_replica_batch_size: int,
     base_lr: float,
-    strategy=None,
+    strategy: Any = None,
     *,
     base_batch_size: int | None = None,
 ) -> ReplicaScaling:

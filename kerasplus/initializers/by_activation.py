@@ -12,6 +12,8 @@ The flowchart (He et al. 2015, Glorot & Bengio 2010, Klambauer et al. 2017):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 
 from kerasplus import _validation as v
@@ -89,7 +91,12 @@ def _layer_activation(layer) -> str:
     raise TypeError(f"{type(layer).__name__} is not an activation layer.")
 
 
-def for_activation(activation, *, negative_slope: float | None = None, distribution: str = "normal"):
+def for_activation(
+    activation: str | Callable | keras.layers.Layer | None,
+    *,
+    negative_slope: float | None = None,
+    distribution: str = "normal",
+) -> keras.initializers.Initializer:
     """The Keras initializer for weights feeding `activation` (see the table above).
 
     Args:

@@ -29,7 +29,7 @@ def check_built(model, who):
         raise ValueError(f"{who} needs a built model: create it with keras.Input or call it on a batch first.")
 
 
-def reinitialize(model, *, zero_init_residual: bool = False, seed: int | None = None) -> list[dict]:
+def reinitialize(model: keras.Model, *, zero_init_residual: bool = False, seed: int | None = None) -> list[dict]:
     """Re-draws each Dense/Conv kernel for the activation after it; zeroes biases.
 
     The activation is the layer's own, or that of the activation layer that

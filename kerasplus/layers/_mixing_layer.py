@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from kerasplus import _validation as v
@@ -43,7 +45,7 @@ class MixingLayer(DataPipelineLayer):
 
     who = "MixingLayer"
 
-    def __init__(self, num_classes=None, seed=None, data_format=None, **kwargs):
+    def __init__(self, num_classes: int | None = None, seed: int | None = None, data_format: str | None = None, **kwargs) -> None:
         kwargs.setdefault("autocast", False)  # images keep their dtype (float16, uint8, ...)
         super().__init__(**kwargs)
         self.num_classes = v.check_optional_int("num_classes", num_classes, minimum=2, maximum=v.MAX_STEPS)
@@ -51,7 +53,7 @@ class MixingLayer(DataPipelineLayer):
         self.data_format = im.check_data_format(data_format)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, data, training=None):
+    def call(self, data: Any, training: bool | None = None) -> Any:
         images, labels, rebuild = im.split_inputs(data, self.who)
         if not training:
             return data
@@ -62,14 +64,14 @@ class MixingLayer(DataPipelineLayer):
         out, own_weight = self.mix(x, shift, batch)
         return rebuild(im.restore(out, single, dtype), im.mix_labels(y, shift, own_weight))
 
-    def mix(self, x, shift, batch):
+    def mix(self, x: Any, shift: int, batch: int) -> tuple:
         """Returns (mixed images, weight of each image's own label)."""
         raise NotImplementedError
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(num_classes=self.num_classes, seed=self.seed, data_format=self.data_format)
         return config

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from kerasplus import _validation as v
@@ -69,7 +71,15 @@ class Cutout(DataPipelineLayer):
     (True, TensorShape([2, 8, 8, 3]))
     """
 
-    def __init__(self, size, num_holes: int = 1, fill_value=0.0, seed: int | None = None, data_format=None, **kwargs):
+    def __init__(
+        self,
+        size: int | tuple[int, int],
+        num_holes: int = 1,
+        fill_value: float = 0.0,
+        seed: int | None = None,
+        data_format: str | None = None,
+        **kwargs,
+    ) -> None:
         kwargs.setdefault("autocast", False)  # images keep their dtype (float16, uint8, ...)
         super().__init__(**kwargs)
         self.size = check_size(size)
@@ -81,7 +91,7 @@ class Cutout(DataPipelineLayer):
         self.data_format = im.check_data_format(data_format)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, images, training=None):
+    def call(self, images: Any, training: bool | None = None) -> Any:
         if not training:
             return images
         x, single, dtype = im.as_batch(images, "Cutout")
@@ -101,10 +111,10 @@ class Cutout(DataPipelineLayer):
         out = ops.where(mask, fill, x)
         return im.restore(out, single, dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             size=self.size,

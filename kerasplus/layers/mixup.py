@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from kerasplus.layers import _images as im
@@ -43,13 +45,17 @@ class Mixup(MixingLayer):
 
     who = "Mixup"
 
-    def __init__(self, alpha: float = 0.2, num_classes=None, seed=None, data_format=None, **kwargs):
+    def __init__(self, alpha: float = 0.2, num_classes: int | None = None,
+        seed: int | None = None,
+        data_format: str | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
         self.alpha = check_alpha("alpha", alpha)
 
-    def mix(self, x, shift, batch):
+    def mix(self, x: Any, shift: int, batch: int) -> tuple:
         lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)
         return mixup_images(x, shift, lam), lam
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha}

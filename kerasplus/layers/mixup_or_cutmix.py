@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from kerasplus import _validation as v
@@ -44,17 +46,17 @@ class MixupOrCutMix(MixingLayer):
         mixup_alpha: float = 0.2,
         cutmix_alpha: float = 1.0,
         switch_prob: float = 0.5,
-        num_classes=None,
-        seed=None,
-        data_format=None,
+        num_classes: int | None = None,
+        seed: int | None = None,
+        data_format: str | None = None,
         **kwargs,
-    ):
+    ) -> None:
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
         self.mixup_alpha = check_alpha("mixup_alpha", mixup_alpha)
         self.cutmix_alpha = check_alpha("cutmix_alpha", cutmix_alpha)
         self.switch_prob = v.check_range("switch_prob", switch_prob, 0.0, 1.0)
 
-    def mix(self, x, shift, batch):
+    def mix(self, x: Any, shift: int, batch: int) -> tuple:
         gen = self.seed_generator
         lam_mix = beta_sample(gen, batch, self.mixup_alpha, self.mixup_alpha)
         lam_cut = beta_sample(gen, batch, self.cutmix_alpha, self.cutmix_alpha)
@@ -64,7 +66,7 @@ class MixupOrCutMix(MixingLayer):
         out = ops.where(ops.reshape(use_cutmix, (-1, 1, 1, 1)), cut, mixed)
         return out, ops.where(use_cutmix, own_cut, lam_mix)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             **super().get_config(),
             "mixup_alpha": self.mixup_alpha,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -70,10 +72,10 @@ class BinaryFocalCrossentropy(keras.losses.Loss):
         label_smoothing: float = 0.0,
         from_logits: bool = False,
         axis: int = -1,
-        reduction="sum_over_batch_size",
+        reduction: str | None = "sum_over_batch_size",
         name: str = "binary_focal_crossentropy",
-        dtype=None,
-    ):
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.gamma = v.check_float32_non_negative("gamma", gamma)
         self.alpha = None if alpha is None else v.check_range("alpha", alpha, 0.0, 1.0)
@@ -81,12 +83,12 @@ class BinaryFocalCrossentropy(keras.losses.Loss):
         self.from_logits = v.check_bool("from_logits", from_logits)
         self.axis = v.check_int("axis", axis)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return binary_focal_crossentropy(
             y_true, y_pred, self.gamma, self.alpha, self.label_smoothing, self.from_logits, self.axis
         )
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             gamma=self.gamma,

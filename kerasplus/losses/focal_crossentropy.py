@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -124,16 +125,16 @@ class FocalCrossentropy(SoftmaxLoss):
         sparse: bool = False,
         ignore_class: int | None = None,
         axis: int = -1,
-        reduction="sum_over_batch_size",
+        reduction: str | None = "sum_over_batch_size",
         name: str = "focal_crossentropy",
-        dtype=None,
-    ):
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(label_smoothing, from_logits, sparse, ignore_class, axis, reduction, name, dtype)
         self.gamma = v.check_float32_non_negative("gamma", gamma)
         self.alpha = check_alpha(alpha)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return focal_crossentropy(y_true, y_pred, self.gamma, self.alpha, **self.target_arguments())
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "gamma": self.gamma, "alpha": self.alpha}

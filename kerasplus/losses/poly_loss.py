@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -67,15 +69,15 @@ class PolyLoss(SoftmaxLoss):
         sparse: bool = False,
         ignore_class: int | None = None,
         axis: int = -1,
-        reduction="sum_over_batch_size",
+        reduction: str | None = "sum_over_batch_size",
         name: str = "poly_loss",
-        dtype=None,
-    ):
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(label_smoothing, from_logits, sparse, ignore_class, axis, reduction, name, dtype)
         self.epsilon = v.check_float32("epsilon", v.check_range("epsilon", epsilon, -1.0, float("inf")))
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return poly1_crossentropy(y_true, y_pred, self.epsilon, **self.target_arguments())
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -17,6 +17,8 @@ A kerasplus loss, and one you write yourself, follows five rules:
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -51,16 +53,21 @@ class Quantile(keras.losses.Loss):
     """
 
     def __init__(
-        self, quantile: float = 0.5, axis: int = -1, reduction="sum_over_batch_size", name="quantile", dtype=None
-    ):
+        self,
+        quantile: float = 0.5,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "quantile",
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.quantile = v.check_range("quantile", quantile, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         self.axis = v.check_int("axis", axis)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return quantile_loss(y_true, y_pred, self.quantile, self.axis)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(quantile=self.quantile, axis=self.axis)
         return config

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -64,22 +66,22 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         label_smoothing: float = 0.0,
         ignore_class: int | None = None,
         axis: int = -1,
-        reduction="sum_over_batch_size",
+        reduction: str | None = "sum_over_batch_size",
         name: str = "sparse_categorical_crossentropy",
-        dtype=None,
-    ):
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = v.check_bool("from_logits", from_logits)
         self.label_smoothing = check_label_smoothing(label_smoothing)
         self.ignore_class = v.check_optional_int("ignore_class", ignore_class)
         self.axis = v.check_int("axis", axis)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return sparse_categorical_crossentropy(
             y_true, y_pred, self.from_logits, self.label_smoothing, self.ignore_class, self.axis
         )
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             from_logits=self.from_logits,

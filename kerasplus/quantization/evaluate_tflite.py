@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +43,14 @@ def _score(metric, y, outputs):
     return float(np.mean(np.abs(error)) if metric == "mae" else np.mean(error**2))
 
 
-def evaluate_tflite(path, x, y=None, *, metric="accuracy", num_threads: int | None = None) -> dict:
+def evaluate_tflite(
+    path: str,
+    x: Any,
+    y: Any = None,
+    *,
+    metric: str | Callable[[np.ndarray, np.ndarray], float] = "accuracy",
+    num_threads: int | None = None,
+) -> dict:
     """Runs the TFLite file at `path` on `x`, one sample at a time, with ai-edge-litert.
 
     Inputs and outputs are quantized/dequantized for an int8-io file, so `x`,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def _calibration_batches(data):
 
 
 def export_tflite(
-    model, path, *, representative_data=None, int8_io: bool = False, batch_size: int | None = None
+    model: Any, path: str, *, representative_data: Any = None, int8_io: bool = False, batch_size: int | None = None
 ) -> str:
     """Writes an int8 TFLite flatbuffer of `model` to `path`.
 

@@ -28,7 +28,7 @@ class QuantizationConfig:
     {'keep_float': ('head',), 'ema_decay': 0.99}
     """
 
-    def __init__(self, keep_float: Iterable[str] = (), ema_decay: float = 0.99):
+    def __init__(self, keep_float: Iterable[str] = (), ema_decay: float = 0.99) -> None:
         if isinstance(keep_float, str) or not all(isinstance(name, str) for name in keep_float):
             raise TypeError(
                 f"`keep_float` must be a list of layer names (strings); received keep_float={keep_float!r}."
@@ -36,11 +36,11 @@ class QuantizationConfig:
         self.keep_float = tuple(keep_float)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"keep_float": self.keep_float, "ema_decay": self.ema_decay}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> QuantizationConfig:
         return cls(**config)
 
     def __repr__(self):

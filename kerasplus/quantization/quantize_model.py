@@ -45,7 +45,7 @@ def is_tf_keras_model(model) -> bool:
     return any(cls.__module__.split(".")[0] == "tf_keras" for cls in type(model).__mro__)
 
 
-def quantize_model(model, config: QuantizationConfig | None = None):
+def quantize_model(model: keras.Model, config: QuantizationConfig | None = None) -> keras.Model:
     """Returns a copy of `model` that trains with int8 fake quantization.
 
     For a Keras 3 `Sequential` or functional model, every `Dense`, `Conv2D`
@@ -174,7 +174,7 @@ def _new_inputs(model):
 class _StandIn(keras.layers.Layer):
     """Takes the place of one layer call while `_graph` traces a model: no weights, the layer's output specs."""
 
-    def __init__(self, outputs, **kwargs):
+    def __init__(self, outputs, **kwargs) -> None:
         super().__init__(autocast=False, **kwargs)
         self.outputs_spec = outputs
 

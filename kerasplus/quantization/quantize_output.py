@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from kerasplus import _validation as v
@@ -31,22 +33,22 @@ class QuantizeOutput(keras.layers.Wrapper):
     ([[2.0, 2.0]], 2.0)
     """
 
-    def __init__(self, layer: keras.layers.Layer, ema_decay: float = 0.99, **kwargs):
+    def __init__(self, layer: keras.layers.Layer, ema_decay: float = 0.99, **kwargs) -> None:
         super().__init__(layer, **kwargs)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         super().build(input_shape)
         self.output_range = MovingRange(self, "output")
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         y = self.layer(inputs, training=training)
         return self.output_range(y, training, self.ema_decay)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return self.layer.compute_output_shape(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(ema_decay=self.ema_decay)
         return config

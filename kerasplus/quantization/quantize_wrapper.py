@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -72,7 +74,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         quantize_inputs: bool = False,
         ema_decay: float = 0.99,
         **kwargs,
-    ):
+    ) -> None:
         if type(layer) not in WEIGHTED_LAYERS:
             raise TypeError(
                 "`layer` must be a keras.layers.Dense, Conv2D or DepthwiseConv2D; "
@@ -103,14 +105,14 @@ class QuantizeWrapper(keras.layers.Wrapper):
     def fused(self) -> bool:
         return self.activation in FUSED_ACTIVATIONS
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         super().build(input_shape)
         self.input_range = MovingRange(self, "input") if self.quantize_inputs else None
         self.pre_activation_range = None if self.fused else MovingRange(self, "pre_activation")
         fixed = self.activation in FIXED_RANGE_ACTIVATIONS
         self.output_range = None if fixed else MovingRange(self, "output")
 
-    def quantized_kernel(self):
+    def quantized_kernel(self) -> Any:
         """The kernel as the int8 model sees it (fake-quantized)."""
         kernel = self.layer.kernel
         if isinstance(self.layer, keras.layers.DepthwiseConv2D):
@@ -120,7 +122,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
             return ops.reshape(flat, (h, w, cin, mult))
         return quantize_weights(kernel, per_channel=not isinstance(self.layer, keras.layers.Dense))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         layer = self.layer
         x = inputs
         if self.input_range is not None:
@@ -155,10 +157,10 @@ class QuantizeWrapper(keras.layers.Wrapper):
             y = self.output_range(y, training, self.ema_decay)
         return y
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return self.layer.compute_output_shape(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(activation=self.activation, quantize_inputs=self.quantize_inputs, ema_decay=self.ema_decay)
         return config

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -16,7 +18,7 @@ SCALE_MODES = ("cycle", "iterations")
 
 
 def cyclic(
-    step,
+    step: Any,
     *,
     base_lr: float,
     max_lr: float,
@@ -24,9 +26,9 @@ def cyclic(
     step_size_down: int | None = None,
     mode: str = "triangular",
     gamma: float = 1.0,
-    scale_fn=None,
+    scale_fn: Callable[[Any], Any] | None = None,
     scale_mode: str = "cycle",
-):
+) -> Any:
     """Learning rate after `step` optimizer steps (float32 tensor).
 
     Equals ``torch.optim.lr_scheduler.CyclicLR``'s rate after `step` calls of
@@ -199,9 +201,9 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         step_size_down: int | None = None,
         mode: str = "triangular",
         gamma: float = 1.0,
-        scale_fn=None,
+        scale_fn: Callable[[Any], Any] | None = None,
         scale_mode: str = "cycle",
-    ):
+    ) -> None:
         self.base_lr = v.check_float32_non_negative("base_lr", base_lr)
         self.max_lr = v.check_float32_positive("max_lr", max_lr)
         v.check_less("base_lr", self.base_lr, "max_lr", self.max_lr)
@@ -223,8 +225,8 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
             "scale_mode": self.scale_mode,
         }
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> Any:
         return cyclic(step, **self.arguments())
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**self.arguments(), "scale_fn": serialize_scale_fn(self.scale_fn)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from kerasplus import _validation as v
@@ -31,18 +33,18 @@ class ExponentialSweep(keras.optimizers.schedules.LearningRateSchedule):
     [0.0001, 0.001, 0.01, 0.1, 1.0]
     """
 
-    def __init__(self, start_lr: float, end_lr: float, num_steps: int):
+    def __init__(self, start_lr: float, end_lr: float, num_steps: int) -> None:
         self.start_lr = v.check_float32_normal("start_lr", start_lr)
         self.end_lr = v.check_float32_positive("end_lr", end_lr)
         v.check_less("start_lr", self.start_lr, "end_lr", self.end_lr)
         self.num_steps = v.check_int("num_steps", num_steps, minimum=2, maximum=v.MAX_STEPS)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> Any:
         done = as_float_step(step)
         span = float(self.num_steps - 1)
         return anneal(self.start_lr, self.end_lr, done / span, (span - done) / span, "exp")
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             "start_lr": self.start_lr,
             "end_lr": self.end_lr,

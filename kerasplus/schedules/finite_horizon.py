@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -57,7 +59,7 @@ class FiniteHorizonSchedule(keras.optimizers.schedules.LearningRateSchedule):
     15
     """
 
-    def __init__(self, horizon: int | None):
+    def __init__(self, horizon: int | None) -> None:
         self._horizon = None if horizon is None else int(horizon)
         self._table = None
         if self._horizon is not None and self._horizon < TABLE_LIMIT:
@@ -69,11 +71,11 @@ class FiniteHorizonSchedule(keras.optimizers.schedules.LearningRateSchedule):
         """First step from which the value never changes, or None if unknown."""
         return self._horizon
 
-    def formula(self, step):
+    def formula(self, step: Any) -> Any:
         """The value at `step` (scalar or array) computed from the formula, as float32."""
         raise NotImplementedError
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> Any:
         if self._table is not None:
             return _lookup(self._table, step)
         return self.formula(step)

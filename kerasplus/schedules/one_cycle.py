@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -91,7 +92,7 @@ def check_one_cycle_rates(max_lr, div_factor, final_div_factor):
 
 
 def one_cycle(
-    step,
+    step: Any,
     *,
     max_lr: float,
     total_steps: int,
@@ -100,7 +101,7 @@ def one_cycle(
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
     three_phase: bool = False,
-):
+) -> Any:
     """Learning rate after `step` optimizer steps (float32 tensor).
 
     Equals ``torch.optim.lr_scheduler.OneCycleLR``'s rate after `step` calls of
@@ -150,7 +151,7 @@ def one_cycle(
 
 
 def one_cycle_momentum(
-    step,
+    step: Any,
     *,
     total_steps: int,
     base_momentum: float = 0.85,
@@ -158,7 +159,7 @@ def one_cycle_momentum(
     pct_start: float = 0.3,
     anneal_strategy: str = "cos",
     three_phase: bool = False,
-):
+) -> Any:
     """Momentum (or Adam's beta_1) after `step` steps, inverse to the rate, as torch.
 
     The arguments are checked as `OneCycleMomentum` checks them.
@@ -236,7 +237,7 @@ class OneCycle(FiniteHorizonSchedule):
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
-    ):
+    ) -> None:
         self.max_lr, self.div_factor, self.final_div_factor = check_one_cycle_rates(
             max_lr, div_factor, final_div_factor
         )
@@ -247,10 +248,10 @@ class OneCycle(FiniteHorizonSchedule):
         # Values at steps 0..total_steps, then the value held past the end.
         super().__init__(horizon=self.total_steps + 1)
 
-    def formula(self, step):
+    def formula(self, step: Any) -> Any:
         return one_cycle(step, **self.get_config())
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             "max_lr": self.max_lr,
             "total_steps": self.total_steps,
@@ -298,7 +299,7 @@ class OneCycleMomentum(FiniteHorizonSchedule):
         pct_start: float = 0.3,
         anneal_strategy: str = "cos",
         three_phase: bool = False,
-    ):
+    ) -> None:
         total_steps = v.check_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)  # required here
         self.pct_start, self.total_steps = check_cycle(pct_start, anneal_strategy, three_phase, total_steps)
         self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
@@ -306,10 +307,10 @@ class OneCycleMomentum(FiniteHorizonSchedule):
         self.three_phase = three_phase
         super().__init__(horizon=self.total_steps + 1)
 
-    def formula(self, step):
+    def formula(self, step: Any) -> Any:
         return one_cycle_momentum(step, **self.get_config())
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             "total_steps": self.total_steps,
             "base_momentum": self.base_momentum,

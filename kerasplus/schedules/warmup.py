@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -12,7 +14,9 @@ from kerasplus.schedules.finite_horizon import FiniteHorizonSchedule
 WARMUP_SHAPES = ("linear", "cos", "exp")
 
 
-def warmup(step, target, *, warmup_steps: int, warmup_init_lr: float = 0.0, shape: str = "linear"):
+def warmup(
+    step: Any, target: Any, *, warmup_steps: int, warmup_init_lr: float = 0.0, shape: str = "linear"
+) -> Any:
     """Warm-up rate at `step` rising from `warmup_init_lr` to `target` (held from `warmup_steps` on).
 
     ``linear`` and ``cos`` interpolate; ``exp`` rises geometrically and needs
@@ -106,12 +110,12 @@ class Warmup(FiniteHorizonSchedule):
 
     def __init__(
         self,
-        schedule,
+        schedule: keras.optimizers.schedules.LearningRateSchedule | float,
         warmup_steps: int,
         warmup_init_lr: float = 0.0,
         shape: str = "linear",
         shift_schedule: bool = True,
-    ):
+    ) -> None:
         if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
             self.schedule = schedule
         elif isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
@@ -152,7 +156,7 @@ class Warmup(FiniteHorizonSchedule):
         inner = self.schedule.horizon
         return inner + self.warmup_steps if self.shift_schedule else max(inner, self.warmup_steps)
 
-    def formula(self, step):
+    def formula(self, step: Any) -> Any:
         if self.warmup_steps == 0:
             return _value(self.schedule, step)
         step = as_float_step(step)
@@ -167,7 +171,7 @@ class Warmup(FiniteHorizonSchedule):
         )
         return ops.where(step < self.warmup_steps, rising, after)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         schedule = self.schedule
         if not isinstance(schedule, float):
             schedule = keras.saving.serialize_keras_object(schedule)
@@ -180,7 +184,7 @@ class Warmup(FiniteHorizonSchedule):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Warmup:
         config = dict(config)
         if isinstance(config["schedule"], dict):
             config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])

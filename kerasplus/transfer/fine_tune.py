@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
 from typing import NamedTuple
 
 from kerasplus import _validation as v
@@ -17,21 +23,21 @@ class FineTuneResult(NamedTuple):
 
 
 def fine_tune(
-    base,
-    head,
-    data,
+    base: keras.Model,
+    head: keras.Model | keras.layers.Layer | Callable[[Any], Any],
+    data: Any,
     *,
-    loss,
-    metrics=None,
-    validation_data=None,
+    loss: Any,
+    metrics: Sequence[Any] | None = None,
+    validation_data: Any = None,
     head_epochs: int = 10,
     fine_tune_epochs: int = 10,
     head_learning_rate: float = 1e-3,
     fine_tune_learning_rate: float | None = None,
     unfreeze_last_n: int | None = None,
     batch_size: int | None = 32,
-    callbacks=None,
-    verbose="auto",
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
+    verbose: str | int = "auto",
 ) -> FineTuneResult:
     """Feature extraction, then fine-tuning, as the Keras transfer-learning guide does it.
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+
 from kerasplus import _validation as v
 
 
@@ -11,7 +16,7 @@ def _is_batch_norm(layer):
     return isinstance(layer, keras.layers.BatchNormalization)
 
 
-def freeze(model):
+def freeze(model: keras.Model) -> keras.Model:
     """Makes every weight of `model` non-trainable (feature extraction).
 
     A frozen `BatchNormalization` layer in Keras 3 also runs in inference
@@ -35,7 +40,7 @@ def freeze(model):
     return model
 
 
-def unfreeze(model, last_n: int | None = None, from_layer: str | int | None = None):
+def unfreeze(model: keras.Model, last_n: int | None = None, from_layer: str | int | None = None) -> list[str]:
     """Makes the top of `model` trainable again for fine-tuning.
 
     Layers whose weights are trained are those of `model.layers` from

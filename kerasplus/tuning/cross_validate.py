@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
 import math
 
 from kerasplus import _validation as v
@@ -18,7 +24,16 @@ def check_built_model(model, who="build_model"):
     return model
 
 
-def cross_validate(build_model, x, y, *, k: int = 5, stratify: bool = True, seed: int = 0, **fit_kwargs):
+def cross_validate(
+    build_model: Callable[[], keras.Model],
+    x: Any,
+    y: Any,
+    *,
+    k: int = 5,
+    stratify: bool = True,
+    seed: int = 0,
+    **fit_kwargs: Any,
+) -> dict:
     """Trains a fresh model per fold and evaluates it on the held-out fold.
 
     Args:

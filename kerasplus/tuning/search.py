@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
 import warnings
 from typing import NamedTuple
 
@@ -49,18 +55,18 @@ class TrialsFailedError(RuntimeError):
       1 x ValueError: loss is nan (trials 00)
     """
 
-    def __init__(self, message, summary):
+    def __init__(self, message: str, summary: SearchSummary) -> None:
         super().__init__(message)
         self.summary = summary
 
 
 def search(
-    build_model,
-    x=None,
-    y=None,
+    build_model: Callable[[Any], keras.Model],
+    x: Any = None,
+    y: Any = None,
     *,
     method: str = "random",
-    objective="val_loss",
+    objective: Any = "val_loss",
     max_trials: int | None = 10,
     max_epochs: int | None = None,
     directory: str = "kerasplus_tuning",

@@ -95,7 +95,7 @@ class SearchSummary:
         """The best completed trial, or None."""
         return self.trials[0] if self.trials and self.trials[0].status == "COMPLETED" else None
 
-    def failures_in_order(self):
+    def failures_in_order(self) -> list[TrialRecord]:
         """Failed trials in the order they were created."""
         return sorted((t for t in self.trials if t.status == "FAILED"), key=lambda t: t.trial_id)
 

@@ -6,6 +6,13 @@ the names are fixed so results tables read the same across projects.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerasplus.callbacks.lr_finder import LRFinderResult
+
 import numpy as np
 
 from kerasplus import _validation as v
@@ -13,7 +20,9 @@ from kerasplus import _validation as v
 SCHEDULES = ("constant", "one_cycle", "cyclic")
 
 
-def learning_rate_schedule(hp, steps: int, *, min_lr: float = 1e-4, max_lr: float = 1e-1):
+def learning_rate_schedule(
+    hp: Any, steps: int, *, min_lr: float = 1e-4, max_lr: float = 1e-1
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """A learning rate or schedule: constant, `OneCycle` or `CyclicLR`.
 
     Hyperparameters: ``lr_schedule`` (choice), ``learning_rate`` (log-uniform in
@@ -60,7 +69,7 @@ def learning_rate_schedule(hp, steps: int, *, min_lr: float = 1e-4, max_lr: floa
     return rate
 
 
-def lr_range(result, *, below: float = 10.0, above: float = 3.0):
+def lr_range(result: LRFinderResult, *, below: float = 10.0, above: float = 3.0) -> tuple[float, float]:
     """A search range for the learning rate seeded from an LR range test.
 
     ``(valley / below, min(valley * above, largest rate tested))`` around the
@@ -97,7 +106,7 @@ def lr_range(result, *, below: float = 10.0, above: float = 3.0):
     return valley / below, min(valley * above, float(np.max(result.lrs)))
 
 
-def mixup_alpha(hp):
+def mixup_alpha(hp: Any) -> float:
     """``mixup_alpha`` in [0.1, 0.4] (the range Zhang et al. found useful).
 
     Args:
@@ -115,7 +124,7 @@ def mixup_alpha(hp):
     return hp.Float("mixup_alpha", 0.1, 0.4, step=0.1)
 
 
-def focal_gamma(hp):
+def focal_gamma(hp: Any) -> float:
     """``focal_gamma`` in [0, 5] (Lin et al. use 2).
 
     Args:
@@ -133,7 +142,7 @@ def focal_gamma(hp):
     return hp.Float("focal_gamma", 0.0, 5.0, step=0.5)
 
 
-def dropout(hp, name: str = "dropout"):
+def dropout(hp: Any, name: str = "dropout") -> float:
     """A dropout rate in [0, 0.5].
 
     Args:
