@@ -46,7 +46,9 @@ def pre_activation(feed, layer, batch):
             layer.activation = activation
 
 
-def lsuv(model: keras.Model, batch: Any, *, tol: float = 0.1, max_iters: int = 10, seed: int | None = None) -> list[dict]:
+def lsuv(
+    model: keras.Model, batch: Any, *, tol: float = 0.1, max_iters: int = 10, seed: int | None = None
+) -> list[dict]:
     """Orthogonal kernels, then each layer rescaled until its output variance is 1 ± tol.
 
     Layers are processed in order (a later rescale cannot move an earlier

@@ -45,7 +45,9 @@ class MixingLayer(DataPipelineLayer):
 
     who = "MixingLayer"
 
-    def __init__(self, num_classes: int | None = None, seed: int | None = None, data_format: str | None = None, **kwargs) -> None:
+    def __init__(
+        self, num_classes: int | None = None, seed: int | None = None, data_format: str | None = None, **kwargs
+    ) -> None:
         kwargs.setdefault("autocast", False)  # images keep their dtype (float16, uint8, ...)
         super().__init__(**kwargs)
         self.num_classes = v.check_optional_int("num_classes", num_classes, minimum=2, maximum=v.MAX_STEPS)

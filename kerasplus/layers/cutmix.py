@@ -55,7 +55,10 @@ class CutMix(MixingLayer):
 
     who = "CutMix"
 
-    def __init__(self, alpha: float = 1.0, num_classes: int | None = None,
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        num_classes: int | None = None,
         seed: int | None = None,
         data_format: str | None = None,
         **kwargs,

@@ -45,7 +45,10 @@ class Mixup(MixingLayer):
 
     who = "Mixup"
 
-    def __init__(self, alpha: float = 0.2, num_classes: int | None = None,
+    def __init__(
+        self,
+        alpha: float = 0.2,
+        num_classes: int | None = None,
         seed: int | None = None,
         data_format: str | None = None,
         **kwargs,

@@ -14,9 +14,7 @@ from kerasplus.schedules.finite_horizon import FiniteHorizonSchedule
 WARMUP_SHAPES = ("linear", "cos", "exp")
 
 
-def warmup(
-    step: Any, target: Any, *, warmup_steps: int, warmup_init_lr: float = 0.0, shape: str = "linear"
-) -> Any:
+def warmup(step: Any, target: Any, *, warmup_steps: int, warmup_init_lr: float = 0.0, shape: str = "linear") -> Any:
     """Warm-up rate at `step` rising from `warmup_init_lr` to `target` (held from `warmup_steps` on).
 
     ``linear`` and ``cos`` interpolate; ``exp`` rises geometrically and needs
