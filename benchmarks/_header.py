@@ -22,3 +22,9 @@ def print_header(title):
         f"tensorflow {tf.__version__}, python {platform.python_version()}"
     )
     print(f"# cpu: {cpu} x{os.cpu_count()}")
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        module = __import__(backend)
+        print(f"# backend: {backend} {module.__version__}")
+    else:
+        print(f"# backend: tensorflow {tf.__version__}")

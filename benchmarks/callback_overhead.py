@@ -13,12 +13,20 @@ Rows:
 
 TensorFlow runs with one intra-op and one inter-op thread: the machines here are
 shared 2-core boxes and single-threaded runs are far less noisy; the ratio is
-what matters.
+what matters. Likewise torch gets one intra- and one inter-op thread, and JAX's
+XLA CPU client single-threaded Eigen with one intra-op thread (XLA_FLAGS).
 
-Run: python benchmarks/callback_overhead.py [--repeats 15] [--epochs 8]
+`--backend jax` (or torch) runs the same rows on that Keras backend; `--backend all`
+(or a comma-separated list) re-runs this script once per backend in a subprocess
+and prints one table each. On JAX and torch the "train step" row calls the
+model's `train_function` on one fixed batch (JAX: threading the state through
+it, as `fit` does); on TensorFlow it reads a repeating `tf.data` iterator.
+
+Run: python benchmarks/callback_overhead.py [--repeats 15] [--epochs 8] [--backend all]
 """
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -26,6 +34,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
+
+import _backends  # noqa: E402
+
+BACKEND = _backends.select_backend(single_thread_jax=True)
 
 import _digits_mlp  # noqa: E402
 import keras  # noqa: E402
@@ -100,35 +112,83 @@ def compiled_step_models(x, y):
 
 def time_compiled_step(model, iterator, calls=200):
     function = model.kept_train_function
+    if BACKEND == "jax":
+        return _time_jax_step(model, function, iterator, calls)
     start = time.perf_counter()
     for _ in range(calls):
         function(iterator)
     return (time.perf_counter() - start) / calls * 1e6
 
 
+_JAX_STATES = {}
+
+
+def _time_jax_step(model, function, data, calls):
+    import jax
+
+    state = _JAX_STATES.get(id(model))
+    if state is None:
+        state = model._get_jax_state(
+            trainable_variables=True,
+            non_trainable_variables=True,
+            optimizer_variables=True,
+            metrics_variables=True,
+            purge_model_variables=False,
+        )
+    start = time.perf_counter()
+    for _ in range(calls):
+        logs, state = function(state, data)
+    jax.block_until_ready((logs, state))
+    elapsed = time.perf_counter() - start
+    _JAX_STATES[id(model)] = state  # the step donates its input state: keep the newest (not on the model: tracked)
+    return elapsed / calls * 1e6
+
+
+def step_inputs(x, y):
+    """What `train_function` is called with: a repeating tf.data iterator (TF), else one fixed batch."""
+    if BACKEND == "tensorflow":
+        return iter(tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH, drop_remainder=True).repeat())
+    batch = (keras.ops.convert_to_tensor(x[:BATCH]), keras.ops.convert_to_tensor(y[:BATCH]))
+    return itertools.repeat(batch) if BACKEND == "jax" else [batch]  # JAX calls next(); torch reads data[0]
+
+
+def limit_threads():
+    if BACKEND == "tensorflow":
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        return "TF threads 1+1"
+    if BACKEND == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+        return "torch threads 1+1"
+    return "XLA CPU single-threaded"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--step-calls", type=int, default=200, help="train_function calls per timing")
+    _backends.add_argument(parser)
     args = parser.parse_args()
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    threads = limit_threads()
     print_header(
-        "callback_overhead: small MLP (64-64-64-10) on digits, batch 32, steps_per_execution=1, TF threads 1+1"
+        f"callback_overhead [{BACKEND}]: small MLP (64-64-64-10) on digits, batch 32, steps_per_execution=1, {threads}"
     )
     x, y = make_data()
     variants = ["ours", "bare", "python"]
     fit_rates = {v: [] for v in variants}
     fit_steps_per_second("bare", x, y, 2)  # warm up TensorFlow
     models = compiled_step_models(x, y)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH, drop_remainder=True).repeat()
-    iterators = {v: iter(dataset) for v in models}
+    iterators = {v: step_inputs(x, y) for v in models}
     step_us = {v: [] for v in models}
     for r in range(args.repeats):
         for variant in variants[r % 3 :] + variants[: r % 3]:
             fit_rates[variant].append(fit_steps_per_second(variant, x, y, args.epochs))
         for variant in ("ours", "bare") if r % 2 else ("bare", "ours"):
-            step_us[variant].append(time_compiled_step(models[variant], iterators[variant]))
+            step_us[variant].append(time_compiled_step(models[variant], iterators[variant], args.step_calls))
     fit = {v: statistics.median(fit_rates[v]) for v in variants}
     step = {v: statistics.median(1e6 / np.asarray(step_us[v])) for v in step_us}
 
@@ -139,7 +199,8 @@ def main():
 
     step_rates = {v: 1e6 / np.asarray(step_us[v]) for v in step_us}
     print(
-        f"# repeats={args.repeats} epochs={args.epochs}; ours/anchor are medians, ratio is the median of per-repeat ratios"
+        f"# backend={BACKEND} repeats={args.repeats} epochs={args.epochs} step calls={args.step_calls}; "
+        "ours/anchor are medians, ratio is the median of per-repeat ratios"
     )
     print(f"{'name':52s} {'ours':>9s} {'anchor':>9s} {'ratio':>7s}")
     rows = [
