@@ -121,16 +121,22 @@ class CheckpointStore:
         """Names of the complete checkpoint files (not read)."""
         return [os.path.basename(path) for _, path in self._numbered()]
 
+    def next_path(self) -> str:
+        """The path the next new checkpoint gets (the number after the newest one's)."""
+        numbered = self._numbered()
+        number = numbered[0][0] + 1 if numbered else 0
+        return os.path.join(self.directory, f"ckpt-{number:08d}.npz")
+
     def write(self, arrays: dict, meta: dict, replace: str | None = None) -> str:
-        """Writes a new checkpoint (the next number), or atomically rewrites `replace`; returns its path."""
-        if replace is not None:
-            path = replace
-            number = int(_NAME.match(os.path.basename(path)).group(1))
-        else:
-            numbered = self._numbered()
-            number = numbered[0][0] + 1 if numbered else 0
-            path = os.path.join(self.directory, f"ckpt-{number:08d}.npz")
-        arrays = {name: np.asarray(value).copy(order="C") for name, value in arrays.items()}  # 0-d stays 0-d
+        """Writes a new checkpoint (the next number), or atomically (re)writes `replace`; returns its path.
+
+        The arrays are not copied when they are C-contiguous: the caller must
+        not change them until `write` returns (`BackupAndRestore` hands it a
+        snapshot).
+        """
+        path = replace if replace is not None else self.next_path()
+        number = int(_NAME.match(os.path.basename(path)).group(1))
+        arrays = {name: np.asarray(value, order="C") for name, value in arrays.items()}  # 0-d stays 0-d
         meta = dict(meta, arrays={name: _describe(value) for name, value in arrays.items()})
         header = json.dumps(meta).encode("utf-8")
         digest = np.frombuffer(hashlib.sha256(header).digest(), dtype=np.uint8)
@@ -272,7 +278,7 @@ class CheckpointStore:
 
 def _describe(value: np.ndarray) -> list:
     """``[shape, dtype, sha256 of the bytes]`` of an array as the header lists it."""
-    return [list(value.shape), value.dtype.str, hashlib.sha256(value.tobytes()).hexdigest()]
+    return [list(value.shape), value.dtype.str, hashlib.sha256(value.data).hexdigest()]  # C-contiguous: no copy
 
 
 def _reject(reason: str):

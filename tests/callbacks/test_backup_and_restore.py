@@ -2,6 +2,7 @@ import io
 import json
 import os
 import signal
+import time
 import warnings
 
 import keras
@@ -165,8 +166,10 @@ def test_keras_early_stopping_and_reduce_lr_state_survive_in_either_order(tmp_pa
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path):
+    first = BackupAndRestore(tmp_path, keep=3)
     with pytest.raises(Interrupted):
-        fit(make_model(), [BackupAndRestore(tmp_path, keep=3), InterruptAt(31)], epochs=4)
+        fit(make_model(), [first, InterruptAt(31)], epochs=4)
+    first.wait()  # fit died of an exception: the write in flight goes on
     names = sorted(os.listdir(tmp_path))
     assert names == ["ckpt-00000000.npz", "ckpt-00000001.npz", "ckpt-00000002.npz"]
     latest = tmp_path / names[-1]
@@ -226,6 +229,7 @@ def test_no_checkpoint_is_written_with_non_finite_weights(tmp_path):
         (dict(save_freq=2.5), TypeError, "save_freq"),
         (dict(keep=0), ValueError, "keep"),
         (dict(delete_checkpoint="yes"), TypeError, "delete_checkpoint"),
+        (dict(async_save=1), TypeError, "async_save"),
     ],
 )
 def test_bad_arguments_are_rejected_by_name(tmp_path, kwargs, error, name):
@@ -238,7 +242,7 @@ def test_bad_arguments_are_rejected_by_name(tmp_path, kwargs, error, name):
 def test_get_config_returns_the_constructor_arguments(tmp_path):
     config = dict(
         backup_dir=str(tmp_path), save_freq=7, double_checkpoint=True, delete_checkpoint=False, keep=3,
-        save_on_signals=[int(signal.SIGINT)],
+        save_on_signals=[int(signal.SIGINT)], async_save=False,
     )
     assert BackupAndRestore(**config).get_config() == config
 
@@ -310,6 +314,7 @@ def test_the_same_callback_serves_a_second_fit(tmp_path):
     assert not (tmp_path / "backup").exists()
     with pytest.raises(Interrupted):
         fit(model, [backup, InterruptAt(10 + 4)], epochs=1)
+    backup.wait()
     assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["ckpt-00000000.npz"]
 
 
@@ -466,8 +471,10 @@ def test_multi_worker_restore_reads_each_checkpoint_file_once(tmp_path, monkeypa
     monkeypatch.setattr(
         _worker_agreement, "agree", lambda strategy, keys, failed: real_agree(FakeTwoWorkers(other_keys), keys, failed)
     )
+    first = BackupAndRestore(tmp_path, save_freq=3, keep=3)
     with pytest.raises(Interrupted):  # 10 steps per epoch: saved after steps 3, 6, 9, 12 (3 kept); dies at 14
-        fit(make_model(), [BackupAndRestore(tmp_path, save_freq=3, keep=3), InterruptAt(14)])
+        fit(make_model(), [first, InterruptAt(14)])
+    first.wait()
     folder = tmp_path / "worker-0"
     names = sorted(os.listdir(folder))
     assert names == ["ckpt-00000001.npz", "ckpt-00000002.npz", "ckpt-00000003.npz"]
@@ -675,8 +682,10 @@ def test_a_hand_made_checkpoint_is_skipped_with_the_file_and_the_reason(tmp_path
 
 
 def test_fit_resumes_from_the_previous_checkpoint_when_the_newest_is_hand_made(tmp_path):
+    first = BackupAndRestore(tmp_path, keep=3)
     with pytest.raises(Interrupted):
-        fit(make_model(), [BackupAndRestore(tmp_path, keep=3), InterruptAt(21)])  # epoch ends 1 and 2 saved
+        fit(make_model(), [first, InterruptAt(21)])  # epoch ends 1 and 2 saved
+    first.wait()
     _forge(str(tmp_path / "ckpt-00000001.npz"), _set("epoch", 10**12))
     callback = BackupAndRestore(tmp_path)
     with pytest.warns(UserWarning, match="ckpt-00000001.npz is corrupt or unusable"):
@@ -846,3 +855,109 @@ def test_a_saved_state_without_an_owner_is_a_warning(tmp_path):
         fit(make_model(), [BackupAndRestore(tmp_path), keras.callbacks.EarlyStopping(monitor="mae"), InterruptAt(21)])
     with pytest.warns(UserWarning, match=r"EarlyStopping\[monitor=mae.*which no callback of this fit owns"):
         fit(make_model(), [BackupAndRestore(tmp_path), keras.callbacks.EarlyStopping(monitor="loss")], epochs=3)
+
+
+# ---------------------------------------------------------------- asynchronous saves
+
+
+class WeightsAt(keras.callbacks.Callback):
+    """Records every model variable (copies) after the optimizer's steps `steps`."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps, self.weights = set(steps), {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step in self.steps:
+            self.weights[step] = [np.array(keras.ops.convert_to_numpy(v.value)) for v in self.model.variables]
+
+
+def _saved_runs(tmp_path, async_save, write=None, monkeypatch=None):
+    """Every checkpoint of a 2-epoch fit with save_freq=3 (keep=50), and the weights after steps 3, 6 and 9."""
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    folder = tmp_path / ("async" if async_save else "sync")
+    probe = WeightsAt([3, 6, 9])
+    backup = BackupAndRestore(folder, save_freq=3, keep=50, delete_checkpoint=False, async_save=async_save)
+    fit(make_model(), [backup, probe], epochs=2)
+    saved = [CheckpointStore.read(str(folder / name)) for name in sorted(os.listdir(folder))]
+    return saved, probe.weights
+
+
+def test_async_checkpoints_equal_sync_ones_and_the_weights_at_their_step(tmp_path, monkeypatch):
+    from kerasplus.callbacks import _checkpoint_store
+
+    # A slow write: training runs several steps (changing every weight) while each one is written.
+    real_write = _checkpoint_store.CheckpointStore.write
+
+    def slow_write(self, arrays, meta, replace=None):
+        time.sleep(0.05)
+        return real_write(self, arrays, meta, replace=replace)
+
+    sync, _ = _saved_runs(tmp_path, async_save=False)
+    monkeypatch.setattr(_checkpoint_store.CheckpointStore, "write", slow_write)
+    saved, weights = _saved_runs(tmp_path, async_save=True)
+    assert [os.path.basename(c.path) for c in saved] == [os.path.basename(c.path) for c in sync]
+    for got, want in zip(saved, sync):
+        assert got.arrays.keys() == want.arrays.keys()
+        for name in want.arrays:
+            np.testing.assert_array_equal(got.arrays[name], want.arrays[name], err_msg=name)
+    for k, step in enumerate([3, 6, 9]):  # model/<i>: model.variables[i]
+        for i, w in enumerate(weights[step]):
+            np.testing.assert_array_equal(saved[k].arrays[f"model/{i}"], w)
+
+
+def test_at_most_one_write_is_in_flight(tmp_path, monkeypatch):
+    import threading
+
+    from kerasplus.callbacks import _checkpoint_store
+
+    real_write = _checkpoint_store.CheckpointStore.write
+    lock, running, most, threads = threading.Lock(), [0], [0], set()
+
+    def counting_write(self, arrays, meta, replace=None):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threads.add(threading.current_thread().name)
+        time.sleep(0.03)
+        try:
+            return real_write(self, arrays, meta, replace=replace)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(_checkpoint_store.CheckpointStore, "write", counting_write)
+    fit(make_model(), [BackupAndRestore(tmp_path, save_freq=1, keep=2, delete_checkpoint=False)], epochs=2)
+    assert most[0] == 1
+    assert threads == {"kerasplus-checkpoint-write"}  # none in the training thread
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-00000018.npz", "ckpt-00000019.npz"]  # 20 steps, done at the end
+
+
+class DiskFull(OSError):
+    pass
+
+
+@pytest.mark.parametrize("failing", [1, 2])  # the save at step 4: raised at step 8's; the last one: at fit's end
+def test_a_failed_background_write_raises_its_own_error_later(tmp_path, monkeypatch, failing):
+    from kerasplus.callbacks import _checkpoint_store
+
+    real_write = _checkpoint_store.CheckpointStore.write
+    calls = []
+
+    def failing_write(self, arrays, meta, replace=None):
+        calls.append((meta["epoch"], meta["step"]))
+        if len(calls) == failing:
+            time.sleep(0.05)  # still in flight when training goes on
+            raise DiskFull(28, "No space left on device")
+        return real_write(self, arrays, meta, replace=replace)
+
+    monkeypatch.setattr(_checkpoint_store.CheckpointStore, "write", failing_write)
+    backup = BackupAndRestore(tmp_path, save_freq=4, delete_checkpoint=False)
+    with pytest.raises(DiskFull, match="No space left") as raised:
+        fit(make_model(), [backup], epochs=1)  # 10 steps: saves at steps 4 and 8
+    assert any("in the background" in note for note in raised.value.__notes__)
+    assert calls == [(0, 4), (0, 8)][:failing]  # the first failure: no save after it
+    assert sorted(os.listdir(tmp_path)) == [f"ckpt-{i:08d}.npz" for i in range(failing - 1)]
+    backup.wait()  # raised once only
