@@ -103,7 +103,9 @@ class BackupAndRestore(keras.callbacks.Callback):
     a second signal arrives, the previous handler acts on it (for SIGTERM by
     default: the process ends). Under `MultiWorkerMirroredStrategy` with
     several workers signals are not caught (logged at INFO): the workers would
-    first have to agree on the step to save at.
+    first have to agree on the step to save at. (There TensorFlow installs its
+    own C-level SIGTERM handler when the strategy is created; it does not end
+    the process: a SIGTERM'ed worker trains on until it is killed.)
 
     At `on_train_begin` the newest checkpoint is restored. With an integer
     `save_freq` a checkpoint can sit in the middle of an epoch: the resumed
@@ -286,8 +288,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         if multi_worker:
             logger.info(
                 "BackupAndRestore: save_on_signals is not honoured under MultiWorkerMirroredStrategy "
-                "(the workers would have to agree on the step to save at); a signal ends the "
-                "process as before and the run resumes from the last checkpoint."
+                "(the workers would have to agree on the step to save at). TensorFlow's own SIGTERM "
+                "handler, installed with the strategy, records the signal without ending the process; "
+                "after a kill the run resumes from the last checkpoint."
             )
             return
         catcher = SignalCatcher(self.save_on_signals)
