@@ -110,7 +110,7 @@ def main():
         run("bare")  # tracing
         times = {name: [] for name in variants}
         for repeat in range(args.repeats):
-            order = variants[repeat % len(variants):] + variants[: repeat % len(variants)]
+            order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
             for name in order:
                 times[name].append(run(name))
                 print(f"# repeat {repeat} {name:<10} {times[name][-1]:7.2f} s", flush=True)
@@ -132,8 +132,10 @@ def main():
     row("fit s: ours (async_save=False) / bare fit", "ours-sync", "bare")
     row("fit s: keras BackupAndRestore / bare fit", "keras", "bare")
     for asynchronous, blocked in TimedBackup.blocked.items():
-        print(f"# ours (async_save={asynchronous}) held the training thread {1000 * statistics.median(blocked):.0f} "
-              f"ms per save (median of {len(blocked)}; the last save's wait at on_train_end not included)")
+        print(
+            f"# ours (async_save={asynchronous}) held the training thread {1000 * statistics.median(blocked):.0f} "
+            f"ms per save (median of {len(blocked)}; the last save's wait at on_train_end not included)"
+        )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ _writers_lock = threading.Lock()
 def snapshot(arrays: dict) -> dict:
     """`arrays` with every array that may share memory with a live variable (a torch view) copied."""
     return {
-        name: value if isinstance(value, np.ndarray) and value.flags.owndata and value.flags.c_contiguous
+        name: value
+        if isinstance(value, np.ndarray) and value.flags.owndata and value.flags.c_contiguous
         else np.array(value, order="C", copy=True)
         for name, value in arrays.items()
     }
