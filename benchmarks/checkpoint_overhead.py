@@ -74,11 +74,62 @@ def make_callback(name, directory):
     raise ValueError(name)
 
 
+def per_save(model, repeats):
+    """Seconds one save holds the training thread, and until it is on disk, for each checkpointer (medians).
+
+    Less sensitive to the machine's load than whole fits: each save is timed alone, on the trained model.
+    """
+    from kerasplus.callbacks import _background_write, _training_state
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    root = tempfile.mkdtemp(prefix="kerasplus-save-bench-")
+    store = CheckpointStore(os.path.join(root, "ours"), keep=2)
+    results = {}
+
+    def record(name, blocked, done):
+        results.setdefault(name, []).append((blocked, done))
+
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            arrays, meta = _training_state.assemble(model, 0, 1, None, {})
+            arrays = _background_write.snapshot(arrays)
+            snapshot = time.perf_counter()
+            store.write(arrays, meta)
+            record("ours", snapshot - start, time.perf_counter() - start)
+            start = time.perf_counter()
+            model.save_weights(os.path.join(root, "keras.weights.h5"))  # what keras.callbacks.BackupAndRestore does
+            elapsed = time.perf_counter() - start
+            record("keras save_weights", elapsed, elapsed)
+            if orbax_available():
+                from orbax.checkpoint.experimental import v1 as ocp  # what keras's OrbaxCheckpoint uses
+
+                path = os.path.join(root, f"orbax-{len(results['ours'])}")
+                start = time.perf_counter()
+                state = keras.tree.map_structure(  # as OrbaxCheckpoint does on TensorFlow: scalars as Python numbers
+                    lambda a: a.item() if np.ndim(a) == 0 else a, model.get_state_tree(value_format="numpy_array")
+                )
+                future = ocp.save_pytree_async(path, state)
+                blocked = time.perf_counter() - start
+                future.result()
+                record("orbax save_pytree_async", blocked, time.perf_counter() - start)
+                shutil.rmtree(path, ignore_errors=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"# one save, medians of {repeats}: seconds the training thread is held / seconds until on disk")
+    print(f"{'checkpointer':<44}{'held':>9}{'on disk':>9}")
+    for name, values in results.items():
+        held = statistics.median(v[0] for v in values)
+        done = statistics.median(v[1] for v in values)
+        print(f"{name:<44}{held:9.2f}{done:9.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--per-save-only", action="store_true", help="only time single saves (no fit rows)")
     args = parser.parse_args()
     print_header("checkpoint_overhead.py: fit with a checkpoint every 50 steps vs bare fit, ResNet50-sized")
     load = os.getloadavg()
@@ -94,6 +145,10 @@ def main():
         f"# params={model.count_params()} steps={args.steps} batch={args.batch} save_freq={SAVE_FREQ} "
         f"repeats={args.repeats} variants={variants} loadavg(1,5,15)={load[0]:.1f},{load[1]:.1f},{load[2]:.1f}"
     )
+    if args.per_save_only:
+        model.fit(x[: args.batch], y[: args.batch], batch_size=args.batch, verbose=0)
+        per_save(model, max(args.repeats, 3))
+        return
     root = tempfile.mkdtemp(prefix="kerasplus-ckpt-bench-")
 
     def run(name):
@@ -131,6 +186,7 @@ def main():
         row("fit s: orbax / bare fit", "orbax", "bare")
     row("fit s: ours (async_save=False) / bare fit", "ours-sync", "bare")
     row("fit s: keras BackupAndRestore / bare fit", "keras", "bare")
+    per_save(model, args.repeats)
     for asynchronous, blocked in TimedBackup.blocked.items():
         print(
             f"# ours (async_save={asynchronous}) held the training thread {1000 * statistics.median(blocked):.0f} "
