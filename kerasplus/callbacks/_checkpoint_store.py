@@ -94,7 +94,8 @@ class CheckpointStore:
     def worker_folders(self) -> list:
         """Names of the folders of a multi-worker run's workers in this directory."""
         return sorted(
-            name for name in self._names()
+            name
+            for name in self._names()
             if _WORKER_FOLDER.match(name) and os.path.isdir(os.path.join(self.directory, name))
         )
 
@@ -121,16 +122,22 @@ class CheckpointStore:
         """Names of the complete checkpoint files (not read)."""
         return [os.path.basename(path) for _, path in self._numbered()]
 
+    def next_path(self) -> str:
+        """The path the next new checkpoint gets (the number after the newest one's)."""
+        numbered = self._numbered()
+        number = numbered[0][0] + 1 if numbered else 0
+        return os.path.join(self.directory, f"ckpt-{number:08d}.npz")
+
     def write(self, arrays: dict, meta: dict, replace: str | None = None) -> str:
-        """Writes a new checkpoint (the next number), or atomically rewrites `replace`; returns its path."""
-        if replace is not None:
-            path = replace
-            number = int(_NAME.match(os.path.basename(path)).group(1))
-        else:
-            numbered = self._numbered()
-            number = numbered[0][0] + 1 if numbered else 0
-            path = os.path.join(self.directory, f"ckpt-{number:08d}.npz")
-        arrays = {name: np.asarray(value).copy(order="C") for name, value in arrays.items()}  # 0-d stays 0-d
+        """Writes a new checkpoint (the next number), or atomically (re)writes `replace`; returns its path.
+
+        The arrays are not copied when they are C-contiguous: the caller must
+        not change them until `write` returns (`BackupAndRestore` hands it a
+        snapshot).
+        """
+        path = replace if replace is not None else self.next_path()
+        number = int(_NAME.match(os.path.basename(path)).group(1))
+        arrays = {name: np.asarray(value, order="C") for name, value in arrays.items()}  # 0-d stays 0-d
         meta = dict(meta, arrays={name: _describe(value) for name, value in arrays.items()})
         header = json.dumps(meta).encode("utf-8")
         digest = np.frombuffer(hashlib.sha256(header).digest(), dtype=np.uint8)
@@ -205,8 +212,7 @@ class CheckpointStore:
                 failed.append(path)
                 reasons.append(f"{path}: {error}")
                 warnings.warn(
-                    f"BackupAndRestore: checkpoint {path} is corrupt or unusable ({error}); "
-                    "trying the previous one.",
+                    f"BackupAndRestore: checkpoint {path} is corrupt or unusable ({error}); trying the previous one.",
                     UserWarning,
                     stacklevel=4,
                 )
@@ -236,8 +242,7 @@ class CheckpointStore:
         for checkpoint, failed in self._each_readable(check):
             if failed:
                 warnings.warn(
-                    f"BackupAndRestore: resuming from {checkpoint.path}, older than the "
-                    f"unusable {', '.join(failed)}.",
+                    f"BackupAndRestore: resuming from {checkpoint.path}, older than the unusable {', '.join(failed)}.",
                     UserWarning,
                     stacklevel=3,
                 )
@@ -272,7 +277,7 @@ class CheckpointStore:
 
 def _describe(value: np.ndarray) -> list:
     """``[shape, dtype, sha256 of the bytes]`` of an array as the header lists it."""
-    return [list(value.shape), value.dtype.str, hashlib.sha256(value.tobytes()).hexdigest()]
+    return [list(value.shape), value.dtype.str, hashlib.sha256(value.data).hexdigest()]  # C-contiguous: no copy
 
 
 def _reject(reason: str):

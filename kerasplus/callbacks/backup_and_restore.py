@@ -10,7 +10,7 @@ import keras
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _callback_state, _training_state, _worker_agreement
+from kerasplus.callbacks import _background_write, _callback_state, _training_state, _worker_agreement
 from kerasplus.callbacks._checkpoint_store import CheckpointStore
 from kerasplus.callbacks._data_position import DataCursor
 from kerasplus.callbacks._preemption import Preempted, SignalCatcher
@@ -47,6 +47,17 @@ class BackupAndRestore(keras.callbacks.Callback):
     `EarlyStopping` and `ReduceLROnPlateau` through adapters), and the steps
     per epoch and batch size. The last `keep` checkpoints are kept. A
     checkpoint is never written while a weight is NaN or inf.
+
+    With ``async_save=True`` (the default) a save only copies the training
+    state to host memory (NumPy arrays) at the step boundary; the file
+    (checksums, fsync, rename) is written by a background thread while
+    training goes on. One write is in flight at a time: a save waits for the
+    previous write first. A write that failed raises its own error at the next
+    save, or at the end of `fit`; `fit` ends (and `Preempted` is raised) only
+    once the last write is on disk. If `fit` dies of an exception, the write
+    in flight still completes (the process does not exit before it); call
+    `wait()` before reading `backup_dir` yourself. The checkpoint written is
+    the same, byte for byte, as with ``async_save=False``.
 
     The epoch's checkpoint is written in this callback's `on_epoch_end` and,
     when callbacks follow it in the list, written again (same file,
@@ -92,7 +103,9 @@ class BackupAndRestore(keras.callbacks.Callback):
     a second signal arrives, the previous handler acts on it (for SIGTERM by
     default: the process ends). Under `MultiWorkerMirroredStrategy` with
     several workers signals are not caught (logged at INFO): the workers would
-    first have to agree on the step to save at.
+    first have to agree on the step to save at. (There TensorFlow installs its
+    own C-level SIGTERM handler when the strategy is created; it does not end
+    the process: a SIGTERM'ed worker trains on until it is killed.)
 
     At `on_train_begin` the newest checkpoint is restored. With an integer
     `save_freq` a checkpoint can sit in the middle of an epoch: the resumed
@@ -140,6 +153,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         save_on_signals: signals (numbers or `signal.Signals`) that save and
             stop `fit` (see above); ``()`` catches none. SIGKILL and SIGSTOP
             cannot be caught and are refused.
+        async_save: write checkpoints in a background thread (see above);
+            False writes each one in the training thread before training
+            goes on.
 
     Example:
 
@@ -161,6 +177,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         delete_checkpoint: bool = True,
         keep: int = 2,
         save_on_signals=(signal.SIGTERM,),
+        async_save: bool = True,
     ):
         super().__init__()
         if not backup_dir:
@@ -174,7 +191,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.delete_checkpoint = v.check_bool("delete_checkpoint", delete_checkpoint)
         self.keep = v.check_int("keep", keep, minimum=1)
         self.save_on_signals = _check_signals(save_on_signals)
+        self.async_save = v.check_bool("async_save", async_save)
         self.backup_dir = str(backup_dir)
+        self._writer = _background_write.BackgroundWriter(self.backup_dir, self.async_save)
         self._store = CheckpointStore(self.backup_dir, max(self.keep, 2 if double_checkpoint else 1))
         self._active = self._store  # the store written to: a worker's own folder under multi-worker training
         self.restored_from = None
@@ -187,17 +206,22 @@ class BackupAndRestore(keras.callbacks.Callback):
             "delete_checkpoint": self.delete_checkpoint,
             "keep": self.keep,
             "save_on_signals": list(self.save_on_signals),
+            "async_save": self.async_save,
         }
+
+    def wait(self) -> None:
+        """Blocks until the checkpoint being written in the background is on disk; raises if its write failed."""
+        self._writer.wait()
 
     # ---------------------------------------------------------------- fit hooks
 
     def on_train_begin(self, logs=None):
+        _background_write.drain(self.backup_dir)  # a write an earlier fit (perhaps crashed) left in flight
         epoch_iterator, callback_list = internal_keras.find_running_fit()
         self._cursor = DataCursor(epoch_iterator) if epoch_iterator is not None else None
         if callback_list is None:
             warnings.warn(
-                "BackupAndRestore could not find the callback list of this fit; "
-                "other callbacks' state is not saved.",
+                "BackupAndRestore could not find the callback list of this fit; other callbacks' state is not saved.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -268,8 +292,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         if multi_worker:
             logger.info(
                 "BackupAndRestore: save_on_signals is not honoured under MultiWorkerMirroredStrategy "
-                "(the workers would have to agree on the step to save at); a signal ends the "
-                "process as before and the run resumes from the last checkpoint."
+                "(the workers would have to agree on the step to save at). TensorFlow's own SIGTERM "
+                "handler, installed with the strategy, records the signal without ending the process; "
+                "after a kill the run resumes from the last checkpoint."
             )
             return
         catcher = SignalCatcher(self.save_on_signals)
@@ -423,6 +448,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             internal_keras.stop_running_after_every_callback(self._callback_list, self._tail)
             self._tail = None
         internal_keras.set_initial_epoch(self.model, None)  # Keras leaves it set; a later fit must not inherit it
+        self._writer.wait()  # the last checkpoint is on disk (or its write's error raised) before fit ends
 
     def on_train_end(self, logs=None):
         self._end_fit()
@@ -459,12 +485,23 @@ class BackupAndRestore(keras.callbacks.Callback):
         return self._cursor.batch_size() if self._cursor is not None else None
 
     def _save(self, epoch, step, replace=None):
-        """Writes a checkpoint (or rewrites `replace`); returns its path, or None when the weights are not finite."""
+        """Writes a checkpoint (or rewrites `replace`); returns its path, or None when the weights are not finite.
+
+        The state is copied to host memory here; the file is written by
+        `self._writer` (in the background with `async_save`), after the
+        previous write is done (a failed one raises here).
+        """
+        self._writer.wait()
         position = self._cursor.position() if self._cursor is not None else None
         try:
             arrays, meta = _training_state.assemble(
-                self.model, epoch, step, position, self._stateful,
-                steps=self.params.get("steps"), batch_size=self._batch_size(),
+                self.model,
+                epoch,
+                step,
+                position,
+                self._stateful,
+                steps=self.params.get("steps"),
+                batch_size=self._batch_size(),
             )
         except _training_state.NonFiniteWeights as error:
             warnings.warn(
@@ -473,7 +510,10 @@ class BackupAndRestore(keras.callbacks.Callback):
                 stacklevel=2,
             )
             return None
-        return self._active.write(arrays, meta, replace=replace)
+        arrays, store = _background_write.snapshot(arrays), self._active
+        path = replace if replace is not None else store.next_path()
+        self._writer.submit(lambda: store.write(arrays, meta, replace=path), path)
+        return path
 
     def _restore(self, checkpoint):
         """Puts the training state of `checkpoint` (already read and verified) back into this fit."""

@@ -2,6 +2,7 @@ import io
 import json
 import os
 import signal
+import time
 import warnings
 
 import keras
@@ -165,8 +166,10 @@ def test_keras_early_stopping_and_reduce_lr_state_survive_in_either_order(tmp_pa
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path):
+    first = BackupAndRestore(tmp_path, keep=3)
     with pytest.raises(Interrupted):
-        fit(make_model(), [BackupAndRestore(tmp_path, keep=3), InterruptAt(31)], epochs=4)
+        fit(make_model(), [first, InterruptAt(31)], epochs=4)
+    first.wait()  # fit died of an exception: the write in flight goes on
     names = sorted(os.listdir(tmp_path))
     assert names == ["ckpt-00000000.npz", "ckpt-00000001.npz", "ckpt-00000002.npz"]
     latest = tmp_path / names[-1]
@@ -184,9 +187,13 @@ def test_checkpoint_of_a_different_model_names_the_variable(tmp_path):
     with pytest.raises(Interrupted):
         fit(make_model(), [BackupAndRestore(tmp_path), InterruptAt(12)])
     keras.utils.set_random_seed(1)
-    other = keras.Sequential([keras.Input((6,)), keras.layers.Dense(9, activation="relu"), keras.layers.Dropout(0.25), keras.layers.Dense(1)])
+    other = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(9, activation="relu"), keras.layers.Dropout(0.25), keras.layers.Dense(1)]
+    )
     other.compile(keras.optimizers.Adam(0.01), "mse", metrics=["mae"])
-    with pytest.raises(ValueError, match=r"different model: model variable #0 is .*kernel \(6, 8\) there and .*kernel \(6, 9\) here"):
+    with pytest.raises(
+        ValueError, match=r"different model: model variable #0 is .*kernel \(6, 8\) there and .*kernel \(6, 9\) here"
+    ):
         fit(other, [BackupAndRestore(tmp_path)])
     assert sorted(os.listdir(tmp_path)) == ["ckpt-00000000.npz"]  # nothing overwritten
 
@@ -211,7 +218,11 @@ def test_no_checkpoint_is_written_with_non_finite_weights(tmp_path):
                 kernel.assign(np.full(kernel.shape, np.nan, "float32"))
 
     with pytest.warns(UserWarning, match="not saving .* NaN or inf"):
-        fit(make_model(), [Poison(), BackupAndRestore(tmp_path, save_freq=2, keep=50, delete_checkpoint=False)], epochs=1)
+        fit(
+            make_model(),
+            [Poison(), BackupAndRestore(tmp_path, save_freq=2, keep=50, delete_checkpoint=False)],
+            epochs=1,
+        )
     names = sorted(os.listdir(tmp_path))
     assert names == ["ckpt-00000000.npz"]  # saved at step 2; steps 4, 6, 8, 10 had NaN weights
     with np.load(tmp_path / names[0]) as saved:
@@ -226,6 +237,7 @@ def test_no_checkpoint_is_written_with_non_finite_weights(tmp_path):
         (dict(save_freq=2.5), TypeError, "save_freq"),
         (dict(keep=0), ValueError, "keep"),
         (dict(delete_checkpoint="yes"), TypeError, "delete_checkpoint"),
+        (dict(async_save=1), TypeError, "async_save"),
     ],
 )
 def test_bad_arguments_are_rejected_by_name(tmp_path, kwargs, error, name):
@@ -237,8 +249,13 @@ def test_bad_arguments_are_rejected_by_name(tmp_path, kwargs, error, name):
 
 def test_get_config_returns_the_constructor_arguments(tmp_path):
     config = dict(
-        backup_dir=str(tmp_path), save_freq=7, double_checkpoint=True, delete_checkpoint=False, keep=3,
+        backup_dir=str(tmp_path),
+        save_freq=7,
+        double_checkpoint=True,
+        delete_checkpoint=False,
+        keep=3,
         save_on_signals=[int(signal.SIGINT)],
+        async_save=False,
     )
     assert BackupAndRestore(**config).get_config() == config
 
@@ -253,8 +270,13 @@ def test_generator_input_is_checkpointed_at_epoch_ends_with_a_warning(tmp_path):
 
     model = make_model()
     with pytest.warns(UserWarning, match="epoch ends only"):
-        model.fit(batches(), steps_per_epoch=10, epochs=2, verbose=0,
-                  callbacks=[BackupAndRestore(tmp_path, save_freq=3, delete_checkpoint=False)])
+        model.fit(
+            batches(),
+            steps_per_epoch=10,
+            epochs=2,
+            verbose=0,
+            callbacks=[BackupAndRestore(tmp_path, save_freq=3, delete_checkpoint=False)],
+        )
     assert sorted(os.listdir(tmp_path)) == ["ckpt-00000000.npz", "ckpt-00000001.npz"]
 
 
@@ -292,11 +314,20 @@ def test_schedule_callbacks_continue_their_curve_after_a_mid_epoch_resume(tmp_pa
 
     interrupted, _, _ = rate_probe(steps)
     with pytest.raises(Interrupted):  # saved after global step 9 = epoch 1, step 1
-        interrupted.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0,
-                        callbacks=[make_callback(), BackupAndRestore(tmp_path, save_freq=3), InterruptAt(11)])
+        interrupted.fit(
+            x,
+            y,
+            batch_size=1,
+            epochs=3,
+            shuffle=False,
+            verbose=0,
+            callbacks=[make_callback(), BackupAndRestore(tmp_path, save_freq=3), InterruptAt(11)],
+        )
     resumed, _, _ = rate_probe(steps)
     callback = make_callback()
-    resumed.fit(x, y, batch_size=1, epochs=3, shuffle=False, verbose=0, callbacks=[BackupAndRestore(tmp_path), callback])
+    resumed.fit(
+        x, y, batch_size=1, epochs=3, shuffle=False, verbose=0, callbacks=[BackupAndRestore(tmp_path), callback]
+    )
     assert callback.get_state()["first_step"] == 0
     np.testing.assert_allclose(applied_rates(resumed), applied_rates(reference), rtol=1e-6)
 
@@ -310,6 +341,7 @@ def test_the_same_callback_serves_a_second_fit(tmp_path):
     assert not (tmp_path / "backup").exists()
     with pytest.raises(Interrupted):
         fit(model, [backup, InterruptAt(10 + 4)], epochs=1)
+    backup.wait()
     assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["ckpt-00000000.npz"]
 
 
@@ -466,8 +498,10 @@ def test_multi_worker_restore_reads_each_checkpoint_file_once(tmp_path, monkeypa
     monkeypatch.setattr(
         _worker_agreement, "agree", lambda strategy, keys, failed: real_agree(FakeTwoWorkers(other_keys), keys, failed)
     )
+    first = BackupAndRestore(tmp_path, save_freq=3, keep=3)
     with pytest.raises(Interrupted):  # 10 steps per epoch: saved after steps 3, 6, 9, 12 (3 kept); dies at 14
-        fit(make_model(), [BackupAndRestore(tmp_path, save_freq=3, keep=3), InterruptAt(14)])
+        fit(make_model(), [first, InterruptAt(14)])
+    first.wait()
     folder = tmp_path / "worker-0"
     names = sorted(os.listdir(folder))
     assert names == ["ckpt-00000001.npz", "ckpt-00000002.npz", "ckpt-00000003.npz"]
@@ -502,8 +536,9 @@ def tiny_checkpoints(directory):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(keras.optimizers.SGD(0.1), "mse")
     x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
-    model.fit(x, x[:, :2], batch_size=4, epochs=2, verbose=0,
-              callbacks=[BackupAndRestore(directory, delete_checkpoint=False)])
+    model.fit(
+        x, x[:, :2], batch_size=4, epochs=2, verbose=0, callbacks=[BackupAndRestore(directory, delete_checkpoint=False)]
+    )
     older, newest = (str(directory / name) for name in sorted(os.listdir(directory)))
     return model, older, newest
 
@@ -634,7 +669,8 @@ MALFORMED = {
     "a bad NumPy RNG key": (lambda arrays, meta: arrays.__setitem__("rng/numpy", arrays["rng/numpy"][:5]), "random"),
     "string weights": (lambda arrays, meta: arrays.__setitem__("model/0", arrays["model/0"].astype("U8")), "numeric"),
     "a shape unlike the model's": (
-        lambda arrays, meta: arrays.__setitem__("model/0", arrays["model/0"].T.copy()), r"\(2, 3\) in the file"
+        lambda arrays, meta: arrays.__setitem__("model/0", arrays["model/0"].T.copy()),
+        r"\(2, 3\) in the file",
     ),
     "NaN weights": (lambda arrays, meta: arrays["model/0"].__setitem__((0, 0), np.nan), "NaN"),
     "epoch=1e12 (a float)": (_set("epoch", 1e12), "not counts"),
@@ -675,8 +711,10 @@ def test_a_hand_made_checkpoint_is_skipped_with_the_file_and_the_reason(tmp_path
 
 
 def test_fit_resumes_from_the_previous_checkpoint_when_the_newest_is_hand_made(tmp_path):
+    first = BackupAndRestore(tmp_path, keep=3)
     with pytest.raises(Interrupted):
-        fit(make_model(), [BackupAndRestore(tmp_path, keep=3), InterruptAt(21)])  # epoch ends 1 and 2 saved
+        fit(make_model(), [first, InterruptAt(21)])  # epoch ends 1 and 2 saved
+    first.wait()
     _forge(str(tmp_path / "ckpt-00000001.npz"), _set("epoch", 10**12))
     callback = BackupAndRestore(tmp_path)
     with pytest.warns(UserWarning, match="ckpt-00000001.npz is corrupt or unusable"):
@@ -781,12 +819,19 @@ def test_bad_save_on_signals_is_rejected_by_name(tmp_path, value, error):
 def test_a_different_batch_size_resumes_at_the_next_epoch_boundary_with_a_warning(tmp_path, batch_size):
     x, y = data()
     with pytest.raises(Interrupted):  # batch 4, 10 steps per epoch: saved at global step 12 = epoch 1, step 2
-        make_model().fit(x, y, batch_size=4, epochs=3, verbose=0,
-                         callbacks=[BackupAndRestore(tmp_path, save_freq=3), InterruptAt(14)])
+        make_model().fit(
+            x,
+            y,
+            batch_size=4,
+            epochs=3,
+            verbose=0,
+            callbacks=[BackupAndRestore(tmp_path, save_freq=3), InterruptAt(14)],
+        )
     steps = Steps()
     with pytest.warns(UserWarning, match="Resuming at the start of epoch 2"):
-        history = make_model().fit(x, y, batch_size=batch_size, epochs=3, verbose=0,
-                                   callbacks=[BackupAndRestore(tmp_path, save_freq=3), steps])
+        history = make_model().fit(
+            x, y, batch_size=batch_size, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path, save_freq=3), steps]
+        )
     assert steps.seen[0] == (2, 0) and len(steps.seen) == 40 // batch_size
     assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
 
@@ -877,3 +922,109 @@ def test_resume_at_an_epoch_and_mid_epoch_is_bit_exact_on_jax_and_torch(tmp_path
         assert custom["restored_from"] == "ckpt-00000000.npz" and custom["first_step"] == [1, 0]
         assert any("its sampler Reversed" in w for w in custom["warnings"])
         assert custom["max_diff"] == 0.0
+
+
+# ---------------------------------------------------------------- asynchronous saves
+
+
+class WeightsAt(keras.callbacks.Callback):
+    """Records every model variable (copies) after the optimizer's steps `steps`."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps, self.weights = set(steps), {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step in self.steps:
+            self.weights[step] = [np.array(keras.ops.convert_to_numpy(v.value)) for v in self.model.variables]
+
+
+def _saved_runs(tmp_path, async_save, write=None, monkeypatch=None):
+    """Every checkpoint of a 2-epoch fit with save_freq=3 (keep=50), and the weights after steps 3, 6 and 9."""
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    folder = tmp_path / ("async" if async_save else "sync")
+    probe = WeightsAt([3, 6, 9])
+    backup = BackupAndRestore(folder, save_freq=3, keep=50, delete_checkpoint=False, async_save=async_save)
+    fit(make_model(), [backup, probe], epochs=2)
+    saved = [CheckpointStore.read(str(folder / name)) for name in sorted(os.listdir(folder))]
+    return saved, probe.weights
+
+
+def test_async_checkpoints_equal_sync_ones_and_the_weights_at_their_step(tmp_path, monkeypatch):
+    from kerasplus.callbacks import _checkpoint_store
+
+    # A slow write: training runs several steps (changing every weight) while each one is written.
+    real_write = _checkpoint_store.CheckpointStore.write
+
+    def slow_write(self, arrays, meta, replace=None):
+        time.sleep(0.05)
+        return real_write(self, arrays, meta, replace=replace)
+
+    sync, _ = _saved_runs(tmp_path, async_save=False)
+    monkeypatch.setattr(_checkpoint_store.CheckpointStore, "write", slow_write)
+    saved, weights = _saved_runs(tmp_path, async_save=True)
+    assert [os.path.basename(c.path) for c in saved] == [os.path.basename(c.path) for c in sync]
+    for got, want in zip(saved, sync):
+        assert got.arrays.keys() == want.arrays.keys()
+        for name in want.arrays:
+            np.testing.assert_array_equal(got.arrays[name], want.arrays[name], err_msg=name)
+    for k, step in enumerate([3, 6, 9]):  # model/<i>: model.variables[i]
+        for i, w in enumerate(weights[step]):
+            np.testing.assert_array_equal(saved[k].arrays[f"model/{i}"], w)
+
+
+def test_at_most_one_write_is_in_flight(tmp_path, monkeypatch):
+    import threading
+
+    from kerasplus.callbacks import _checkpoint_store
+
+    real_write = _checkpoint_store.CheckpointStore.write
+    lock, running, most, threads = threading.Lock(), [0], [0], set()
+
+    def counting_write(self, arrays, meta, replace=None):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threads.add(threading.current_thread().name)
+        time.sleep(0.03)
+        try:
+            return real_write(self, arrays, meta, replace=replace)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(_checkpoint_store.CheckpointStore, "write", counting_write)
+    fit(make_model(), [BackupAndRestore(tmp_path, save_freq=1, keep=2, delete_checkpoint=False)], epochs=2)
+    assert most[0] == 1
+    assert threads == {"kerasplus-checkpoint-write"}  # none in the training thread
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-00000018.npz", "ckpt-00000019.npz"]  # 20 steps, done at the end
+
+
+class DiskFull(OSError):
+    pass
+
+
+@pytest.mark.parametrize("failing", [1, 2])  # the save at step 4: raised at step 8's; the last one: at fit's end
+def test_a_failed_background_write_raises_its_own_error_later(tmp_path, monkeypatch, failing):
+    from kerasplus.callbacks import _checkpoint_store
+
+    real_write = _checkpoint_store.CheckpointStore.write
+    calls = []
+
+    def failing_write(self, arrays, meta, replace=None):
+        calls.append((meta["epoch"], meta["step"]))
+        if len(calls) == failing:
+            time.sleep(0.05)  # still in flight when training goes on
+            raise DiskFull(28, "No space left on device")
+        return real_write(self, arrays, meta, replace=replace)
+
+    monkeypatch.setattr(_checkpoint_store.CheckpointStore, "write", failing_write)
+    backup = BackupAndRestore(tmp_path, save_freq=4, delete_checkpoint=False)
+    with pytest.raises(DiskFull, match="No space left") as raised:
+        fit(make_model(), [backup], epochs=1)  # 10 steps: saves at steps 4 and 8
+    assert any("in the background" in note for note in raised.value.__notes__)
+    assert calls == [(0, 4), (0, 8)][:failing]  # the first failure: no save after it
+    assert sorted(os.listdir(tmp_path)) == [f"ckpt-{i:08d}.npz" for i in range(failing - 1)]
+    backup.wait()  # raised once only

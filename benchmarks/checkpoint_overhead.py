@@ -1,0 +1,198 @@
+"""`fit` time with checkpoints every 50 steps on a ResNet50-sized model, against bare `fit` and other checkpointers.
+
+Variants, all in this one process, one model (ResNet50, 32x32 inputs, 10
+classes: 23.6M parameters, Adam: ~71M floats of state), order rotated each
+repeat; every run is one `fit` of `--steps` steps of batch `--batch` on random
+data, the first (tracing) run excluded:
+  bare          no callback (the anchor)
+  ours          kerasplus BackupAndRestore(save_freq=50), async_save=True (the default)
+  ours-sync     the same with async_save=False
+  keras         keras.callbacks.BackupAndRestore(save_freq=50)
+  orbax         keras.callbacks.OrbaxCheckpoint(save_freq=50, save_on_background=True), if orbax-checkpoint
+                is installed (it runs on the TensorFlow backend: the state is handed to it as numpy)
+
+Each checkpointer's `fit` includes waiting for its last write (ours and Orbax
+wait at `on_train_end`). Ratios are medians over repeats of the ratio within one
+repeat. "blocked ms/save" is the time our callback holds the training thread
+per save (snapshot to host numpy; with async_save=False, the whole write).
+
+Run: python benchmarks/checkpoint_overhead.py [--repeats 3] [--steps 150] [--batch 16]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks._header import print_header  # noqa: E402
+from kerasplus.callbacks import BackupAndRestore  # noqa: E402
+
+SAVE_FREQ = 50
+
+
+class TimedBackup(BackupAndRestore):
+    """Ours, recording how long each save holds the training thread."""
+
+    blocked = {True: [], False: []}  # by async_save
+
+    def _save(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super()._save(*args, **kwargs)
+        finally:
+            TimedBackup.blocked[self.async_save].append(time.perf_counter() - start)
+
+
+def orbax_available():
+    try:
+        import orbax.checkpoint  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_callback(name, directory):
+    if name == "bare":
+        return []
+    if name == "ours":
+        return [TimedBackup(directory, save_freq=SAVE_FREQ)]
+    if name == "ours-sync":
+        return [TimedBackup(directory, save_freq=SAVE_FREQ, async_save=False)]
+    if name == "keras":
+        return [keras.callbacks.BackupAndRestore(directory, save_freq=SAVE_FREQ)]
+    if name == "orbax":
+        return [keras.callbacks.OrbaxCheckpoint(directory, save_freq=SAVE_FREQ, save_on_background=True)]
+    raise ValueError(name)
+
+
+def per_save(model, repeats):
+    """Seconds one save holds the training thread, and until it is on disk, for each checkpointer (medians).
+
+    Less sensitive to the machine's load than whole fits: each save is timed alone, on the trained model.
+    """
+    from kerasplus.callbacks import _background_write, _training_state
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    root = tempfile.mkdtemp(prefix="kerasplus-save-bench-")
+    store = CheckpointStore(os.path.join(root, "ours"), keep=2)
+    results = {}
+
+    def record(name, blocked, done):
+        results.setdefault(name, []).append((blocked, done))
+
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            arrays, meta = _training_state.assemble(model, 0, 1, None, {})
+            arrays = _background_write.snapshot(arrays)
+            snapshot = time.perf_counter()
+            store.write(arrays, meta)
+            record("ours", snapshot - start, time.perf_counter() - start)
+            start = time.perf_counter()
+            model.save_weights(os.path.join(root, "keras.weights.h5"))  # what keras.callbacks.BackupAndRestore does
+            elapsed = time.perf_counter() - start
+            record("keras save_weights", elapsed, elapsed)
+            if orbax_available():
+                from orbax.checkpoint.experimental import v1 as ocp  # what keras's OrbaxCheckpoint uses
+
+                path = os.path.join(root, f"orbax-{len(results['ours'])}")
+                start = time.perf_counter()
+                state = keras.tree.map_structure(  # as OrbaxCheckpoint does on TensorFlow: scalars as Python numbers
+                    lambda a: a.item() if np.ndim(a) == 0 else a, model.get_state_tree(value_format="numpy_array")
+                )
+                future = ocp.save_pytree_async(path, state)
+                blocked = time.perf_counter() - start
+                future.result()
+                record("orbax save_pytree_async", blocked, time.perf_counter() - start)
+                shutil.rmtree(path, ignore_errors=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"# one save, medians of {repeats}: seconds the training thread is held / seconds until on disk")
+    print(f"{'checkpointer':<44}{'held':>9}{'on disk':>9}")
+    for name, values in results.items():
+        held = statistics.median(v[0] for v in values)
+        done = statistics.median(v[1] for v in values)
+        print(f"{name:<44}{held:9.2f}{done:9.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--per-save-only", action="store_true", help="only time single saves (no fit rows)")
+    args = parser.parse_args()
+    print_header("checkpoint_overhead.py: fit with a checkpoint every 50 steps vs bare fit, ResNet50-sized")
+    load = os.getloadavg()
+    keras.utils.set_random_seed(0)
+    model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
+    model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy")
+    n = args.steps * args.batch
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=(n,))
+    variants = ["bare", "ours", "ours-sync", "keras"] + (["orbax"] if orbax_available() else [])
+    print(
+        f"# params={model.count_params()} steps={args.steps} batch={args.batch} save_freq={SAVE_FREQ} "
+        f"repeats={args.repeats} variants={variants} loadavg(1,5,15)={load[0]:.1f},{load[1]:.1f},{load[2]:.1f}"
+    )
+    if args.per_save_only:
+        model.fit(x[: args.batch], y[: args.batch], batch_size=args.batch, verbose=0)
+        per_save(model, max(args.repeats, 3))
+        return
+    root = tempfile.mkdtemp(prefix="kerasplus-ckpt-bench-")
+
+    def run(name):
+        directory = os.path.join(root, name)
+        shutil.rmtree(directory, ignore_errors=True)
+        callbacks = make_callback(name, directory)
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=args.batch, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+        elapsed = time.perf_counter() - start
+        shutil.rmtree(directory, ignore_errors=True)
+        return elapsed
+
+    try:
+        run("bare")  # tracing
+        times = {name: [] for name in variants}
+        for repeat in range(args.repeats):
+            order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
+            for name in order:
+                times[name].append(run(name))
+                print(f"# repeat {repeat} {name:<10} {times[name][-1]:7.2f} s", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"# loadavg(1,5,15) at the end={','.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print("# ours/anchor: median fit seconds; ratio: median of per-repeat ratios (lower is better)")
+    print(f"{'name':<44}{'ours':>9}{'anchor':>9}{'ratio':>8}")
+
+    def row(label, mine, anchor):
+        ratio = statistics.median(a / b for a, b in zip(times[mine], times[anchor]))
+        print(f"{label:<44}{statistics.median(times[mine]):9.2f}{statistics.median(times[anchor]):9.2f}{ratio:8.3f}")
+
+    row("fit s: ours (async) / bare fit", "ours", "bare")
+    row("fit s: ours (async) / keras BackupAndRestore", "ours", "keras")
+    if "orbax" in times:
+        row("fit s: ours (async) / keras OrbaxCheckpoint", "ours", "orbax")
+        row("fit s: orbax / bare fit", "orbax", "bare")
+    row("fit s: ours (async_save=False) / bare fit", "ours-sync", "bare")
+    row("fit s: keras BackupAndRestore / bare fit", "keras", "bare")
+    per_save(model, args.repeats)
+    for asynchronous, blocked in TimedBackup.blocked.items():
+        print(
+            f"# ours (async_save={asynchronous}) held the training thread {1000 * statistics.median(blocked):.0f} "
+            f"ms per save (median of {len(blocked)}; the last save's wait at on_train_end not included)"
+        )
+
+
+if __name__ == "__main__":
+    main()
