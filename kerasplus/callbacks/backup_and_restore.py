@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import warnings
+from collections.abc import Iterable
 
 import keras
 
@@ -22,15 +23,15 @@ logger = logging.getLogger(__name__)
 class _AfterEveryCallback(keras.callbacks.Callback):
     """Appended to the running fit's callback list: runs `BackupAndRestore`'s saves after every callback."""
 
-    def __init__(self, after_batch, after_epoch):
+    def __init__(self, after_batch, after_epoch) -> None:
         super().__init__()
         self.after_batch = after_batch
         self.after_epoch = after_epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.after_batch(batch)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.after_epoch(epoch)
 
 
@@ -176,9 +177,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         double_checkpoint: bool = False,
         delete_checkpoint: bool = True,
         keep: int = 2,
-        save_on_signals=(signal.SIGTERM,),
+        save_on_signals: Iterable[int | signal.Signals] = (signal.SIGTERM,),
         async_save: bool = True,
-    ):
+    ) -> None:
         super().__init__()
         if not backup_dir:
             raise ValueError(f"`backup_dir` must be a directory path; received backup_dir={backup_dir!r}.")
@@ -215,7 +216,7 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     # ---------------------------------------------------------------- fit hooks
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         _background_write.drain(self.backup_dir)  # a write an earlier fit (perhaps crashed) left in flight
         epoch_iterator, callback_list = internal_keras.find_running_fit()
         self._cursor = DataCursor(epoch_iterator) if epoch_iterator is not None else None
@@ -375,16 +376,16 @@ class BackupAndRestore(keras.callbacks.Callback):
             due, self._due = self._due, None
             self._save(*due)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         for key, callback, state in self._pending_states:
             self._set_callback_state(key, callback, state)
         self._pending_states = []
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._begin = batch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._pending_metrics is not None:
             self._add_saved_metrics()
         done = batch - self._begin + 1
@@ -419,7 +420,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                 stacklevel=3,
             )
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         stopping = self._catcher is not None and self._catcher.received is not None
         if self.save_freq == "epoch" or self._save_at_epoch_end or not self._mid_epoch or stopping:
             self._epoch_checkpoint = self._save(epoch + 1, 0)
@@ -450,7 +451,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         internal_keras.set_initial_epoch(self.model, None)  # Keras leaves it set; a later fit must not inherit it
         self._writer.wait()  # the last checkpoint is on disk (or its write's error raised) before fit ends
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         self._end_fit()
         if self.delete_checkpoint:
             self._active.delete_all()  # and backup_dir itself, once the last worker's folder is gone
