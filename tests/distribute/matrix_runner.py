@@ -109,7 +109,7 @@ def _callbacks():
 
 
 def _momentum():
-    """The LR callbacks cycle momentum on TensorFlow only (elsewhere they refuse; see `momentum_refusals`)."""
+    """The matrix rows cycle momentum on TensorFlow only; `momentum_refusals` checks the default on JAX."""
     return {} if _backend() == "tensorflow" else {"cycle_momentum": False}
 
 
@@ -571,7 +571,10 @@ def _mixed_cell(component, policy):
         weights, losses, model = train(component)
         x, classes = make_data()
         out = model(x[:4], training=False)
-        loss_value = component.loss()(labels_for(component, classes)[:4], out)
+        labels = labels_for(component, classes)[:4]
+        if component.labels == "onehot":  # the mixing layers one-hot the labels the model trains on
+            labels = np.eye(CLASSES, dtype="float32")[labels]
+        loss_value = component.loss()(labels, out)
         return {
             "output_dtype": str(keras.backend.standardize_dtype(out.dtype)),
             "compute_dtype": keras.config.dtype_policy().compute_dtype,
