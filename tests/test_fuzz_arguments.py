@@ -26,13 +26,26 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import keras_tuner
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keras import ops
 
-from kerasplus import callbacks, data, initializers, layers, losses, schedules, transfer
+from kerasplus import (
+    callbacks,
+    data,
+    diagnostics,
+    distribute,
+    initializers,
+    layers,
+    losses,
+    quantization,
+    schedules,
+    transfer,
+)
+from kerasplus.tuning import spaces
 
 EXAMPLES = 64  # per entry; 18 entries give 1,152 cases
 
@@ -707,3 +720,223 @@ def test_the_table_covers_losses_data_initializers_and_transfer():
             if name not in ("Huber", "MeanAbsoluteError", "MeanSquaredError", "fine_tune"):  # Keras's; trains
                 assert name in covered, name
     assert {"for_activation", "lsuv"} <= covered
+
+
+# ---------------------------------------------------------------- callbacks, diagnostics, distribute, quantization, tuning
+
+
+def config_round_trips(built, kwargs):
+    """Accepted arguments survive `get_config` and rebuild an equal object."""
+    config = built.get_config()
+    rebuild = getattr(type(built), "from_config", None) or (lambda config: type(built)(**config))
+    assert rebuild(config).get_config() == config
+
+
+def fit_diagnostics_works(built, kwargs):
+    assert built.patience >= 1 and built.exploding_norm > 0
+
+
+def verdict_works(result, kwargs):
+    verdict, reason = result
+    assert verdict in diagnostics.VERDICTS and isinstance(reason, str)
+
+
+def scaling_works(scaling, kwargs):
+    assert scaling.replicas >= 1 and scaling.global_batch_size >= 1
+    assert math.isfinite(scaling.learning_rate) and scaling.learning_rate > 0
+
+
+def reinitialize_works(report, kwargs):
+    assert isinstance(report, list)
+    assert all(np.all(np.isfinite(ops.convert_to_numpy(w))) for w in SMALL_MODEL.weights)
+
+
+def hp_value_works(value, kwargs):
+    if isinstance(value, float):
+        assert math.isfinite(value) and value >= 0
+    else:
+        schedule_works(value, kwargs.get("steps", 10))
+
+
+def lr_range_works(result, kwargs):
+    low, high = result
+    assert 0 < low < high
+
+
+def hps():
+    return Arg(st.builds(keras_tuner.HyperParameters), st.sampled_from([None, "hp", 3, {}]))
+
+
+def losses_list():
+    return Arg(
+        st.lists(st.floats(0.01, 5.0), min_size=1, max_size=8),
+        st.one_of(st.sampled_from([[], None, "loss", 3, [None], [math.nan], ["a"]]), GARBAGE),
+    )
+
+
+def finder_result():
+    lrs = np.geomspace(1e-5, 1.0, 50)
+    curve = 2.0 - np.tanh(10 * (np.log10(lrs) + 3))
+    return callbacks.LRFinderResult(lrs, curve, curve, diverged=False)
+
+
+LR_FINDER_RESULT = finder_result()
+
+
+def backup_without_a_dir(**kwargs):
+    import tempfile
+
+    return callbacks.BackupAndRestore(tempfile.mkdtemp(prefix="kp_fuzz_"), **kwargs)
+
+
+backup_without_a_dir.__wrapped__ = callbacks.BackupAndRestore
+
+
+def learning_rate_schedule(**kwargs):
+    return spaces.learning_rate_schedule(**kwargs)
+
+
+learning_rate_schedule.__wrapped__ = spaces.learning_rate_schedule
+
+FEW = 40
+
+THIRD = [
+    Entry(
+        callbacks.EarlyStopping,
+        {},
+        dict(
+            monitor=Arg(
+                st.sampled_from(["val_loss", "loss", "val_accuracy"]), st.sampled_from(["", None, 3, ["loss"]])
+            ),
+            min_delta=Arg(st.floats(0.0, 1.0), rate().wild),
+            patience=Arg(st.integers(0, 10), count().wild),
+            mode=choice("auto", "min", "max"),
+            baseline=Arg(st.one_of(st.none(), st.floats(0.0, 5.0)), rate().wild),
+            restore_best_weights=flag(),
+            start_from_epoch=Arg(st.integers(0, 5), count().wild),
+            criterion=choice("patience", "gl", "pq", "up"),
+            alpha=Arg(st.none(), st.one_of(rate().wild, count().wild)),
+            strip_length=Arg(st.integers(1, 10), count().wild),
+            smoothing=Arg(st.floats(0.0, 0.99), fraction().wild),
+        ),
+        config_round_trips,
+        examples=FEW,
+    ),
+    Entry(
+        callbacks.NaNGuard,
+        {},
+        dict(
+            max_consecutive=Arg(st.integers(1, 10), count().wild),
+            lr_factor=Arg(st.floats(0.01, 1.0), fraction().wild),
+            check_weights=flag(),
+        ),
+        config_round_trips,
+        examples=FEW,
+    ),
+    Entry(
+        backup_without_a_dir,
+        {},
+        dict(
+            save_freq=Arg(
+                st.one_of(st.just("epoch"), st.integers(1, 100)), st.sampled_from(["batch", 0, -1, None, 2.5])
+            ),
+            double_checkpoint=flag(),
+            delete_checkpoint=flag(),
+            keep=Arg(st.integers(1, 5), count().wild),
+            async_save=flag(),
+        ),
+        config_round_trips,
+        examples=FEW,
+    ),
+    Entry(
+        diagnostics.FitDiagnostics,
+        {},
+        dict(
+            gradient_every=optional_count(),
+            baseline_loss=Arg(st.one_of(st.none(), st.floats(0.01, 5.0)), rate().wild),
+            underfit_ratio=Arg(st.floats(0.01, 1.0), fraction().wild),
+            overfit_tolerance=Arg(st.floats(0.0, 1.0), rate().wild),
+            patience=Arg(st.integers(1, 10), count().wild),
+            divergence_factor=Arg(st.floats(1.01, 10.0), rate().wild),
+            exploding_norm=rate(),
+            log_per_layer=flag(),
+            verbose=choice(0, 1),
+        ),
+        fit_diagnostics_works,
+        examples=FEW,
+    ),
+    Entry(
+        diagnostics.curve_verdict,
+        dict(train_loss=losses_list()),
+        dict(
+            baseline_loss=Arg(st.one_of(st.none(), st.floats(0.01, 5.0)), rate().wild),
+            underfit_ratio=Arg(st.floats(0.01, 1.0), fraction().wild),
+            overfit_tolerance=Arg(st.floats(0.0, 1.0), rate().wild),
+            patience=Arg(st.integers(1, 10), count().wild),
+            divergence_factor=Arg(st.floats(1.01, 10.0), rate().wild),
+        ),
+        verdict_works,
+        examples=FEW,
+    ),
+    Entry(
+        distribute.scale_for_replicas,
+        dict(per_replica_batch_size=count(), base_lr=rate()),
+        dict(base_batch_size=optional_count()),
+        scaling_works,
+        examples=FEW,
+    ),
+    Entry(
+        quantization.QuantizationConfig,
+        {},
+        dict(
+            keep_float=Arg(
+                st.lists(st.sampled_from(["a", "b", "head"]), max_size=3),
+                st.sampled_from(["head", [3], None, 3, [None]]),
+            ),
+            ema_decay=Arg(st.floats(0.0, 0.999), fraction().wild),
+        ),
+        config_round_trips,
+        examples=FEW,
+    ),
+    Entry(
+        initializers.reinitialize,
+        dict(model=models()),
+        dict(zero_init_residual=flag(), seed=Arg(st.one_of(st.none(), st.integers(0, 1000)), seed().wild)),
+        reinitialize_works,
+        examples=FEW,
+    ),
+    Entry(
+        learning_rate_schedule,
+        dict(hp=hps(), steps=Arg(st.integers(2, 300), count().wild)),
+        dict(min_lr=Arg(st.floats(1e-5, 1e-3), rate().wild), max_lr=Arg(st.floats(1e-2, 1.0), rate().wild)),
+        hp_value_works,
+        examples=FEW,
+    ),
+    Entry(
+        spaces.lr_range,
+        dict(result=Arg(st.just(LR_FINDER_RESULT), st.sampled_from([None, 3, "result"]))),
+        dict(below=Arg(st.floats(1.01, 100.0), rate().wild), above=Arg(st.floats(1.01, 100.0), rate().wild)),
+        lr_range_works,
+        examples=FEW,
+    ),
+    Entry(spaces.mixup_alpha, dict(hp=hps()), {}, hp_value_works, examples=5),
+    Entry(
+        spaces.focal_gamma, dict(hp=hps()), {}, hp_value_works, examples=5
+    ),  # one good HyperParameters, 4 wild values
+    Entry(
+        spaces.dropout,
+        dict(hp=hps()),
+        dict(name=Arg(st.sampled_from(["dropout", "head_dropout"]), st.sampled_from(["", None, 3]))),
+        hp_value_works,
+        examples=FEW,
+    ),
+]
+TABLE += THIRD
+
+
+def test_the_table_covers_callbacks_diagnostics_distribute_quantization_and_tuning_spaces():
+    covered = {entry.name for entry in TABLE}
+    assert {"EarlyStopping", "NaNGuard", "backup_without_a_dir", "FitDiagnostics", "curve_verdict"} <= covered
+    assert {"scale_for_replicas", "QuantizationConfig", "reinitialize"} <= covered
+    for name in ("learning_rate_schedule", "lr_range", "mixup_alpha", "focal_gamma", "dropout"):
+        assert name in covered, name

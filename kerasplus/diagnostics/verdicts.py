@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from kerasplus import _validation as v
+
 VERDICTS = ("good fit", "underfitting", "overfitting", "diverging")
 """The verdicts `curve_verdict` returns, a tuple of strings.
 
@@ -31,6 +33,16 @@ A verdict's index here is its numeric code: `FitDiagnostics` logs it as ``diag_v
 ``"diverging"`` 3) and `plot_learning_curves` reads it back.
 """
 VERDICT_CODES = {name: code for code, name in enumerate(VERDICTS)}
+
+
+def _losses(name, values):
+    """A sequence of losses as floats (NaN and inf kept: they are verdicts), or a TypeError naming it."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"`{name}` must be a sequence of numbers; received {type(values).__name__}.")
+    try:
+        return [float(value) for value in values]
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a sequence of numbers; received {values!r}.") from None
 
 
 def _finite(values):
@@ -74,10 +86,18 @@ def curve_verdict(
     >>> curve_verdict([0.70, 0.69, 0.69], baseline_loss=0.693)[0]
     'underfitting'
     """
-    train = [float(value) for value in train_loss]
+    train = _losses("train_loss", train_loss)
+    if baseline_loss is not None:
+        baseline_loss = v.check_positive("baseline_loss", baseline_loss)
+    underfit_ratio = v.check_range("underfit_ratio", underfit_ratio, 0.0, 1.0, low_inclusive=False)
+    overfit_tolerance = v.check_non_negative("overfit_tolerance", overfit_tolerance)
+    patience = v.check_int("patience", patience, minimum=1)
+    divergence_factor = v.check_number("divergence_factor", divergence_factor)
+    if not divergence_factor > 1.0:
+        raise ValueError(f"`divergence_factor` must be > 1; received divergence_factor={divergence_factor!r}.")
     if not train:
         raise ValueError("`train_loss` must hold at least one epoch; received an empty sequence.")
-    val = None if val_loss is None else [float(value) for value in val_loss]
+    val = None if val_loss is None else _losses("val_loss", val_loss)
     if val is not None and len(val) != len(train):
         raise ValueError(
             f"`val_loss` must have one value per epoch of `train_loss`; received "

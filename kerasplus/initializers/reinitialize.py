@@ -62,7 +62,7 @@ def reinitialize(model: keras.Model, *, zero_init_residual: bool = False, seed: 
     """
     check_built(model, "reinitialize")
     v.check_bool("zero_init_residual", zero_init_residual)
-    v.check_optional_int("seed", seed)
+    v.check_seed(seed)
     report = []
     for index, layer in enumerate(kernel_layers(model)):
         activation = following_activation(model, layer)

@@ -29,7 +29,11 @@ class QuantizationConfig:
     """
 
     def __init__(self, keep_float: Iterable[str] = (), ema_decay: float = 0.99) -> None:
-        if isinstance(keep_float, str) or not all(isinstance(name, str) for name in keep_float):
+        if (
+            isinstance(keep_float, str)
+            or not hasattr(keep_float, "__iter__")
+            or not all(isinstance(name, str) for name in keep_float)
+        ):
             raise TypeError(
                 f"`keep_float` must be a list of layer names (strings); received keep_float={keep_float!r}."
             )

@@ -20,6 +20,12 @@ from kerasplus import _validation as v
 SCHEDULES = ("constant", "one_cycle", "cyclic")
 
 
+def _check_hp(hp: Any) -> Any:
+    if not all(callable(getattr(hp, method, None)) for method in ("Choice", "Float", "Int")):
+        raise TypeError(f"`hp` must be a keras_tuner.HyperParameters; received hp={hp!r}.")
+    return hp
+
+
 def learning_rate_schedule(
     hp: Any, steps: int, *, min_lr: float = 1e-4, max_lr: float = 1e-1
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -54,6 +60,7 @@ def learning_rate_schedule(
     """
     from kerasplus.schedules import CyclicLR, OneCycle
 
+    _check_hp(hp)
     steps = v.check_int("steps", steps, minimum=2)
     min_lr, max_lr = v.check_positive("min_lr", min_lr), v.check_positive("max_lr", max_lr)
     v.check_less("min_lr", min_lr, "max_lr", max_lr)
@@ -98,6 +105,8 @@ def lr_range(result: LRFinderResult, *, below: float = 10.0, above: float = 3.0)
     >>> bool(low < result.suggestion_valley < high <= 1.0)
     True
     """
+    if not hasattr(result, "suggestion_valley") or not hasattr(result, "lrs"):
+        raise TypeError(f"`result` must be an LRFinderResult; received {type(result).__name__}.")
     below = v.check_number("below", below)
     above = v.check_number("above", above)
     if below <= 1.0 or above <= 1.0:
@@ -121,7 +130,7 @@ def mixup_alpha(hp: Any) -> float:
     >>> mixup_alpha(keras_tuner.HyperParameters())
     0.1
     """
-    return hp.Float("mixup_alpha", 0.1, 0.4, step=0.1)
+    return _check_hp(hp).Float("mixup_alpha", 0.1, 0.4, step=0.1)
 
 
 def focal_gamma(hp: Any) -> float:
@@ -139,7 +148,7 @@ def focal_gamma(hp: Any) -> float:
     >>> focal_gamma(keras_tuner.HyperParameters())
     0.0
     """
-    return hp.Float("focal_gamma", 0.0, 5.0, step=0.5)
+    return _check_hp(hp).Float("focal_gamma", 0.0, 5.0, step=0.5)
 
 
 def dropout(hp: Any, name: str = "dropout") -> float:
@@ -159,4 +168,6 @@ def dropout(hp: Any, name: str = "dropout") -> float:
     >>> dropout(hp), dropout(hp, name="head_dropout"), sorted(hp.values)
     (0.0, 0.0, ['dropout', 'head_dropout'])
     """
-    return hp.Float(name, 0.0, 0.5, step=0.1)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"`name` must be a non-empty string; received name={name!r}.")
+    return _check_hp(hp).Float(name, 0.0, 0.5, step=0.1)
