@@ -56,3 +56,21 @@ def torch_curve(scheduler_name, num_steps, **kwargs):
         rates.append(optimizer.param_groups[0]["lr"])
         momenta.append(optimizer.param_groups[0]["momentum"])
     return np.array(rates), np.array(momenta)
+
+
+def run_script_on(backend, script, timeout=300):
+    """Runs `script` with ``python -c`` on Keras backend `backend` in a fresh process; its ``RESULT {json}`` line, parsed."""
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])

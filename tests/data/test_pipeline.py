@@ -4,6 +4,7 @@ import pytest
 
 from kerasplus import layers
 from kerasplus.data import augmented_dataset, load
+from tests.helpers import run_script_on
 
 
 def test_pipeline_feeds_fit_with_augmented_batches():
@@ -79,20 +80,7 @@ print("RESULT " + json.dumps(out))
 
 
 def tf_data_outputs(backend):
-    import json
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
-    root = pathlib.Path(__file__).resolve().parents[2]
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, "-c", TF_DATA_SCRIPT], capture_output=True, text=True, env=env, cwd=root, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+    return run_script_on(backend, TF_DATA_SCRIPT)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

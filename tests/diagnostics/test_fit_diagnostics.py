@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kerasplus.diagnostics import FitDiagnostics, _probes
+from tests.helpers import run_script_on
 
 
 def circles(n, seed):
@@ -378,20 +379,7 @@ print("RESULT " + json.dumps(out))
 
 
 def probe_norms_on(backend):
-    import json
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
-    root = pathlib.Path(__file__).resolve().parents[2]
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True, env=env, cwd=root, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+    return run_script_on(backend, PROBE_SCRIPT)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
