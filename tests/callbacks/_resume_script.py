@@ -65,9 +65,15 @@ def train(args):
 
     class Progress(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
+            step = int(self.model.optimizer.iterations.numpy())
             with open(progress_path, "w") as f:
-                f.write(str(int(self.model.optimizer.iterations.numpy())))
+                f.write(str(step))
             time.sleep(args.sleep)
+            if step == args.hold_at:  # wait for the harness's signal, so that it cannot miss the step
+                signalled = os.path.join(args.workdir, "signalled")
+                deadline = time.monotonic() + 10
+                while not os.path.exists(signalled) and time.monotonic() < deadline:
+                    time.sleep(0.002)
 
     save_freq = args.save_freq if args.save_freq == "epoch" else int(args.save_freq)
     backup_dir = os.path.join(args.workdir, "backup")
@@ -88,7 +94,7 @@ def train(args):
     os.replace(os.path.join(args.workdir, "final.tmp.npz"), os.path.join(args.workdir, "final.npz"))
 
 
-def _command(workdir, backup, data, epochs, save_freq, sleep):
+def _command(workdir, backup, data, epochs, save_freq, sleep, hold_at):
     return [
         sys.executable,
         os.path.abspath(__file__),
@@ -104,6 +110,8 @@ def _command(workdir, backup, data, epochs, save_freq, sleep):
         str(save_freq),
         "--sleep",
         str(sleep),
+        "--hold-at",
+        str(hold_at),
     ]
 
 
@@ -115,13 +123,15 @@ def _progress(workdir):
         return -1
 
 
-def start(workdir, backup="ours", data="numpy", epochs=3, save_freq=4, sleep=0.0):
+def start(workdir, backup="ours", data="numpy", epochs=3, save_freq=4, sleep=0.0, hold_at=-1):
+    """Starts the training script; at step `hold_at` it waits (up to 10 s) until `<workdir>/signalled` exists."""
     os.makedirs(workdir, exist_ok=True)
-    if os.path.exists(os.path.join(workdir, "progress")):
-        os.remove(os.path.join(workdir, "progress"))  # the new process reports its own steps
+    for stale in ("progress", "signalled"):  # the new process reports its own steps
+        if os.path.exists(os.path.join(workdir, stale)):
+            os.remove(os.path.join(workdir, stale))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     return subprocess.Popen(
-        _command(workdir, backup, data, epochs, save_freq, sleep),
+        _command(workdir, backup, data, epochs, save_freq, sleep, hold_at),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -179,7 +189,7 @@ def run_with_kills(
     landed = crashes = 0
     deadline = time.monotonic() + timeout
     for target in sorted(kill_steps):
-        process = start(workdir, backup, **kwargs)
+        process = start(workdir, backup, hold_at=target, **kwargs)
         try:
             while process.poll() is None and _progress(workdir) < target:
                 if time.monotonic() > deadline:
@@ -187,6 +197,7 @@ def run_with_kills(
                 time.sleep(0.005)
             if process.poll() is None:
                 os.kill(process.pid, sig)
+                open(os.path.join(workdir, "signalled"), "w").close()  # after the signal: ends the hold
                 landed += 1
             process.wait(timeout=60)
             expected_codes = (0, -signal.SIGKILL) if sig == signal.SIGKILL else (0, 128 + sig)
@@ -225,4 +236,5 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--save-freq", default="4")
     parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--hold-at", type=int, default=-1)
     train(parser.parse_args())
