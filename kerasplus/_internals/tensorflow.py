@@ -101,3 +101,70 @@ def bound_cluster_registration(cluster: dict, timeout_s: float) -> bool:
     # (without it, registration returns at once and the wait is unbounded).
     ctx.coordination_service.cluster_register_with_barrier = True
     return True
+
+
+# ---------------------------------------------------------------------------
+# Preemption under MultiWorkerMirroredStrategy (BackupAndRestore save_on_signals)
+# ---------------------------------------------------------------------------
+
+
+def _canary_coordination_key_value():
+    import inspect
+
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    require(hasattr(ctx, "coordination_service"), "tensorflow.python.eager.context.Context.coordination_service")
+    for name in ("set_config_key_value", "get_config_key_value"):
+        require(callable(getattr(ctx, name, None)), f"tensorflow.python.eager.context.Context.{name}")
+    parameters = list(inspect.signature(ctx.set_config_key_value).parameters)
+    require(parameters[:2] == ["key", "value"], f"Context.set_config_key_value(key, value); found {parameters}")
+    parameters = list(inspect.signature(ctx.get_config_key_value).parameters)
+    require(
+        parameters[:2] == ["key", "timeout_in_ms"],
+        f"Context.get_config_key_value(key, timeout_in_ms); found {parameters}",
+    )
+
+
+_KEY_VALUE = dict(
+    reason="the workers of a MultiWorkerMirroredStrategy agree on the batch boundary to stop at after a "
+    "signal through TF's coordination-service key-value store (PreemptionCheckpointHandler's protocol), "
+    "so no collective runs at every batch",
+    waits_for="a public key-value API of TF's coordination service, or a PreemptionCheckpointHandler that "
+    "neither writes its own tf.train.Checkpoint nor exits the process itself (tensorflow/tensorflow)",
+    feature="callbacks.BackupAndRestore save_on_signals under MultiWorkerMirroredStrategy",
+    canary=_canary_coordination_key_value,
+)
+
+
+@fenced(**_KEY_VALUE)
+def coordination_service_enabled() -> bool:
+    """Whether TF's coordination service (and its key-value store) is configured in this process."""
+    from tensorflow.python.eager import context
+
+    return context.context().coordination_service is not None
+
+
+@fenced(**_KEY_VALUE)
+def coordination_insert(key: str, value: str) -> bool:
+    """Inserts `key` into the coordination service's store; False (nothing changed) when it is already there."""
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    try:
+        context.context().set_config_key_value(key, value)
+    except tf.errors.AlreadyExistsError:
+        return False
+    return True
+
+
+@fenced(**_KEY_VALUE)
+def coordination_get(key: str, timeout_s: float) -> str | None:
+    """The value of `key`, waiting up to `timeout_s` seconds for a task to insert it; None if none did."""
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    try:
+        return context.context().get_config_key_value(key, max(1, int(timeout_s * 1000)))
+    except tf.errors.DeadlineExceededError:
+        return None

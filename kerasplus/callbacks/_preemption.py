@@ -11,11 +11,18 @@ the flag any more; or a step takes that long), the previous handler is
 applied to it after all: for ``SIG_DFL`` the process ends as it would have
 without kerasplus. A second signal while the first is pending does the same
 at once.
+
+A handler installed by C code (TensorFlow installs one for SIGTERM with
+`MultiWorkerMirroredStrategy`: it records the signal and the process trains
+on) is invisible to `signal.getsignal`, which then says ``SIG_DFL``.
+`SignalCatcher` keeps its raw ``sigaction`` (Linux) and puts it back too.
 """
 
 from __future__ import annotations
 
+import ctypes
 import signal
+import sys
 import threading
 
 GRACE_S = 60.0
@@ -60,6 +67,37 @@ class Preempted(SystemExit):
         return f"fit stopped by {name}; checkpoint {self.checkpoint} (exit status {self.code})"
 
 
+_SIGACTION_BYTES = 256  # more than glibc's struct sigaction (152 bytes on x86-64 and aarch64)
+
+
+def _raw_sigaction(signum, new=None):
+    """The raw ``struct sigaction`` of `signum` (bytes), after installing `new` (bytes) if given; None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        old = ctypes.create_string_buffer(_SIGACTION_BYTES)
+        act = ctypes.create_string_buffer(new, _SIGACTION_BYTES) if new is not None else None
+        if libc.sigaction(int(signum), act, old) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return old.raw
+
+
+def native_handler(signum):
+    """The raw ``sigaction`` of a handler for `signum` that C code installed behind Python's back, else None."""
+    python_view = signal.getsignal(signum)
+    if callable(python_view):
+        return None  # Python's own handler is installed: its view is right
+    raw = _raw_sigaction(signum)
+    if raw is None:
+        return None
+    handler = int.from_bytes(raw[: ctypes.sizeof(ctypes.c_void_p)], sys.byteorder)
+    expected = int(signal.SIG_IGN) if python_view == signal.SIG_IGN else int(signal.SIG_DFL)
+    return raw if python_view is None or handler != expected else None
+
+
 class SignalCatcher:
     """Records the first of `signals` received while installed."""
 
@@ -67,6 +105,7 @@ class SignalCatcher:
         self.signals = tuple(signals)
         self.received = None
         self._previous = {}
+        self._native = {}  # signum -> raw sigaction of a C-level handler to put back
         self._timer = None
         self._expired = False
 
@@ -83,7 +122,11 @@ class SignalCatcher:
             current = signal.getsignal(signum)
             stale = getattr(current, "__self__", None)
             if isinstance(stale, SignalCatcher) and stale is not self:
-                current = stale.hand_over(signum)  # left installed by a fit that died of an error
+                current, native = stale.hand_over(signum)  # left installed by a fit that died of an error
+            else:
+                native = native_handler(signum)
+            if native is not None:
+                self._native[signum] = native
             self._previous[signum] = current
             signal.signal(signum, self._handle)
         return True
@@ -94,14 +137,17 @@ class SignalCatcher:
         if threading.current_thread() is not threading.main_thread():
             return
         previous, self._previous = self._previous, {}
+        native, self._native = self._native, {}
         for signum, handler in previous.items():
             if signal.getsignal(signum) == self._handle:
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+                if signum in native:
+                    _raw_sigaction(signum, native[signum])  # Python's view stays what it was: SIG_DFL
 
     def hand_over(self, signum):
-        """Forgets `signum` (another catcher takes it over) and returns the handler from before this one."""
+        """Forgets `signum` (another catcher takes it over): ``(the handler from before this one, its raw C one)``."""
         self.cancel_timer()
-        return self._previous.pop(signum, signal.SIG_DFL)
+        return self._previous.pop(signum, signal.SIG_DFL), self._native.pop(signum, None)
 
     def cancel_timer(self):
         if self._timer is not None:

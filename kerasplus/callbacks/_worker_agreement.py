@@ -34,6 +34,37 @@ def multi_worker_task(strategy):
     return resolver.task_type, int(resolver.task_id)
 
 
+def task_names(strategy) -> list:
+    """``["chief-0", "worker-0", ...]``: every task of `strategy`'s cluster that trains (its workers' folder names)."""
+    jobs = strategy.cluster_resolver.cluster_spec().as_dict()
+    return [f"{job}-{index}" for job in ("chief", "worker") for index in range(len(jobs.get(job, [])))]
+
+
+def refuse_jax_multi_process() -> None:
+    """Raises RuntimeError on the JAX backend when `jax.distributed` runs several processes.
+
+    `BackupAndRestore` makes the workers of a `MultiWorkerMirroredStrategy`
+    agree on the checkpoint to resume and on the step to stop at; it does not
+    do so between JAX processes, whose checkpoints would collide or diverge.
+    """
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+
+    processes = jax.process_count()
+    if processes > 1:
+        raise RuntimeError(
+            f"kerasplus.callbacks.BackupAndRestore does not support JAX multi-process training "
+            f"(jax.distributed with {processes} processes; this is process {jax.process_index()}): the "
+            "processes would write the same checkpoint files and are not made to agree on the checkpoint "
+            "to resume from, nor on the step to save at after a SIGTERM (jax.distributed installs its own "
+            "SIGTERM handler). Use one JAX process over all local devices (keras.distribution.DataParallel; "
+            "supported), or the TensorFlow backend under MultiWorkerMirroredStrategy (supported: "
+            "kerasplus.distribute.auto_strategy), or checkpoint with orbax.checkpoint's multi-host "
+            "CheckpointManager and jax.experimental.multihost_utils.reached_preemption_sync_point."
+        )
+
+
 def checkpoint_key(meta: dict) -> int:
     """Where a checkpoint is in training, as one integer (epoch-major)."""
     return int(meta["epoch"]) * 2**31 + int(meta["step"])

@@ -11,10 +11,12 @@ import keras
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
+from kerasplus._internals import tensorflow as internal_tensorflow
 from kerasplus.callbacks import _background_write, _callback_state, _training_state, _worker_agreement
 from kerasplus.callbacks._checkpoint_store import CheckpointStore
 from kerasplus.callbacks._data_position import DataCursor
 from kerasplus.callbacks._preemption import Preempted, SignalCatcher
+from kerasplus.callbacks._stop_agreement import StopAgreement
 
 _UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
 logger = logging.getLogger(__name__)
@@ -217,6 +219,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     # ---------------------------------------------------------------- fit hooks
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        _worker_agreement.refuse_jax_multi_process()
         _background_write.drain(self.backup_dir)  # a write an earlier fit (perhaps crashed) left in flight
         epoch_iterator, callback_list = internal_keras.find_running_fit()
         self._cursor = DataCursor(epoch_iterator) if epoch_iterator is not None else None
@@ -264,9 +267,13 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._verifier = _training_state.Verifier(self.model, self.params.get("epochs"))
         strategy = getattr(self.model, "distribute_strategy", None)
         task = _worker_agreement.multi_worker_task(strategy)
-        self._install_signal_catcher(multi_worker=task is not None)
+        self._install_signal_catcher(strategy, task)
         if task is not None:
-            self._restore_agreed(strategy, task)
+            try:
+                self._restore_agreed(strategy, task)
+            except BaseException:
+                self._stop_catching()  # no on_train_end follows
+                raise
             return
         self._active = self._store
         self._store.ensure()
@@ -286,18 +293,23 @@ class BackupAndRestore(keras.callbacks.Callback):
         if checkpoint is not None:
             self._restore(checkpoint)
 
-    def _install_signal_catcher(self, multi_worker):
-        self._catcher = None
+    def _install_signal_catcher(self, strategy, task):
+        self._catcher = self._agreement = self._stop_signal = None
+        self._boundaries = 0
         if not self.save_on_signals:
             return
-        if multi_worker:
-            logger.info(
-                "BackupAndRestore: save_on_signals is not honoured under MultiWorkerMirroredStrategy "
-                "(the workers would have to agree on the step to save at). TensorFlow's own SIGTERM "
-                "handler, installed with the strategy, records the signal without ending the process; "
-                "after a kill the run resumes from the last checkpoint."
+        if task is not None:
+            if not internal_tensorflow.coordination_service_enabled():
+                logger.info(
+                    "BackupAndRestore: save_on_signals is not honoured: this MultiWorkerMirroredStrategy "
+                    "runs without TensorFlow's coordination service, through which the workers agree on "
+                    "the step to save at. After a kill the run resumes from the last checkpoint."
+                )
+                return
+            # Made on every worker, even one whose signals cannot be caught: it must acknowledge the others' stop.
+            self._agreement = StopAgreement(
+                _ClusterStore, f"{task[0]}-{task[1]}", _worker_agreement.task_names(strategy)
             )
-            return
         catcher = SignalCatcher(self.save_on_signals)
         if not catcher.install():
             warnings.warn(
@@ -406,8 +418,10 @@ class BackupAndRestore(keras.callbacks.Callback):
     def _after_batch(self, batch):
         """After every callback's `on_train_batch_end`: the save due, and a stop asked by a signal."""
         self._write_due()
-        if self._catcher is None or self._catcher.received is None or self._waiting_for_epoch_end:
+        signum = self._signal_to_stop_with()
+        if signum is None or self._waiting_for_epoch_end:
             return
+        self._stop_signal = signum
         steps = self.params.get("steps")
         if self._exact and (steps is None or batch + 1 < steps):
             self._stop(self._save(self._epoch, batch + 1))
@@ -420,8 +434,22 @@ class BackupAndRestore(keras.callbacks.Callback):
                 stacklevel=3,
             )
 
+    def _signal_to_stop_with(self):
+        """The signal to stop at this batch boundary with (the same on every worker), or None."""
+        received = self._catcher.received if self._catcher is not None else None
+        if self._agreement is None:
+            return received
+        self._boundaries += 1
+        return self._agreement.at_boundary(self._boundaries, received)
+
+    def _stopping(self):
+        """Whether `fit` stops at this epoch end: a signal here, or (multi-worker) a stop every worker agreed on."""
+        if self._agreement is not None:
+            return self._stop_signal is not None
+        return self._catcher is not None and self._catcher.received is not None
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        stopping = self._catcher is not None and self._catcher.received is not None
+        stopping = self._stopping()
         if self.save_freq == "epoch" or self._save_at_epoch_end or not self._mid_epoch or stopping:
             self._epoch_checkpoint = self._save(epoch + 1, 0)
         self._save_at_epoch_end = False
@@ -433,23 +461,28 @@ class BackupAndRestore(keras.callbacks.Callback):
         path, self._epoch_checkpoint = self._epoch_checkpoint, None
         if path is not None and self._tail is not None and self._rewrite_at_epoch_end:
             path = self._save(epoch + 1, 0, replace=path) or path
-        if self._catcher is not None and self._catcher.received is not None:
+        if self._stopping():
             self._stop(path)
 
     def _stop(self, path):
-        signum = self._catcher.received
+        signum = self._stop_signal if self._stop_signal is not None else self._catcher.received
         self._end_fit()
         raise Preempted(signum, path)
 
     def _end_fit(self):
         """What must not outlive this fit: the signal handlers, the hook after every callback, the initial epoch."""
-        if self._catcher is not None:
-            self._catcher.uninstall()
+        self._stop_catching()
         if self._tail is not None:
             internal_keras.stop_running_after_every_callback(self._callback_list, self._tail)
             self._tail = None
         internal_keras.set_initial_epoch(self.model, None)  # Keras leaves it set; a later fit must not inherit it
         self._writer.wait()  # the last checkpoint is on disk (or its write's error raised) before fit ends
+
+    def _stop_catching(self):
+        if self._catcher is not None:
+            self._catcher.uninstall()
+        if self._agreement is not None:
+            self._agreement.close()
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._end_fit()
@@ -617,3 +650,10 @@ def _check_signals(signals) -> tuple:
         if number not in checked:
             checked.append(number)
     return tuple(int(number) for number in checked)
+
+
+class _ClusterStore:
+    """The key-value store of TensorFlow's coordination service, as `StopAgreement` uses it."""
+
+    insert = staticmethod(internal_tensorflow.coordination_insert)
+    get = staticmethod(internal_tensorflow.coordination_get)
