@@ -812,6 +812,161 @@ def test_bad_save_on_signals_is_rejected_by_name(tmp_path, value, error):
         BackupAndRestore(tmp_path, save_on_signals=value)
 
 
+def test_a_c_level_handler_that_python_cannot_see_is_put_back_after_fit(tmp_path):
+    # TensorFlow installs such a SIGTERM handler with MultiWorkerMirroredStrategy; faulthandler is another.
+    import faulthandler
+
+    from kerasplus.callbacks._preemption import _raw_sigaction
+
+    with open(tmp_path / "dump", "w+") as dump:
+        faulthandler.register(signal.SIGUSR2, file=dump, chain=False)
+        try:
+
+            def handler():  # the function pointer: the head of struct sigaction (the rest of its mask is unset)
+                return _raw_sigaction(signal.SIGUSR2)[:8]
+
+            before = handler()
+            assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL  # Python does not see it
+            seen = []
+
+            class Look(keras.callbacks.Callback):
+                def on_epoch_begin(self, epoch, logs=None):
+                    seen.append(handler())
+
+            backup = BackupAndRestore(tmp_path / "b", save_on_signals=(signal.SIGUSR2,))
+            fit(make_model(), [backup, Look()], epochs=1)
+            assert seen[0] != before and handler() == before
+            os.kill(os.getpid(), signal.SIGUSR2)  # reaches faulthandler again: it writes the traceback
+            time.sleep(0.05)
+            dump.seek(0)
+            assert "test_backup_and_restore.py" in dump.read()
+        finally:
+            faulthandler.unregister(signal.SIGUSR2)
+
+
+class _Store:
+    """An in-memory stand-in for the coordination service's key-value store."""
+
+    def __init__(self):
+        import threading
+
+        self.values = {}
+        self.changed = threading.Condition()
+
+    def insert(self, key, value):
+        with self.changed:
+            if key in self.values:
+                return False
+            self.values[key] = value
+            self.changed.notify_all()
+            return True
+
+    def get(self, key, timeout_s):
+        with self.changed:
+            self.changed.wait_for(lambda: key in self.values, timeout=timeout_s)
+            return self.values.get(key)
+
+
+def _lockstep(signals_at, boundaries=12, tasks=("worker-0", "worker-1"), fit_id=0, store=None):
+    """Workers in threads, each step a barrier (the gradient all-reduce); returns each one's (boundary, signal) stop."""
+    import random
+    import threading
+
+    from kerasplus.callbacks._stop_agreement import StopAgreement
+
+    store = store or _Store()
+    workers = len(signals_at)
+    step = threading.Barrier(workers, timeout=30)
+    stops = [None] * workers
+
+    def worker(index):
+        agreement = StopAgreement(store, tasks[index], tasks, fit_id=fit_id)
+        try:
+            for boundary in range(1, boundaries + 1):
+                step.wait()
+                time.sleep(random.random() * 0.004)  # workers reach their boundaries at different times
+                at = signals_at[index]
+                received = signal.SIGTERM if at is not None and boundary >= at else None
+                signum = agreement.at_boundary(boundary, received)
+                if signum is not None:
+                    stops[index] = (boundary, signum)
+                    return
+        finally:
+            agreement.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return stops
+
+
+@pytest.mark.parametrize(
+    "signals_at, stop",
+    [((3, None), 4), ((None, 5), 6), ((4, 4), 5), ((2, 7), 3), ((1, None), 2)],
+)
+def test_every_worker_stops_at_the_boundary_after_the_first_signalled_one(signals_at, stop):
+    for _ in range(5):  # the threads' timings differ every time
+        assert _lockstep(signals_at) == [(stop, signal.SIGTERM)] * 2
+
+
+def test_a_signal_in_the_last_step_stops_no_worker_and_nothing_waits():
+    started = time.monotonic()
+    assert _lockstep((12, None), boundaries=12) == [None, None]
+    assert time.monotonic() - started < 5  # the signalled worker did not wait for acknowledgements that never come
+
+
+def test_a_worker_that_never_acknowledges_makes_the_signalled_one_stop_at_once(monkeypatch, caplog):
+    from kerasplus.callbacks import _stop_agreement
+
+    monkeypatch.setattr(_stop_agreement, "ACK_TIMEOUT_S", 0.3)
+    tasks = ("worker-0", "worker-1", "worker-2")  # worker-2 is gone
+    with caplog.at_level("WARNING", logger="kerasplus.callbacks"):
+        assert _lockstep((3,), tasks=tasks) == [(3, signal.SIGTERM)]
+    assert "worker-2 did not acknowledge" in caplog.text
+
+
+def test_each_fit_agrees_under_its_own_keys():
+    store = _Store()
+    assert _lockstep((3, None), fit_id=0, store=store) == [(4, signal.SIGTERM)] * 2
+    assert _lockstep((None, 6), fit_id=1, store=store) == [(7, signal.SIGTERM)] * 2
+    assert _lockstep((None, None), fit_id=2, store=store) == [None, None]
+
+
+@pytest.mark.slow
+def test_two_workers_sigtermed_at_ten_random_steps_lose_no_step_and_end_bit_identical(tmp_path):
+    from tests.callbacks import _multi_worker_resume_script as script
+
+    rng = np.random.default_rng()
+    # 3 epochs of 8 steps. Every worker stops at the boundary after the signal, so the
+    # steps are 2 apart at least: a_i + i for 10 sorted distinct a_i in 1..13 (1..22).
+    steps = [int(a) + i for i, a in enumerate(sorted(rng.choice(np.arange(1, 14), size=10, replace=False)))]
+    targets = {step: ([0], [1], [0, 1])[(i + int(rng.integers(3))) % 3] for i, step in enumerate(steps)}
+    groups = [steps[:4], steps[4:7], steps[7:]]  # 3 launches: after the 4th and 7th signal both workers exit (143)
+    reference = script.start(tmp_path / "reference", backup="none", finish=True)  # meanwhile
+    try:
+        weights = script.run(tmp_path / "signalled", groups, targets, timeout=600)
+        assert script.wait(reference, time.monotonic() + 300) == [0, 0]
+    finally:
+        for process in reference:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            process.stderr.close()
+    expected = script.final_weights(tmp_path / "reference")
+    for index in range(script.WORKERS):
+        logged = script.stops(tmp_path / "signalled", index)
+        # Every worker, signalled or not, saved at the boundary after the signal: none lost a step.
+        assert [(s["hold"] + 1, s["reached"], s["saved"]) for s in logged] == [(k + 1, k + 1, k + 1) for k in steps], (
+            f"signal steps {steps} to workers {targets}"
+        )
+        assert all(s["signal"] == signal.SIGTERM for s in logged)
+        for got, want in zip(weights[index], expected[0]):
+            assert np.array_equal(got, want), f"worker {index}; signal steps {steps} to workers {targets}"
+
+
 # ---------------------------------------------------------------- batch size, epoch end, state keys
 
 
