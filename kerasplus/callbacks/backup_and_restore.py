@@ -104,11 +104,33 @@ class BackupAndRestore(keras.callbacks.Callback):
     duration of `fit`, and the previous ones are put back when it ends. If no
     batch boundary comes within `_preemption.GRACE_S` (60 s) of the signal, or
     a second signal arrives, the previous handler acts on it (for SIGTERM by
-    default: the process ends). Under `MultiWorkerMirroredStrategy` with
-    several workers signals are not caught (logged at INFO): the workers would
-    first have to agree on the step to save at. (There TensorFlow installs its
-    own C-level SIGTERM handler when the strategy is created; it does not end
-    the process: a SIGTERM'ed worker trains on until it is killed.)
+    default: the process ends).
+
+    Under `MultiWorkerMirroredStrategy` with several workers, a signal to one
+    worker, several or all stops every worker after the same step: the
+    signalled worker, at its next batch boundary, asks all workers to stop
+    after the next step and waits until each has acknowledged (through the
+    key-value store of TensorFlow's coordination service: the protocol of
+    `tf.distribute.experimental.PreemptionCheckpointHandler`); every step
+    all-reduces the gradients, so no worker can pass that step unaware. Each
+    worker then saves there and raises `Preempted` with that signal (status
+    143 on every worker, signalled or not): one step later than a single
+    process, and no step is lost. A batch boundary costs a flag check; no
+    collective runs there. If a worker has not acknowledged within 20 s (it
+    is gone), the signalled one saves and stops at once; at the restart the
+    workers resume from the newest checkpoint all of them have. A signal in
+    the last step of `fit` stops nothing (`fit` is over; the signal then goes
+    to the previous handler). TensorFlow installs a C-level SIGTERM handler
+    with the strategy (it records the signal, and the process trains on);
+    it is replaced during `fit` and put back after, as are other handlers
+    installed outside Python.
+
+    On the JAX backend with several processes (`jax.distributed`),
+    `BackupAndRestore` raises RuntimeError at the start of `fit`: it does not
+    make JAX processes agree on the checkpoint to resume or the step to stop
+    at. One JAX process over all local devices (`keras.distribution`) is
+    supported, and so is the TensorFlow backend under
+    `MultiWorkerMirroredStrategy`.
 
     At `on_train_begin` the newest checkpoint is restored. With an integer
     `save_freq` a checkpoint can sit in the middle of an epoch: the resumed

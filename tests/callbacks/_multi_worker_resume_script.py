@@ -2,7 +2,9 @@
 
 Run as a script (``TF_CONFIG`` set by the harness) each worker trains a small
 MLP (Adam, a seeded shuffled `tf.data` input, sharded by data) with
-kerasplus's `BackupAndRestore` for `EPOCHS` epochs of `STEPS` steps; it writes
+kerasplus's `BackupAndRestore` for `EPOCHS` epochs of `STEPS` steps (with
+``--reference``, first the same run without it, uninterrupted: the weights go
+to ``<workdir>/reference-<index>.npz``; it costs no extra launch); it writes
 its optimizer step after every batch to ``<workdir>/progress-<index>``. At each
 step of ``--holds`` it waits (up to 10 s) for ``<workdir>/signalled-<step>``,
 which the harness creates after sending its signal. Every `Preempted` is
@@ -86,21 +88,32 @@ def train(args):
                 while not os.path.exists(signalled) and time.monotonic() < deadline:
                     time.sleep(0.002)
 
-    while True:
-        hold_at = holds.pop(0) if holds else -1
-        keras.utils.set_random_seed(1)  # as a new process does; a resume replaces every random state
-        dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(SAMPLES, seed=3).batch(BATCH)
+    def make_dataset():  # one per fit, as in a new process (a seeded shuffle's state lives in the dataset)
+        return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(SAMPLES, seed=3).batch(BATCH).with_options(options)
+
+    def make_model():
+        keras.utils.set_random_seed(1)  # as a new process does
         with strategy.scope():
             model = keras.Sequential(
                 [keras.Input((FEATURES,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(CLASSES)]
             )
             model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    if args.reference:  # the uninterrupted two-worker run, first, in the same processes
+        model = make_model()
+        model.fit(make_dataset(), epochs=EPOCHS, verbose=0)
+        _save_weights(model, os.path.join(args.workdir, f"reference-{index}.npz"))
+    model = make_model()
+    # A rerun in this process fits the same model (its train function is traced once): the checkpoint
+    # restored replaces every variable, the optimizer's, the metrics' and the random states, as in a new process.
+    while True:
+        hold_at = holds.pop(0) if holds else -1
         callbacks = [Progress(hold_at)]
-        if args.backup == "ours":
-            backup_dir = os.path.join(args.workdir, "backup")
-            callbacks.insert(0, kerasplus.callbacks.BackupAndRestore(backup_dir, save_freq=args.save_freq))
+        backup_dir = os.path.join(args.workdir, "backup")
+        callbacks.insert(0, kerasplus.callbacks.BackupAndRestore(backup_dir, save_freq=args.save_freq))
         try:
-            model.fit(dataset.with_options(options), epochs=EPOCHS, verbose=0, callbacks=callbacks)
+            model.fit(make_dataset(), epochs=EPOCHS, verbose=0, callbacks=callbacks)
         except Preempted as stop:
             with open(progress_path) as f:
                 reached = int(f.read())
@@ -111,9 +124,12 @@ def train(args):
                 continue
             raise
         break
-    weights = {f"w{i}": w for i, w in enumerate(model.get_weights())}
-    np.savez(os.path.join(args.workdir, f"final-{index}.tmp.npz"), **weights)
-    os.replace(os.path.join(args.workdir, f"final-{index}.tmp.npz"), os.path.join(args.workdir, f"final-{index}.npz"))
+    _save_weights(model, os.path.join(args.workdir, f"final-{index}.npz"))
+
+
+def _save_weights(model, path):
+    np.savez(path + ".tmp.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    os.replace(path + ".tmp.npz", path)
 
 
 # ---------------------------------------------------------------- harness
@@ -130,7 +146,7 @@ def _free_ports(n):
             s.close()
 
 
-def start(workdir, holds=(), finish=False, backup="ours", save_freq=3):
+def start(workdir, holds=(), finish=False, reference=False, save_freq="epoch"):
     """Starts both workers (fresh ports); returns their processes."""
     os.makedirs(workdir, exist_ok=True)
     for index in range(WORKERS):
@@ -138,9 +154,9 @@ def start(workdir, holds=(), finish=False, backup="ours", save_freq=3):
         if os.path.exists(stale):
             os.remove(stale)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(WORKERS)]}
-    command = [sys.executable, os.path.abspath(__file__), "--workdir", str(workdir), "--backup", backup]
-    command += ["--save-freq", str(save_freq), "--holds", ",".join(str(h) for h in holds)]
-    command += ["--finish"] if finish else []
+    command = [sys.executable, os.path.abspath(__file__), "--workdir", str(workdir), "--save-freq", str(save_freq)]
+    command += ["--holds", ",".join(str(h) for h in holds)]
+    command += (["--finish"] if finish else []) + (["--reference"] if reference else [])
     processes = []
     for index in range(WORKERS):
         config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
@@ -189,12 +205,13 @@ def run(workdir, groups, targets, timeout=300.0, sig=signal.SIGTERM):
     `groups`: lists of steps, one launch of both workers each (after its last
     hold a launch exits with status 128 + `sig`; the last launch finishes in
     process). `targets[step]`: the worker indices signalled at that step.
+    The first launch trains the uninterrupted run first (`reference_weights`).
     Raises if a worker fails or any wait passes `timeout`.
     """
     deadline = time.monotonic() + timeout
     for number, group in enumerate(groups):
         last = number == len(groups) - 1
-        processes = start(workdir, group, finish=last)
+        processes = start(workdir, group, finish=last, reference=number == 0)
         try:
             for step in group:
                 while min(_progress(workdir, i) for i in range(WORKERS)) < step:
@@ -225,10 +242,11 @@ def stops(workdir, index):
         return [json.loads(line) for line in f]
 
 
-def final_weights(workdir):
+def final_weights(workdir, name="final"):
+    """Each worker's final weights (``name="reference"``: those of the uninterrupted run)."""
     out = []
     for index in range(WORKERS):
-        with np.load(os.path.join(workdir, f"final-{index}.npz")) as data:
+        with np.load(os.path.join(workdir, f"{name}-{index}.npz")) as data:
             out.append([data[f"w{i}"] for i in range(len(data.files))])
     return out
 
@@ -236,8 +254,8 @@ def final_weights(workdir):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", required=True)
-    parser.add_argument("--backup", choices=["ours", "none"], default="ours")
-    parser.add_argument("--save-freq", type=int, default=3)
+    parser.add_argument("--save-freq", type=lambda v: v if v == "epoch" else int(v), default="epoch")
     parser.add_argument("--holds", default="")
     parser.add_argument("--finish", action="store_true")
+    parser.add_argument("--reference", action="store_true")
     train(parser.parse_args())

@@ -49,6 +49,14 @@ def main(process_id: int, port: int) -> None:
     out["loss"] = history.history["loss"]
     out["steps"] = int(model.optimizer.iterations.numpy())
     out["weights"] = [np.asarray(w, "float64").ravel().tolist() for w in model.get_weights()]
+    # BackupAndRestore refuses several JAX processes before training (one process is fine).
+    import tempfile
+
+    try:
+        model.fit(data, epochs=1, verbose=0, callbacks=[kerasplus.callbacks.BackupAndRestore(tempfile.mkdtemp())])
+        out["backup"] = "ok"
+    except RuntimeError as error:
+        out["backup"] = str(error)
     print("RESULT " + json.dumps(out), flush=True)
 
 

@@ -64,6 +64,7 @@ def test_two_jax_processes_under_data_parallel_match_one_process():
     workers = run_all([0, 1], free_port())
     (reference,) = run_all([-1], free_port())
     assert reference["processes"] == 1 and reference["steps"] == 8
+    assert reference["backup"] == "ok"
     for index, worker in enumerate(workers):
         assert (worker["process"], worker["processes"], worker["devices"]) == (index, 2, 2)
         info = worker["describe"]
@@ -71,6 +72,8 @@ def test_two_jax_processes_under_data_parallel_match_one_process():
         assert len(info["devices"]) == 1  # the one device this process drives
         assert worker["scale"]["global_batch_size"] == 16
         assert worker["steps"] == 8
+        assert "BackupAndRestore does not support JAX multi-process training" in worker["backup"]
+        assert "MultiWorkerMirroredStrategy" in worker["backup"] and "one JAX process" in worker["backup"]
         np.testing.assert_allclose(worker["loss"], reference["loss"], rtol=1e-5)
         for got, expected in zip(worker["weights"], reference["weights"], strict=True):
             np.testing.assert_allclose(got, expected, atol=1e-5)
