@@ -36,6 +36,7 @@ ACK_TIMEOUT_S = 20.0  # how long a signalled worker waits for the others' acknow
 _POLL_S = 1.0  # the waiting thread asks again this often, so that it ends with the fit even if "done" never comes
 _DONE = "done"
 _FITS = itertools.count()  # every worker runs the same fits in the same order, so the same numbers
+_OPEN = []  # agreements not closed (their fit died of an error): the task's next one ends their threads
 
 logger = logging.getLogger("kerasplus.callbacks")
 
@@ -63,6 +64,10 @@ class StopAgreement:
         self._closed = threading.Event()
         self.target = None  # (boundary, signal) once known
         self._claimed = False
+        for stale in [a for a in _OPEN if a.task == task]:
+            stale._closed.set()  # a worker runs one fit at a time: theirs is over
+            _OPEN.remove(stale)
+        _OPEN.append(self)
         self._thread = threading.Thread(target=self._watch, name=f"kerasplus-stop-watch-{task}", daemon=True)
         self._thread.start()
 
@@ -124,6 +129,8 @@ class StopAgreement:
     def close(self) -> None:
         """Ends this agreement (the `fit` is over on this worker): marks the key taken, stops the thread."""
         self._closed.set()
+        if self in _OPEN:
+            _OPEN.remove(self)
         try:
             self._store.insert(self._prefix + "stop_at", _DONE)
         except Exception as error:  # noqa: BLE001 - the cluster may be gone already

@@ -935,6 +935,18 @@ def test_each_fit_agrees_under_its_own_keys():
     assert _lockstep((None, None), fit_id=2, store=store) == [None, None]
 
 
+def test_the_waiting_thread_of_a_fit_that_died_ends_when_the_worker_starts_another_fit():
+    from kerasplus.callbacks._stop_agreement import StopAgreement
+
+    store = _Store()
+    stale = StopAgreement(store, "worker-0", ("worker-0",), fit_id=10)  # its fit raised: never closed
+    fresh = StopAgreement(store, "worker-0", ("worker-0",), fit_id=11)
+    stale._thread.join(timeout=5)
+    assert not stale._thread.is_alive() and fresh._thread.is_alive()
+    fresh.close()
+    assert not fresh._thread.is_alive()
+
+
 @pytest.mark.slow
 def test_two_workers_sigtermed_at_ten_random_steps_lose_no_step_and_end_bit_identical(tmp_path):
     from tests.callbacks import _multi_worker_resume_script as script
