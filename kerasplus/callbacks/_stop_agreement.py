@@ -65,7 +65,7 @@ class StopAgreement:
         self.target = None  # (boundary, signal) once known
         self._claimed = False
         for stale in [a for a in _OPEN if a.task == task]:
-            stale._closed.set()  # a worker runs one fit at a time: theirs is over
+            stale.end_watch()  # a worker runs one fit at a time: theirs is over
             _OPEN.remove(stale)
         _OPEN.append(self)
         self._thread = threading.Thread(target=self._watch, name=f"kerasplus-stop-watch-{task}", daemon=True)
@@ -125,6 +125,10 @@ class StopAgreement:
                 except Exception as error:  # noqa: BLE001 - the signalled worker then stops on its own
                     logger.debug("BackupAndRestore: %s could not acknowledge the stop: %s", self.task, error)
             return
+
+    def end_watch(self) -> None:
+        """Stops the watching thread only (a later `fit` of this worker replaces this agreement)."""
+        self._closed.set()
 
     def close(self) -> None:
         """Ends this agreement (the `fit` is over on this worker): marks the key taken, stops the thread."""
