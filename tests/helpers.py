@@ -1,5 +1,7 @@
 """Tiny models whose weights reveal what the optimizer did."""
 
+import socket
+
 import keras
 import numpy as np
 from keras import ops
@@ -74,3 +76,15 @@ def run_script_on(backend, script, timeout=300):
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
     return json.loads(line[len("RESULT ") :])
+
+
+def free_ports(n):
+    """`n` distinct free TCP ports on 127.0.0.1 (for workers a test starts)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -135,25 +134,16 @@ def _save_weights(model, path):
 # ---------------------------------------------------------------- harness
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def start(workdir, holds=(), finish=False, reference=False, save_freq="epoch"):
     """Starts both workers (fresh ports); returns their processes."""
+    from tests.helpers import free_ports  # here: the workers import this script before TensorFlow is configured
+
     os.makedirs(workdir, exist_ok=True)
     for index in range(WORKERS):
         stale = os.path.join(workdir, f"progress-{index}")  # the new processes report their own steps
         if os.path.exists(stale):
             os.remove(stale)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(WORKERS)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(WORKERS)]}
     command = [sys.executable, os.path.abspath(__file__), "--workdir", str(workdir), "--save-freq", str(save_freq)]
     command += ["--holds", ",".join(str(h) for h in holds)]
     command += (["--finish"] if finish else []) + (["--reference"] if reference else [])

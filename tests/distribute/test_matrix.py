@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,22 +21,12 @@ from pathlib import Path
 import pytest
 
 from tests.distribute.matrix_runner import COMPONENTS, JAX_8_DEVICE_ROWS, TOLERANCE
+from tests.helpers import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [c.name for c in COMPONENTS]
 DETERMINISTIC = [c.name for c in COMPONENTS if c.deterministic]
 TIMEOUT = 900  # seconds for one whole matrix run (minutes on a loaded machine); bounds every wait below
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def child_env(**extra):
