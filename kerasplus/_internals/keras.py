@@ -445,6 +445,36 @@ def sync_training_state(model) -> None:
         sync()
 
 
+def _canary_kerasplus_slot():
+    import os
+    import tempfile
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    kerasplus_slot(model)["probe"] = lambda: None
+    require(not any("kerasplus" in str(x.path) for x in model.variables), "the slot adds no tracked variable")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+    require("_kerasplus" not in vars(loaded), "the slot is not saved with the model")
+
+
+@fenced(
+    reason="train functions kerasplus traced for a model are kept with the model (in its __dict__, untracked), so they "
+    "are freed with it; a dict keyed weakly by the model would keep it alive, its functions referring to it",
+    waits_for="nothing upstream: a plain attribute kerasplus owns; fenced because it writes into a Keras object",
+    feature="OneCycleLR/CyclicLR/WarmupLR/LRFinder/NaNGuard reusing their traced train function in later fits",
+    canary=_canary_kerasplus_slot,
+)
+def kerasplus_slot(obj) -> dict:
+    """A dict kerasplus keeps on `obj` (a model), created on first use; not tracked, not saved."""
+    slot = vars(obj).get("_kerasplus")
+    if slot is None:
+        slot = vars(obj)["_kerasplus"] = {}
+    return slot
+
+
 def _canary_instance_train_step():
     import numpy as np
 

@@ -24,6 +24,8 @@ from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
 _ORIGINALS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# optimizer -> {(callback class, schedule fingerprint, momentum fingerprint): (StartedSchedule, ScheduledScalar)}
+_KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def inner_optimizer(model):
@@ -150,7 +152,6 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._installed = False
         self.first_step = None
         self._resumed_first_step = None
-        self._kept = None  # (fingerprint, StartedSchedule, ScheduledScalar) of the last install
 
     def get_state(self) -> dict:
         """The optimizer step at which this `fit`'s schedule started (None before it did).
@@ -210,10 +211,16 @@ class ScheduleCallback(keras.callbacks.Callback):
         original_rate = originals.setdefault("learning_rate", internal_keras.learning_rate_source(optimizer))
         # The same curve as in an earlier fit: install the same objects again (with the new
         # start), so the train function traced with them then is reused instead of retraced.
-        fingerprint = (optimizer, _fingerprint(schedule), _fingerprint(momentum_fn) if self.cycle_momentum else None)
-        kept = self._kept
-        if kept is not None and kept[0][0] is optimizer and kept[0][1:] == fingerprint[1:]:
-            started, momentum_scalar = kept[1], kept[2]
+        # Kept per optimizer, not per callback: a new callback with the same arguments (the
+        # usual `fit(..., callbacks=[OneCycleLR(...)])` in a loop) reuses them too.
+        fingerprint = (
+            type(self).__name__,
+            _fingerprint(schedule),
+            _fingerprint(momentum_fn) if self.cycle_momentum else None,
+        )
+        kept = _KEPT.setdefault(optimizer, {}).get(fingerprint)
+        if kept is not None:
+            started, momentum_scalar = kept
             started.first_step = first_step
         else:
             started, momentum_scalar = StartedSchedule(schedule, first_step), None
@@ -238,7 +245,11 @@ class ScheduleCallback(keras.callbacks.Callback):
                 if momentum_scalar is None or float(momentum_scalar) != base:
                     momentum_scalar = ScheduledScalar(base, self._momentum_fn)
                 setattr(optimizer, name, momentum_scalar)
-        self._kept = (fingerprint, started, momentum_scalar)
+        kept = _KEPT[optimizer]
+        kept.pop(fingerprint, None)
+        while len(kept) >= 8:  # a few curves per optimizer (dicts keep insertion order)
+            kept.pop(next(iter(kept)))
+        kept[fingerprint] = (started, momentum_scalar)
         # A train function traced before with other objects captured the old rate: reuse
         # one traced with these, or trace anew.
         _train_functions.select(self.model)

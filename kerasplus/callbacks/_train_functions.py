@@ -27,18 +27,13 @@ its trace, whatever is installed. There each `select` makes a new function and
 
 from __future__ import annotations
 
-import weakref
-
 import keras
 
-# model -> {"bare": fn, "active": bool, "left": fn, "cache": [(key, fn)]}
-_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+from kerasplus._internals import keras as internal_keras
 
 
 def _key(model) -> tuple:
     """The objects a traced train step captured, compared by identity."""
-    from kerasplus._internals import keras as internal_keras
-
     optimizer = model.optimizer
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     rate = internal_keras.learning_rate_source(inner)
@@ -65,10 +60,10 @@ def _plain(value) -> bool:
 
 
 def _state(model) -> dict:
-    state = _STATES.get(model)
-    if state is None:
-        state = _STATES[model] = {"bare": None, "active": False, "left": None, "cache": []}
-    return state
+    """{"bare": fn, "active": bool, "left": fn, "cache": [(key, fn)]}, kept on the model (freed with it)."""
+    return internal_keras.kerasplus_slot(model).setdefault(
+        "train_functions", {"bare": None, "active": False, "left": None, "cache": []}
+    )
 
 
 def select(model) -> None:
@@ -95,8 +90,8 @@ def finish(model) -> None:
     if keras.backend.backend() == "jax":
         model.train_function = None  # dropped, so no later jit of train_step finds its trace
         return
-    state = _STATES.get(model)
-    if state is None or not state["active"]:
+    state = _state(model)
+    if not state["active"]:
         return
     state["active"] = False
     function = model.train_function

@@ -87,7 +87,6 @@ class NaNGuard(keras.callbacks.Callback):
         self._good_steps = 0
         self._installed = False
         self._previous_step = None
-        self._kept_step = None  # (model, its class's train_step, the guarded step made for it)
 
     def get_config(self) -> dict:
         return {
@@ -118,12 +117,14 @@ class NaNGuard(keras.callbacks.Callback):
         optimizer = model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(model.trainable_variables)
-        step = self._kept_step
-        if step is None or step[0] is not model or step[1] is not _class_train_step(model):
-            step = (model, _class_train_step(model), guarded_train_step(model, model.train_step, self.check_weights))
-            self._kept_step = step  # the same wrapper in the next fit: its traced function is reused
+        # The same wrapper in the next fit, from this guard or a new one: its traced function is reused.
+        own = _class_train_step(model)
+        kept = internal_keras.kerasplus_slot(model).setdefault("nan_guard_steps", {})
+        guarded = kept.get((own, self.check_weights))
+        if guarded is None:
+            guarded = kept[(own, self.check_weights)] = guarded_train_step(model, model.train_step, self.check_weights)
         self._previous_step = vars(model).get("train_step")
-        internal_keras.install_train_step(model, step[2])
+        internal_keras.install_train_step(model, guarded)
         self._installed = True
         _train_functions.select(model)
 
