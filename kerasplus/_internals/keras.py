@@ -445,6 +445,80 @@ def sync_training_state(model) -> None:
         sync()
 
 
+def _canary_kerasplus_slot():
+    import os
+    import tempfile
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    kerasplus_slot(model)["probe"] = lambda: None
+    require(not any("kerasplus" in str(x.path) for x in model.variables), "the slot adds no tracked variable")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+    require("_kerasplus" not in vars(loaded), "the slot is not saved with the model")
+
+
+@fenced(
+    reason="train functions kerasplus traced for a model are kept with the model (in its __dict__, untracked), so they "
+    "are freed with it; a dict keyed weakly by the model would keep it alive, its functions referring to it",
+    waits_for="nothing upstream: a plain attribute kerasplus owns; fenced because it writes into a Keras object",
+    feature="OneCycleLR/CyclicLR/WarmupLR/LRFinder/NaNGuard reusing their traced train function in later fits",
+    canary=_canary_kerasplus_slot,
+)
+def kerasplus_slot(obj) -> dict:
+    """A dict kerasplus keeps on `obj` (a model), created on first use; not tracked, not saved."""
+    slot = vars(obj).get("_kerasplus")
+    if slot is None:
+        slot = vars(obj)["_kerasplus"] = {}
+    return slot
+
+
+def _canary_instance_train_step():
+    import numpy as np
+
+    calls = []
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    original = model.train_step
+
+    def train_step(*args):
+        calls.append(1)
+        return original(*args)
+
+    install_train_step(model, train_step)
+    require(model.train_step is train_step, "a train_step set on the model instance is what model.train_step reads")
+    model.fit(np.ones((2, 1), "float32"), np.ones((2, 1), "float32"), batch_size=2, epochs=1, verbose=0)
+    require(bool(calls), "fit's train function calls the train_step set on the model instance")
+    remove_train_step(model)
+    require("train_step" not in vars(model), "remove_train_step removes the instance's train_step")
+
+
+@fenced(
+    reason="NaNGuard wraps whatever train step the model has (its class's, or a custom one) so the compiled step skips "
+    "a non-finite update; Keras has no hook around train_step, so the wrapper is set on the model instance for one fit",
+    waits_for="a public hook to wrap a model's train step for one fit (keras-team/keras), or Optax-style "
+    "apply_if_finite in Keras optimizers",
+    feature="NaNGuard skipping a non-finite step inside the compiled step",
+    canary=_canary_instance_train_step,
+)
+def install_train_step(model, train_step) -> None:
+    """Makes `train_step` the model's train step until `remove_train_step` (through __dict__: not tracked)."""
+    vars(model)["train_step"] = train_step
+
+
+@fenced(
+    reason="undo install_train_step: the model's class's train_step again",
+    waits_for="a public hook to wrap a model's train step for one fit (keras-team/keras)",
+    feature="NaNGuard: the model trains with its own train step again after fit",
+    canary=_canary_instance_train_step,
+)
+def remove_train_step(model) -> None:
+    """Removes what `install_train_step` set."""
+    vars(model).pop("train_step", None)
+
+
 # ---------------------------------------------------------------------------
 # Diagnostics, initializers, transfer, data, losses
 # ---------------------------------------------------------------------------

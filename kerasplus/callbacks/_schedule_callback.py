@@ -19,10 +19,13 @@ import keras
 from keras import ops
 
 from kerasplus._internals import keras as internal_keras
+from kerasplus.callbacks import _train_functions
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
 _ORIGINALS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# optimizer -> {(callback class, schedule fingerprint, momentum fingerprint): (StartedSchedule, ScheduledScalar)}
+_KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def inner_optimizer(model):
@@ -73,10 +76,40 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, schedule, first_step: int = 0):
         self.schedule = schedule
-        self.first_step = int(first_step)
+        self._first_step = None
+        self.first_step = first_step
+
+    @property
+    def first_step(self) -> int:
+        """The optimizer step at which the schedule's step 0 falls."""
+        return self._first_step_value
+
+    @first_step.setter
+    def first_step(self, value: int) -> None:
+        # On TensorFlow a Variable the traced step reads, so a later fit moving the start
+        # reuses the same trace; JAX bakes Python values into its trace (trace_key tells the
+        # train-function register), and PyTorch's step is eager.
+        self._first_step_value = int(value)
+        if keras.backend.backend() == "tensorflow":
+            if self._first_step is None:
+                self._first_step = keras.Variable(int(value), dtype="int64", trainable=False, name="first_step")
+            else:
+                self._first_step.assign(int(value))
+
+    @property
+    def trace_key(self):
+        """What a traced train step baked in of this schedule beyond its identity (None: nothing)."""
+        return None if self._first_step is not None else self._first_step_value
+
+    def steps_since_start(self, step):
+        """``step - first_step``, reading the first step as the traced step must (a Variable on TensorFlow)."""
+        step = ops.convert_to_tensor(step)
+        if self._first_step is None:
+            return step - self._first_step_value
+        return step - ops.cast(self._first_step, step.dtype)
 
     def __call__(self, step):
-        return self.schedule(ops.convert_to_tensor(step) - self.first_step)
+        return self.schedule(self.steps_since_start(step))
 
     def get_config(self):
         return {
@@ -89,6 +122,16 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         config = dict(config)
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
+
+
+def _fingerprint(schedule):
+    """A schedule's serialized config (equal for equal curves), or its identity if it has none."""
+    if schedule is None:
+        return None
+    try:
+        return repr(keras.saving.serialize_keras_object(schedule))
+    except Exception:  # not serializable: only the same object is the same curve
+        return id(schedule)
 
 
 class ScheduleCallback(keras.callbacks.Callback):
@@ -166,7 +209,22 @@ class ScheduleCallback(keras.callbacks.Callback):
         schedule, momentum_fn = self.make_schedules(optimizer)
         originals = _ORIGINALS.setdefault(optimizer, {})
         original_rate = originals.setdefault("learning_rate", internal_keras.learning_rate_source(optimizer))
-        internal_keras.replace_learning_rate(optimizer, StartedSchedule(schedule, first_step))
+        # The same curve as in an earlier fit: install the same objects again (with the new
+        # start), so the train function traced with them then is reused instead of retraced.
+        # Kept per optimizer, not per callback: a new callback with the same arguments (the
+        # usual `fit(..., callbacks=[OneCycleLR(...)])` in a loop) reuses them too.
+        fingerprint = (
+            type(self).__name__,
+            _fingerprint(schedule),
+            _fingerprint(momentum_fn) if self.cycle_momentum else None,
+        )
+        kept = _KEPT.setdefault(optimizer, {}).get(fingerprint)
+        if kept is not None:
+            started, momentum_scalar = kept
+            started.first_step = first_step
+        else:
+            started, momentum_scalar = StartedSchedule(schedule, first_step), None
+        internal_keras.replace_learning_rate(optimizer, started)
         # A model saved mid-fit (ModelCheckpoint) then reloads an optimizer with the same
         # variables as the one that was saved (a float rate keeps its variable), so the
         # iteration count and slots load, and the callback installs its schedule again
@@ -176,16 +234,25 @@ class ScheduleCallback(keras.callbacks.Callback):
         if self.cycle_momentum:
             base = float(originals.setdefault(name, getattr(optimizer, name)))
             iterations = internal_keras.schedule_step(optimizer)
-            self._momentum_fn = lambda: momentum_fn(ops.convert_to_tensor(iterations) - first_step)
+            momentum_schedule = started.momentum_schedule = getattr(started, "momentum_schedule", momentum_fn)
+            self._momentum_fn = lambda: momentum_schedule(started.steps_since_start(iterations))
             self._momentum_attribute = name
             if keras.backend.backend() == "torch":
                 # PyTorch's optimizers read it as a Python scalar, in an eager step
                 # (steps_per_execution is 1 there): set before each step.
                 self._set_eager_momentum(optimizer)
             else:
-                setattr(optimizer, name, ScheduledScalar(base, self._momentum_fn))
-        # A train function traced before (an earlier fit) captured the old rate.
-        self.model.make_train_function(force=True)
+                if momentum_scalar is None or float(momentum_scalar) != base:
+                    momentum_scalar = ScheduledScalar(base, self._momentum_fn)
+                setattr(optimizer, name, momentum_scalar)
+        kept = _KEPT[optimizer]
+        kept.pop(fingerprint, None)
+        while len(kept) >= 8:  # a few curves per optimizer (dicts keep insertion order)
+            kept.pop(next(iter(kept)))
+        kept[fingerprint] = (started, momentum_scalar)
+        # A train function traced before with other objects captured the old rate: reuse
+        # one traced with these, or trace anew.
+        _train_functions.select(self.model)
 
     def _set_eager_momentum(self, optimizer):
         """PyTorch: the momentum for the next step, in one tensor updated in place.
@@ -219,9 +286,10 @@ class ScheduleCallback(keras.callbacks.Callback):
         optimizer = inner_optimizer(self.model)
         originals = _ORIGINALS.pop(optimizer, None)
         if originals:
+            # File the train function traced with our schedule, and give the model back the
+            # one its fit started with (traced with the optimizer's own rate, put back next).
+            _train_functions.finish(self.model)
             internal_keras.stop_reporting_config(optimizer)
             internal_keras.replace_learning_rate(optimizer, originals.pop("learning_rate"))
             for name, value in originals.items():  # momentum or beta_1
                 setattr(optimizer, name, value)
-            # The next fit must not reuse a function traced with our schedule.
-            self.model.train_function = None

@@ -11,29 +11,39 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
+from kerasplus.callbacks import _train_functions
 from kerasplus.callbacks._schedule_callback import inner_optimizer
 
 logger = logging.getLogger(__name__)
 
 
 class NaNGuard(keras.callbacks.Callback):
-    """Restores the last good weights and optimizer state after a NaN/inf step.
+    """Skips a step that made the loss or the weights non-finite, inside the compiled step.
 
-    After every batch it checks the batch loss and (with `check_weights`) the
-    trainable weights. While they are finite it keeps a copy of the model's
-    variables, the optimizer's variables (slots and iteration count) and the
-    metric accumulators — an on-device copy, no transfer to the host. When they
-    are not, it puts that copy back: the step is undone as if the batch had
-    been skipped (the iteration count, and with it any schedule, does not
-    advance). With ``lr_factor < 1`` the learning rate is then multiplied by
+    For the length of a `fit` it wraps the model's train step (its own, or a
+    custom `train_step`): after the step, still inside the compiled function,
+    it checks the step's loss and (with `check_weights`) the updated trainable
+    weights, and when they are not all finite it keeps the state from before
+    the step: weights, non-trainable variables (BatchNormalization
+    statistics), optimizer slots and iteration count, metric accumulators. The
+    step is undone as if the batch had been skipped (the iteration count, and
+    with it any schedule, does not advance), with no copy of the variables made
+    from Python and no extra host transfer: on JAX the kept state is selected
+    inside the jitted step (Optax's ``apply_if_finite`` way); on TensorFlow
+    the graph puts back the values it read at the start of the step (under XLA,
+    the default, these are the step's inputs; without XLA TensorFlow keeps each
+    updated variable's old buffer); on PyTorch, whose step is eager, the step
+    keeps a device copy of the variables it updates. A skipped step's batch logs
+    read NaN. With ``lr_factor < 1`` the learning rate is then multiplied by
     `lr_factor` (a float learning rate only; a schedule is left alone, with a
     warning). After `max_consecutive` failed steps in a row it stops training
     with a message saying so, and `stopped_reason` holds the message.
 
-    Like `keras.callbacks.TerminateOnNaN` it reads the loss after every batch,
-    which waits for the step to finish: a small cost on CPU, noticeable on an
-    accelerator with `steps_per_execution=1`. With ``steps_per_execution=k``
-    a failure undoes all k steps of the call.
+    Weights made non-finite outside the train step (by another callback, say)
+    are not repaired: every later step then fails and training stops after
+    `max_consecutive` of them. With ``steps_per_execution=k`` each step of a
+    call is checked and skipped on its own; the count of failures sees the
+    last step of each call.
 
     When every step of an epoch was undone, the epoch's training metrics
     (``loss`` and the compiled metrics, not ``val_*``) are reported as NaN,
@@ -41,15 +51,16 @@ class NaNGuard(keras.callbacks.Callback):
     and the callbacks after this one see NaN).
 
     Put it before `kerasplus.callbacks.BackupAndRestore` in the callback
-    list so a checkpoint is written after the repair (BackupAndRestore also
+    list so its count is saved with the checkpoint (BackupAndRestore also
     refuses to write non-finite weights on its own).
 
     Args:
         max_consecutive: failed steps in a row before training stops (>= 1).
         lr_factor: factor in (0, 1] applied to the learning rate after each
             failure; 1 keeps it.
-        check_weights: also check the trainable weights (the loss of a step is
-            computed before its update, so weights can turn NaN first).
+        check_weights: also check the trainable weights the step produced (the
+            loss of a step is computed before its update, so weights can turn
+            non-finite first).
 
     Example:
 
@@ -57,7 +68,7 @@ class NaNGuard(keras.callbacks.Callback):
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     >>> model.compile(keras.optimizers.SGD(0.1), "mse")
     >>> x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
-    >>> x[4] = np.nan  # one poisoned sample: the batch holding it is undone
+    >>> x[4] = np.nan  # one poisoned sample: the batch holding it is skipped
     >>> guard = kerasplus.callbacks.NaNGuard(lr_factor=0.5)
     >>> history = model.fit(x, y, batch_size=2, shuffle=False, verbose=0,
     ...                     callbacks=[guard])
@@ -73,8 +84,9 @@ class NaNGuard(keras.callbacks.Callback):
         self.failures = 0
         self.consecutive = 0
         self.stopped_reason = None
-        self._snapshot = []
         self._good_steps = 0
+        self._installed = False
+        self._previous_step = None
 
     def get_config(self) -> dict:
         return {
@@ -90,24 +102,41 @@ class NaNGuard(keras.callbacks.Callback):
         self.failures = int(state["failures"])
         self.consecutive = int(state["consecutive"])
 
-    def _guarded(self):
-        model = self.model
-        optimizer = model.optimizer
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        rate = internal_keras.learning_rate_source(inner_optimizer(model))
-        variables = list(model.variables) + list(model.metrics_variables)
-        variables += [x for x in optimizer.variables if x is not rate]  # the rate is ours to lower
-        return variables
-
-    def _take_snapshot(self):
-        self._snapshot = [(x, ops.copy(x.value)) for x in self._guarded()]
-
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.consecutive = 0
         self.stopped_reason = None
         self._good_steps = 0
-        self._take_snapshot()
+        self._uninstall()  # left over from a fit an exception cut short
+        self._install()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._uninstall()
+
+    def _install(self):
+        model = self.model
+        optimizer = model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        # The same wrapper in the next fit, from this guard or a new one: its traced function is reused.
+        own = _class_train_step(model)
+        kept = internal_keras.kerasplus_slot(model).setdefault("nan_guard_steps", {})
+        guarded = kept.get((own, self.check_weights))
+        if guarded is None:
+            guarded = kept[(own, self.check_weights)] = guarded_train_step(model, model.train_step, self.check_weights)
+        self._previous_step = vars(model).get("train_step")
+        internal_keras.install_train_step(model, guarded)
+        self._installed = True
+        _train_functions.select(model)
+
+    def _uninstall(self):
+        if not self._installed:
+            return
+        self._installed = False
+        _train_functions.finish(self.model)
+        internal_keras.remove_train_step(self.model)
+        if self._previous_step is not None:
+            internal_keras.install_train_step(self.model, self._previous_step)
+        self._previous_step = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._good_steps = 0
@@ -126,14 +155,16 @@ class NaNGuard(keras.callbacks.Callback):
         )
 
     def _finite(self, logs):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            return False, f"loss {float(loss)}"
-        if self.check_weights:
-            flags = [ops.all(ops.isfinite(x.value)) for x in self.model.trainable_variables]
-            if flags and not bool(ops.convert_to_numpy(ops.all(ops.stack(flags)))):
-                bad = [x.path for x, ok in zip(self.model.trainable_variables, flags) if not bool(ok)]
-                return False, f"non-finite weights in {', '.join(bad)}"
+        """Whether the step was kept: the guarded step marks a skipped step's logs NaN."""
+        logs = logs or {}
+        values = [logs["loss"]] if "loss" in logs else list(logs.values())
+        for value in values:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(value):
+                return False, "non-finite loss or weights"
         return True, ""
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -141,12 +172,12 @@ class NaNGuard(keras.callbacks.Callback):
         if finite:
             self.consecutive = 0
             self._good_steps += 1
-            self._take_snapshot()
             return
-        self._restore()
         self.failures += 1
         self.consecutive += 1
-        message = f"NaNGuard: {what} at batch {batch}; restored the weights and optimizer state from before it"
+        message = (
+            f"NaNGuard: {what} at batch {batch}; skipped it (weights and optimizer state are those from before it)"
+        )
         if self.lr_factor < 1.0:
             message += self._lower_rate()
         logger.warning(message)
@@ -160,16 +191,6 @@ class NaNGuard(keras.callbacks.Callback):
             warnings.warn(self.stopped_reason, RuntimeWarning, stacklevel=2)
             self.model.stop_training = True
 
-    def _restore(self):
-        # On JAX, fit's own copy of the state must be written back first, or it overwrites what is assigned here.
-        internal_keras.sync_training_state(self.model)
-        kept = {id(x) for x, _ in self._snapshot}
-        for variable, value in self._snapshot:
-            variable.assign(ops.copy(value))  # a copy: JAX's next step donates (deletes) the variables' buffers
-        for variable in self.model.metrics_variables:  # created after the snapshot (first step)
-            if id(variable) not in kept:
-                variable.assign(ops.zeros(variable.shape, variable.dtype))
-
     def _lower_rate(self):
         optimizer = inner_optimizer(self.model)
         if not isinstance(optimizer.learning_rate, keras.Variable):  # a schedule gives a tensor
@@ -179,6 +200,92 @@ class NaNGuard(keras.callbacks.Callback):
                 stacklevel=3,
             )
             return ""
+        internal_keras.sync_training_state(self.model)  # JAX: fit's copy of the state first, then the rate
         rate = float(ops.convert_to_numpy(optimizer.learning_rate)) * self.lr_factor
         optimizer.learning_rate = rate
         return f"; learning rate lowered to {rate:g}"
+
+
+def _class_train_step(model):
+    """The train step the model has without NaNGuard (an instance's own, or its class's)."""
+    own = vars(model).get("train_step")
+    if own is not None and not getattr(own, "_kerasplus_nan_guard", False):
+        return own
+    return type(model).train_step
+
+
+def _all_finite(tensors):
+    flags = [ops.all(ops.isfinite(x)) for x in tensors if "float" in str(x.dtype)]
+    if not flags:
+        return ops.convert_to_tensor(True)
+    return ops.all(ops.stack(flags)) if len(flags) > 1 else flags[0]
+
+
+def _step_finite(logs, weights):
+    """True when the step's loss (or, without one, every float log) and `weights` are finite."""
+    logs = logs if isinstance(logs, dict) else {}
+    values = [logs["loss"]] if "loss" in logs else list(logs.values())
+    values = [ops.convert_to_tensor(x) for x in values if hasattr(x, "dtype")]
+    return ops.logical_and(_all_finite(values), _all_finite(weights))
+
+
+def _mark_skipped(logs, finite):
+    """A skipped step's float logs read NaN (how the callback, outside the step, learns of it)."""
+    if not isinstance(logs, dict):
+        return logs
+    marked = {}
+    for name, value in logs.items():
+        if hasattr(value, "dtype") and "float" in str(value.dtype):
+            value = ops.where(finite, value, ops.cast(float("nan"), value.dtype))
+        marked[name] = value
+    return marked
+
+
+def guarded_train_step(model, train_step, check_weights):
+    """`train_step` that keeps the state from before it when its loss or new weights are not finite."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def guarded(state, data):
+            logs, new_state = train_step(state, data)
+            finite = _step_finite(logs, new_state[0] if check_weights else [])
+            kept = jax.tree_util.tree_map(lambda new, old: jax.numpy.where(finite, new, old), new_state, state)
+            return _mark_skipped(logs, finite), kept
+
+    else:
+
+        def guarded(data):
+            variables = _state_variables(model)
+            if backend == "torch":
+                before = [x.value.detach().clone() for x in variables]  # eager in-place updates
+            else:
+                before = [ops.copy(x.value) for x in variables]  # in-graph reads (tf.identity), before the step writes
+            logs = train_step(data)
+            weights = [x.value for x in model.trainable_variables] if check_weights else []
+            finite = _step_finite(logs, weights)
+
+            def undo():
+                for variable, value in zip(variables, before):
+                    variable.assign(value)
+
+            if backend == "torch":
+                if not bool(finite):
+                    undo()
+            else:
+                ops.cond(finite, lambda: None, undo)
+            return _mark_skipped(logs, finite)
+
+    guarded._kerasplus_nan_guard = True
+    return guarded
+
+
+def _state_variables(model):
+    """Every variable a train step may write: the model's, the optimizer's, the metrics'."""
+    seen, variables = set(), []
+    optimizer_variables = list(model.optimizer.variables) if model.optimizer is not None else []
+    for variable in list(model.variables) + optimizer_variables + list(model.metrics_variables):
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            variables.append(variable)
+    return variables

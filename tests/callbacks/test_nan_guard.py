@@ -47,7 +47,37 @@ def test_lr_factor_lowers_the_rate_once_per_failure():
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01 * 0.25)
 
 
-def test_non_finite_weights_with_a_finite_loss_are_caught():
+class PoisonsItsUpdate(keras.Sequential):
+    """A train step whose update makes the first kernel infinite on a batch holding 1234 (its loss stays finite)."""
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        kernel = self.layers[0].kernel
+        poisoned = keras.ops.any(keras.ops.equal(data[0], 1234.0))
+        kernel.assign(keras.ops.where(poisoned, keras.ops.full(kernel.shape, np.inf), kernel))
+        return logs
+
+
+def test_a_step_that_makes_the_weights_non_finite_with_a_finite_loss_is_undone():
+    x, y = data()
+    marked = x.copy()
+    marked[9, 0] = 1234.0  # batch 2 of 8; a large but finite loss
+    keras.utils.set_random_seed(3)
+    model = PoisonsItsUpdate([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01), "mse", metrics=["mae"])
+    guard = NaNGuard()
+    history = model.fit(marked, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[guard])
+    assert guard.failures == 1 and np.isfinite(history.history["loss"][0])
+    assert int(model.optimizer.iterations.numpy()) == 7
+
+    keep = np.r_[0:8, 12:32]
+    reference = make_model()
+    reference.fit(x[keep], y[keep], batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_weights_made_non_finite_outside_the_step_stop_training_after_max_consecutive():
     x, y = data()
 
     class Poison(keras.callbacks.Callback):
@@ -57,10 +87,58 @@ def test_non_finite_weights_with_a_finite_loss_are_caught():
                 kernel.assign(np.full(kernel.shape, np.inf, "float32"))
 
     model = make_model()
+    guard = NaNGuard(max_consecutive=2)
+    with pytest.warns(RuntimeWarning, match="2 consecutive steps"):
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Poison(), guard])
+    assert guard.failures == 2 and int(model.optimizer.iterations.numpy()) == 3
+
+
+def test_batch_normalization_statistics_of_a_skipped_step_are_kept():
+    x, y = data()
+    poisoned = x.copy()
+    poisoned[5] = np.nan  # batch 1 of 8
+
+    def bn_model():
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(1)]
+        )
+        model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "mse")
+        return model
+
+    model = bn_model()
     guard = NaNGuard()
-    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Poison(), guard])
+    model.fit(poisoned, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[guard])
+    reference = bn_model()
+    keep = np.r_[0:4, 8:32]
+    reference.fit(x[keep], y[keep], batch_size=4, epochs=1, shuffle=False, verbose=0)
     assert guard.failures == 1
-    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    for got, want in zip(model.get_weights(), reference.get_weights()):  # moving mean and variance included
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_second_fit_traces_no_new_train_step_and_a_bare_fit_after_it_neither():
+    traces = []
+
+    class Counting(keras.Sequential):
+        def train_step(self, data):
+            traces.append(1)  # Python code in a compiled step runs while it is traced
+            return super().train_step(data)
+
+    x, y = data()
+    model = Counting([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    model.fit(x, y, batch_size=8, verbose=0)
+    bare = len(traces)
+    guard = NaNGuard()
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[guard])
+    first = len(traces)
+    assert first > bare
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[guard])
+    model.fit(x, y, batch_size=8, verbose=0)
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[guard])
+    assert len(traces) == first
+    assert "train_step" not in vars(model)  # the model trains with its own step again
 
 
 def test_stops_after_max_consecutive_failures_with_a_clear_message(tmp_path):

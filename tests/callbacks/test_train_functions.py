@@ -1,0 +1,82 @@
+import keras
+import numpy as np
+import pytest
+
+from kerasplus.callbacks import CyclicLR, NaNGuard, OneCycleLR, WarmupLR
+
+TRACES = []
+
+
+class Counting(keras.Sequential):
+    def train_step(self, data):
+        TRACES.append(1)  # Python code in a compiled step runs only while it is traced
+        return super().train_step(data)
+
+
+def counting_model(optimizer=None):
+    keras.utils.set_random_seed(0)
+    model = Counting([keras.Input((4,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer or keras.optimizers.SGD(0.1, momentum=0.9), "mse")
+    return model
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    return x, x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+
+
+def stack():
+    return [OneCycleLR(max_lr=0.05), WarmupLR(warmup_steps=3)]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="JAX retraces per fit (see _train_functions)")
+def test_a_second_fit_with_the_same_or_equal_lr_callbacks_traces_nothing_new():
+    x, y = data()
+    model = counting_model()
+    model.fit(x, y, batch_size=4, verbose=0)  # the bare step, traced
+    callbacks = stack()
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=callbacks)
+    traced = len(TRACES)
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=callbacks)  # the same callbacks
+    model.fit(x, y, batch_size=4, verbose=0)  # bare again: the function fit started with
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=stack())  # new ones, same arguments
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[NaNGuard(), *stack()])
+    guarded = len(TRACES)
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[*stack(), NaNGuard()])
+    assert len(TRACES) == guarded == traced + 1 > 0
+
+
+def test_reused_functions_apply_each_fits_own_rate():
+    """A reused trace still follows the new fit's curve (its start moved) and a bare fit the optimizer's own rate."""
+    x, y = data()
+    model = counting_model(keras.optimizers.SGD(0.1))
+    reference = counting_model(keras.optimizers.SGD(0.1))
+    cyclic = CyclicLR(base_lr=0.01, max_lr=0.05, step_size_up=3, cycle_momentum=False)
+    for callbacks in (
+        [],
+        [cyclic],
+        [],
+        [cyclic],
+        [CyclicLR(base_lr=0.01, max_lr=0.05, step_size_up=3, cycle_momentum=False)],
+    ):
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
+        # the same curve by hand: a fresh function every fit, the rate set from Python before each step
+        rates = [0.1] * 8 if not callbacks else [0.01 + 0.04 * (1 - abs(k / 3 % 2 - 1)) for k in range(8)]
+        for k, rate in enumerate(rates):
+            reference.optimizer.learning_rate.assign(rate)
+            reference.train_on_batch(x[4 * (k % 4) : 4 * (k % 4) + 4], y[4 * (k % 4) : 4 * (k % 4) + 4])
+        reference.optimizer.learning_rate.assign(0.1)
+        np.testing.assert_allclose(model.get_weights()[0], reference.get_weights()[0], rtol=1e-5, atol=1e-6)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1)
+
+
+def test_a_recompiled_model_does_not_reuse_a_function_traced_before_compile():
+    x, y = data()
+    model = counting_model(keras.optimizers.SGD(0.1))
+    callbacks = [OneCycleLR(max_lr=0.05, cycle_momentum=False)]
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=callbacks)
+    model.compile(model.optimizer, "mae")  # same optimizer, new loss
+    before = len(TRACES)
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=callbacks)
+    assert len(TRACES) > before
