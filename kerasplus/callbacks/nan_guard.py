@@ -11,7 +11,7 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks._schedule_callback import inner_optimizer
+from kerasplus.callbacks import _optimizer_choice
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ class NaNGuard(keras.callbacks.Callback):
 
     After every batch it checks the batch loss and (with `check_weights`) the
     trainable weights. While they are finite it keeps a copy of the model's
-    variables, the optimizer's variables (slots and iteration count) and the
+    variables, the variables of every optimizer the model holds (slots and
+    iteration counts: a GAN's ``d_optimizer`` and ``g_optimizer`` too) and the
     metric accumulators — an on-device copy, no transfer to the host. When they
     are not, it puts that copy back: the step is undone as if the batch had
     been skipped (the iteration count, and with it any schedule, does not
@@ -50,6 +51,10 @@ class NaNGuard(keras.callbacks.Callback):
             failure; 1 keeps it.
         check_weights: also check the trainable weights (the loss of a step is
             computed before its update, so weights can turn NaN first).
+        optimizer: the optimizer whose rate `lr_factor` lowers: one the model
+            holds, or the name of its attribute (``"g_optimizer"``); None
+            takes the model's only optimizer. With ``lr_factor < 1`` and
+            several optimizers, `fit` raises at its start unless one is named.
 
     Example:
 
@@ -65,8 +70,15 @@ class NaNGuard(keras.callbacks.Callback):
     (1, 0.05)
     """
 
-    def __init__(self, max_consecutive: int = 3, lr_factor: float = 1.0, check_weights: bool = True) -> None:
+    def __init__(
+        self,
+        max_consecutive: int = 3,
+        lr_factor: float = 1.0,
+        check_weights: bool = True,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+    ) -> None:
         super().__init__()
+        self.optimizer = _optimizer_choice.check_optimizer_argument(optimizer)
         self.max_consecutive = v.check_int("max_consecutive", max_consecutive, minimum=1)
         self.lr_factor = v.check_range("lr_factor", lr_factor, 0.0, 1.0, low_inclusive=False)
         self.check_weights = v.check_bool("check_weights", check_weights)
@@ -81,6 +93,7 @@ class NaNGuard(keras.callbacks.Callback):
             "max_consecutive": self.max_consecutive,
             "lr_factor": self.lr_factor,
             "check_weights": self.check_weights,
+            "optimizer": _optimizer_choice.config_value(self.optimizer),
         }
 
     def get_state(self) -> dict:
@@ -90,20 +103,29 @@ class NaNGuard(keras.callbacks.Callback):
         self.failures = int(state["failures"])
         self.consecutive = int(state["consecutive"])
 
+    def _lowered(self):
+        """The optimizer whose rate `lr_factor` lowers (None when it lowers none)."""
+        if self.lr_factor >= 1.0:
+            return None
+        return _optimizer_choice.chosen_optimizer(self.model, self.optimizer, "NaNGuard")
+
     def _guarded(self):
         model = self.model
         optimizer = model.optimizer
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
-        rate = internal_keras.learning_rate_source(inner_optimizer(model))
+        lowered = self._lowered()
+        rate = internal_keras.learning_rate_source(lowered) if lowered is not None else None
         variables = list(model.variables) + list(model.metrics_variables)
-        variables += [x for x in optimizer.variables if x is not rate]  # the rate is ours to lower
+        for held in _optimizer_choice.tracked_optimizers(model).values():  # a GAN's d_ and g_optimizer too
+            variables += [x for x in held.variables if x is not rate]  # the rate is ours to lower
         return variables
 
     def _take_snapshot(self):
         self._snapshot = [(x, ops.copy(x.value)) for x in self._guarded()]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._lowered()  # raises now, before training, when it cannot tell which rate to lower
         self.consecutive = 0
         self.stopped_reason = None
         self._good_steps = 0
@@ -171,7 +193,7 @@ class NaNGuard(keras.callbacks.Callback):
                 variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def _lower_rate(self):
-        optimizer = inner_optimizer(self.model)
+        optimizer = self._lowered()
         if not isinstance(optimizer.learning_rate, keras.Variable):  # a schedule gives a tensor
             warnings.warn(
                 "NaNGuard: the learning rate is a schedule; lr_factor cannot lower it.",
