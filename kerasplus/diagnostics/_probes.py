@@ -38,9 +38,27 @@ def loss_function(model):
     function = keras.losses.get(loss) if isinstance(loss, str) else loss
 
     def value(y_true, y_pred):
+        y_true = same_rank(y_true, y_pred)
         return ops.mean(function(y_true, y_pred))
 
     return value
+
+
+def same_rank(y_true, y_pred):
+    """`y_true` with the rank of `y_pred` where `fit` would align them (``(n,)`` labels for ``(n, 1)`` outputs).
+
+    Keras's compiled loss squeezes or expands a trailing axis of size 1 (its
+    ``squeeze_or_expand_to_same_rank``); sparse labels ``(n,)`` for ``(n, k)``
+    outputs, k > 1, stay as they are.
+    """
+    if y_true is None or isinstance(y_pred, (list, tuple, dict)):
+        return y_true
+    true_rank, pred_rank = len(ops.shape(y_true)), len(ops.shape(y_pred))
+    if true_rank == pred_rank - 1 and ops.shape(y_pred)[-1] == 1:
+        return ops.expand_dims(y_true, -1)
+    if true_rank == pred_rank + 1 and ops.shape(y_true)[-1] == 1:
+        return ops.squeeze(y_true, -1)
+    return y_true
 
 
 def probe_loss(model, x, y, y_pred):
@@ -224,6 +242,7 @@ def relu_outputs(model) -> tuple[list, keras.Model | None]:
     """(layer names, a model returning each ReLU-activated layer's output) or ([], None)."""
     try:
         inputs = model.inputs
+        structure = model.input  # a dict or list of inputs as the model takes them
     except (AttributeError, ValueError):
         return [], None
     if not inputs:
@@ -248,7 +267,7 @@ def relu_outputs(model) -> tuple[list, keras.Model | None]:
         names.append(layer.name)
     if not tensors:
         return [], None
-    return names, keras.Model(inputs[0] if len(inputs) == 1 else inputs, tensors)
+    return names, keras.Model(structure, tensors)
 
 
 def dead_relu_fractions(probe, names, x) -> tuple[float, dict]:
@@ -282,6 +301,8 @@ def constant_baseline(model, y, y_pred) -> float | None:
     if isinstance(y_pred, (list, tuple, dict)):
         return None
     shape = tuple(ops.shape(y_pred))
+    if info.family != "sparse":
+        y = same_rank(ops.convert_to_tensor(y), y_pred)
     y = np.asarray(ops.convert_to_numpy(y), dtype="float64")
     eps = 1e-7
     if info.family == "sparse":

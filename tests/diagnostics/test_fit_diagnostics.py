@@ -294,7 +294,7 @@ def test_get_config_returns_the_constructor_arguments():
         (dict(vanishing_ratio=1.0), ValueError, "vanishing_ratio"),
         (dict(exploding_norm=0), ValueError, "exploding_norm"),
         (dict(baseline_loss=-1.0), ValueError, "baseline_loss"),
-        (dict(held_batch=np.zeros(3)), TypeError, "held_batch"),
+        (dict(held_batch=(np.zeros(3),) * 3), TypeError, "held_batch"),
         (dict(log_per_layer=1), TypeError, "log_per_layer"),
         (dict(verbose=2), ValueError, "verbose"),
     ],
