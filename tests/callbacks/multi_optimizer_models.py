@@ -194,3 +194,52 @@ class TwoOptimizerRegressor(keras.Model):
         for k in range(steps):
             gradients = [keras.ops.ones_like(v.value) * (k + 1) for v in self.aux.trainable_variables]
             self.aux_optimizer.apply(gradients, self.aux.trainable_variables)
+
+
+@keras.saving.register_keras_serializable(package="kerasplus_tests")
+class TwoRateProbe(keras.Model):
+    """Two one-weight-per-step probes, each trained by its own SGD in a custom ``train_step``.
+
+    Batch k is the one-hot row e_k and the loss of each probe is the sum of
+    its output, so after ``fit(batch_size=1, shuffle=False)`` ``-left.kernel[k]``
+    is exactly the rate ``left_optimizer`` applied at its step k (and likewise
+    for ``right``). Also holds the default ``model.optimizer`` of
+    ``super().compile()``, as the Keras guide's GAN does. TensorFlow and PyTorch.
+    """
+
+    def __init__(self, steps, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = steps
+        self.left = layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="left")
+        self.right = layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="right")
+        self.left.build((None, steps))
+        self.right.build((None, steps))
+        self.built = True
+
+    def compile(self, left_optimizer, right_optimizer):
+        super().compile()
+        self.left_optimizer = left_optimizer
+        self.right_optimizer = right_optimizer
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        for probe, optimizer in ((self.left, self.left_optimizer), (self.right, self.right_optimizer)):
+            if BACKEND == "torch":
+                self.zero_grad()
+                keras.ops.sum(probe(x)).backward()
+                grads = [v.value.grad for v in probe.trainable_weights]
+                import torch
+
+                with torch.no_grad():
+                    optimizer.apply(grads, probe.trainable_weights)
+            else:
+                import tensorflow as tf
+
+                with tf.GradientTape() as tape:
+                    loss = keras.ops.sum(probe(x))
+                grads = tape.gradient(loss, probe.trainable_weights)
+                optimizer.apply(grads, probe.trainable_weights)
+        return {"left_sum": keras.ops.sum(self.left.kernel)}
+
+    def applied(self, probe):
+        return -np.asarray(keras.ops.convert_to_numpy(probe.kernel))[:, 0].astype("float64")
