@@ -15,6 +15,7 @@ from keras import ops
 
 from kerasplus.diagnostics._loss_info import describe_loss, single_loss
 from kerasplus.initializers.by_activation import activation_name
+from kerasplus.initializers.kernel_layers import input_structure
 
 RELU_NAMES = ("relu", "relu6")
 
@@ -53,7 +54,10 @@ def same_rank(y_true, y_pred):
     """
     if y_true is None or isinstance(y_pred, (list, tuple, dict)):
         return y_true
-    true_rank, pred_rank = len(ops.shape(y_true)), len(ops.shape(y_pred))
+    try:
+        true_rank, pred_rank = len(ops.shape(y_true)), len(ops.shape(y_pred))
+    except ValueError:  # unknown rank (a relaxed trace): aligned before, at on_train_begin
+        return y_true
     if true_rank == pred_rank - 1 and ops.shape(y_pred)[-1] == 1:
         return ops.expand_dims(y_true, -1)
     if true_rank == pred_rank + 1 and ops.shape(y_true)[-1] == 1:
@@ -242,11 +246,11 @@ def relu_outputs(model) -> tuple[list, keras.Model | None]:
     """(layer names, a model returning each ReLU-activated layer's output) or ([], None)."""
     try:
         inputs = model.inputs
-        structure = model.input  # a dict or list of inputs as the model takes them
     except (AttributeError, ValueError):
         return [], None
     if not inputs:
         return [], None
+    structure = input_structure(model)
     names, tensors = [], []
     for layer in model.layers:
         try:

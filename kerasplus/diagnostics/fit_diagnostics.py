@@ -224,6 +224,10 @@ class FitDiagnostics(keras.callbacks.Callback):
             None if y is None else keras.tree.map_structure(keras.ops.convert_to_tensor, y),
         )
         x, y = self._held
+        if y is not None and _probes.loss_function(self.model) is not None:
+            # (n,) labels for a (n, 1) output, as fit's compiled loss aligns them; once, here, outside any trace
+            y = _probes.same_rank(y, self.model(x, training=False))
+            self._held = (x, y)
         if self.gradient_every is not None and getattr(self.model, "loss", None) is None:
             raise ValueError(
                 "FitDiagnostics's gradient probe needs a model compiled with a loss; "

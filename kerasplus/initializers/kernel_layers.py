@@ -70,6 +70,17 @@ def kernel_layers(model, into_custom_layers: bool = False):
     return found
 
 
+def input_structure(model):
+    """The model's inputs as it takes them: one tensor, or its dict or list of them."""
+    inputs = model.inputs
+    if len(inputs) == 1:
+        return inputs[0]
+    try:
+        return model.input
+    except (AttributeError, ValueError):
+        return inputs
+
+
 def custom_owner(model, layer):
     """The custom layer of `model` whose sublayer `layer` is, or None when `layer` is in the model's graph."""
     for container in [model] + [inner for inner in internal_keras.all_layers(model) if isinstance(inner, keras.Model)]:

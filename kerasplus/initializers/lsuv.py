@@ -10,13 +10,13 @@ import numpy as np
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.initializers.kernel_layers import custom_owner, kernel_layers, kernel_of
+from kerasplus.initializers.kernel_layers import custom_owner, input_structure, kernel_layers, kernel_of
 from kerasplus.initializers.reinitialize import check_built
 
 
 def _check_batch(model, batch):
     """Checks `batch` against the model's input structure (one array, a dict or a list); returns its size."""
-    structure = model.input if model.inputs else None
+    structure = input_structure(model) if model.inputs else None
     if structure is None:
         shape = tuple(np.shape(batch))
         size = shape[0] if shape else 0
@@ -61,7 +61,7 @@ def _check_batch(model, batch):
 
 def layer_input_model(model, layer):
     """A model from the model's inputs (as it takes them: one, a dict or a list) to `layer`'s input."""
-    return keras.Model(model.input, layer.input)
+    return keras.Model(input_structure(model), layer.input)
 
 
 def pre_activation(feed, layer, batch):

@@ -81,13 +81,13 @@ def reinitialize(
     v.check_seed(seed)
     activations = _check_activations(activations)
     layers = kernel_layers(model, into_custom_layers=True)
-    chosen = [_activation_for(model, layer, activations) for layer in layers]  # raises before any change
     unused = sorted(set(activations) - {layer.name for layer in layers})
     if unused:
         raise ValueError(
             f"`activations` names {unused}, which are not kernel layers of the model; "
             f"received activations={activations!r}."
         )
+    chosen = [_activation_for(model, layer, activations) for layer in layers]  # raises before any change
     report = []
     for index, (layer, activation) in enumerate(zip(layers, chosen)):
         initializer = seeded(for_activation(activation), None if seed is None else seed + index)
