@@ -23,9 +23,7 @@ def _check_batch(model, batch):
     else:
         if isinstance(structure, dict) and not (isinstance(batch, dict) and set(batch) == set(structure)):
             got = sorted(batch) if isinstance(batch, dict) else f"a {type(batch).__name__}"
-            raise ValueError(
-                f"`batch` must be a dict with the model's inputs {sorted(structure)}; received {got}."
-            )
+            raise ValueError(f"`batch` must be a dict with the model's inputs {sorted(structure)}; received {got}.")
         if isinstance(structure, (list, tuple)) and not (
             isinstance(batch, (list, tuple)) and len(batch) == len(structure)
         ):

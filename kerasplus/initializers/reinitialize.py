@@ -115,8 +115,7 @@ def _check_activations(activations):
         isinstance(k, str) and isinstance(a, str) for k, a in activations.items()
     ):
         raise TypeError(
-            "`activations` must be a dict {layer name: activation name}; "
-            f"received activations={activations!r}."
+            f"`activations` must be a dict {{layer name: activation name}}; received activations={activations!r}."
         )
     for name, activation in activations.items():
         try:

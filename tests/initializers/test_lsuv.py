@@ -64,7 +64,10 @@ def test_dict_and_multi_input_batches_give_unit_variance():
     hidden = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Concatenate()([a, b]))
     out = keras.layers.Dense(2, name="out")(hidden)
     batch = {"a": rng.normal(size=(256, 3)).astype("float32") * 3, "b": rng.normal(size=(256, 5)).astype("float32")}
-    for model, given in ((keras.Model({"a": a, "b": b}, out), batch), (keras.Model([a, b], out), [batch["a"], batch["b"]])):
+    for model, given in (
+        (keras.Model({"a": a, "b": b}, out), batch),
+        (keras.Model([a, b], out), [batch["a"], batch["b"]]),
+    ):
         report = lsuv(model, given, tol=0.05, seed=0)
         assert [row["layer"] for row in report] == ["hidden", "out"] and all(row["converged"] for row in report)
         # by hand: each layer's pre-activation x @ W + b on the batch, from the layer's own input
