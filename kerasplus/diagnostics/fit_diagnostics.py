@@ -241,6 +241,12 @@ class FitDiagnostics(keras.callbacks.Callback):
         self._relu_names, relu_model = _probes.relu_outputs(self.model)
         if relu_model is not None:
             self._relu_probe = _probes.WarmingFunction(relu_model, eager_calls=50)  # once per epoch
+        elif y is None and self.gradient_every is None:
+            raise ValueError(
+                "FitDiagnostics: the held batch (x only) feeds no probe of this model: the dead-ReLU probe needs "
+                f"a functional or Sequential model with ReLU layers ({type(self.model).__name__} has none it can "
+                "reach) and the gradient probe labels. Pass held_batch=None for verdicts only, or (x, y)."
+            )
         if self.baseline is None and y is not None:
             y_pred = self.model(x, training=False)
             self.baseline = _probes.constant_baseline(self.model, y, y_pred)

@@ -502,3 +502,13 @@ def test_a_held_batch_of_inputs_only_feeds_the_probes_that_need_no_labels():
         assert x_only.baseline is None  # no labels: no constant-prediction baseline (the curve's first loss is used)
     with pytest.raises(ValueError, match="no labels.*gradient_every=None"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[FitDiagnostics(held_batch=x, gradient_every=1)])
+
+
+def test_an_x_only_batch_the_keras_guides_gan_cannot_use_is_refused_at_fit_start():
+    from tests.callbacks.multi_optimizer_models import digits, gan
+
+    x = digits(16)
+    with pytest.raises(ValueError, match="feeds no probe"):
+        gan().fit(x, batch_size=8, verbose=0, callbacks=[FitDiagnostics(held_batch=x, gradient_every=None)])
+    with pytest.raises(ValueError, match="compiled with a loss"):
+        gan().fit(x, batch_size=8, verbose=0, callbacks=[FitDiagnostics(held_batch=x)])
