@@ -18,9 +18,9 @@ import weakref
 import keras
 from keras import ops
 
+from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _optimizer_choice
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}

@@ -32,8 +32,9 @@ import sys
 import keras
 import numpy as np
 
+from kerasplus import _optimizer_choice
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _callback_state, _optimizer_choice
+from kerasplus.callbacks import _callback_state
 from kerasplus.callbacks._checkpoint_store import CheckpointRejected
 
 FORMAT = 2  # 1: callback states by list position; not read any more (refused with a message)

@@ -9,9 +9,9 @@ import warnings
 import keras
 from keras import ops
 
+from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _optimizer_choice
 
 logger = logging.getLogger(__name__)
 

@@ -330,7 +330,7 @@ def _lr_role(callback):
 
 def _lr_target(model, callback):
     """The optimizer whose rate `callback` drives, or None when it cannot tell (the callback raises at fit)."""
-    from kerasplus.callbacks._optimizer_choice import chosen_optimizer
+    from kerasplus._optimizer_choice import chosen_optimizer
 
     if _lr_role(callback) == "setting":  # Keras's callbacks set model.optimizer's rate
         return _inner_optimizer(model)
