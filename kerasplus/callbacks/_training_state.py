@@ -2,11 +2,14 @@
 
 A training state is a dict of named numpy arrays plus a JSON header (`meta`):
 
-- ``model/<i>``, ``optimizer/<i>``, ``metrics/<i>``, ``seed/0``: every model
-  variable (weights and the `SeedGenerator` states of random layers), the
-  optimizer's variables (iteration count, slots), the metric accumulators and
+- ``model/<i>``, ``optimizer/<i>``, ``optimizer:<attribute>/<i>``,
+  ``metrics/<i>``, ``seed/0``: every model variable (weights and the
+  `SeedGenerator` states of random layers), `model.optimizer`'s variables
+  (iteration count, slots) and those of every other optimizer the model holds
+  in an attribute (a GAN's ``d_optimizer``), the metric accumulators and
   Keras's global seed generator; the header describes each (path, shape, dtype)
-  under ``variables``;
+  under ``variables``, and under ``optimizer_targets`` the model variables
+  (indices) each other optimizer was built for;
 - ``rng/numpy`` and the header's ``numpy_rng``/``python_rng``: NumPy's and
   Python's global random states; ``rng/torch`` (header ``torch_rng``: true)
   torch's global one when torch is loaded;
