@@ -99,6 +99,14 @@ def flag():
     return Arg(st.booleans(), st.sampled_from([1, 0, None, "yes", np.bool_(True)]))
 
 
+def optimizer_choice():
+    """None, a model attribute's name or an optimizer; anything else is refused."""
+    return Arg(
+        st.sampled_from([None, "optimizer", "d_optimizer", keras.optimizers.SGD()]),
+        st.sampled_from([3, "", "not a name", ["d_optimizer"], True, object()]),
+    )
+
+
 def seed():
     return Arg(st.one_of(st.none(), st.integers(0, 1000)), st.one_of(st.integers(-(2**64), 2**64), GARBAGE))
 
@@ -286,7 +294,7 @@ TABLE = [
     schedule_entry(
         schedules.Warmup,
         dict(schedule=wrapped_schedule(), warmup_steps=count()),
-        {**WARMUP_ARGS, "shift_schedule": flag()},
+        {**WARMUP_ARGS, "shift_schedule": flag(), "optimizer": optimizer_choice()},
         warmup_end,
     ),
     Entry(schedules.ExponentialSweep, dict(start_lr=rate(), end_lr=rate(), num_steps=count()), {}, sweep_works),
@@ -326,25 +334,42 @@ TABLE = [
             **MOMENTUM_ARGS,
             div_factor=rate(),
             final_div_factor=rate(),
+            optimizer=optimizer_choice(),
+            override_schedule=flag(),
         ),  # fmt: skip
         fitted_schedules_work,
     ),
     Entry(
         callbacks.CyclicLR,
         dict(base_lr=rate(), max_lr=rate()),
-        dict(CYCLIC_ARGS, cycle_momentum=flag(), base_momentum=fraction(), max_momentum=fraction()),
+        dict(
+            CYCLIC_ARGS,
+            cycle_momentum=flag(),
+            base_momentum=fraction(),
+            max_momentum=fraction(),
+            optimizer=optimizer_choice(),
+            override_schedule=flag(),
+        ),
         fitted_schedules_work,
     ),
     Entry(
         callbacks.WarmupLR,
         dict(warmup_steps=count()),
-        {**WARMUP_ARGS, "shift_schedule": flag()},
+        {**WARMUP_ARGS, "shift_schedule": flag(), "optimizer": optimizer_choice()},
         fitted_schedules_work,
     ),  # fmt: skip
     Entry(
         callbacks.LRFinder,
         {},
-        dict(start_lr=rate(), end_lr=rate(), num_steps=count(), beta=fraction(), diverge_threshold=rate()),
+        dict(
+            start_lr=rate(),
+            end_lr=rate(),
+            num_steps=count(),
+            beta=fraction(),
+            diverge_threshold=rate(),
+            optimizer=optimizer_choice(),
+            override_schedule=flag(),
+        ),
         fitted_schedules_work,
     ),
     Entry(
@@ -836,6 +861,7 @@ THIRD = [
             max_consecutive=Arg(st.integers(1, 10), count().wild),
             lr_factor=Arg(st.floats(0.01, 1.0), fraction().wild),
             check_weights=flag(),
+            optimizer=Arg(st.sampled_from([None, "g_optimizer"]), optimizer_choice().wild),
         ),
         config_round_trips,
         examples=FEW,
@@ -908,7 +934,13 @@ THIRD = [
     Entry(
         initializers.reinitialize,
         dict(model=models()),
-        dict(zero_init_residual=flag(), seed=Arg(st.one_of(st.none(), st.integers(0, 1000)), seed().wild)),
+        dict(
+            zero_init_residual=flag(),
+            seed=Arg(st.one_of(st.none(), st.integers(0, 1000)), seed().wild),
+            activations=Arg(
+                st.none(), st.sampled_from([{"no_such_layer": "relu"}, {"x": "bogus"}, "relu", {"x": 3}, 3])
+            ),
+        ),
         reinitialize_works,
         examples=FEW,
     ),

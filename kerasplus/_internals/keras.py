@@ -302,6 +302,29 @@ def set_initial_epoch(model, epoch: int | None) -> None:
     model._initial_epoch = epoch
 
 
+def _canary_optimizer_trainable_variables():
+    variable = keras.Variable(keras.ops.zeros((2,)), name="weight")
+    optimizer = keras.optimizers.Adam()
+    optimizer.build([variable])
+    held = getattr(optimizer, "_trainable_variables", None)
+    require(
+        isinstance(held, list) and len(held) == 1 and held[0] is variable,
+        "Optimizer._trainable_variables lists the variables it was built for",
+    )
+
+
+@fenced(
+    reason="the variables an optimizer was built for (its slots follow their order), to build it the same way "
+    "in a resumed process before its first step",
+    waits_for="a public Optimizer API listing the variables it was built with (keras-team/keras)",
+    feature="BackupAndRestore restoring every optimizer a model holds (a GAN's d_optimizer and g_optimizer)",
+    canary=_canary_optimizer_trainable_variables,
+)
+def optimizer_trained_variables(optimizer) -> list:
+    """The variables `optimizer` was built for, in order (empty while it is not built)."""
+    return list(getattr(optimizer, "_trainable_variables", None) or [])
+
+
 def _canary_global_seed_generator():
     import inspect
 

@@ -18,6 +18,8 @@ import weakref
 import keras
 from keras import ops
 
+from kerasplus import _optimizer_choice
+from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks import _train_functions
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
@@ -143,9 +145,12 @@ class ScheduleCallback(keras.callbacks.Callback):
     this `fit` began: ``iterations - initial_epoch * steps_per_epoch``.
     """
 
-    def __init__(self, cycle_momentum: bool = False):
+    def __init__(self, cycle_momentum: bool = False, optimizer=None, override_schedule: bool = False):
         super().__init__()
         self.cycle_momentum = cycle_momentum
+        self.optimizer = _optimizer_choice.check_optimizer_argument(optimizer)
+        self.override_schedule = v.check_bool("override_schedule", override_schedule)
+        self._optimizer = None  # the one driven, chosen at on_train_begin
         self._momentum_fn = None
         self._momentum_attribute = None
         self._eager_momentum = None
@@ -173,11 +178,30 @@ class ScheduleCallback(keras.callbacks.Callback):
         """Returns ``(lr_schedule, momentum_fn_or_None)``, both counting from 0."""
         raise NotImplementedError
 
+    def driven_optimizer(self):
+        """The optimizer this callback drives in the running (or last) `fit`; see ``optimizer``."""
+        if self._optimizer is None:
+            self._optimizer = _optimizer_choice.chosen_optimizer(self.model, self.optimizer, type(self).__name__)
+        return self._optimizer
+
     def on_train_begin(self, logs=None):
         self._installed = False
+        self._optimizer = None
+        self.driven_optimizer()  # raises now, before training, when the model holds several optimizers
         # Nothing of this fit is installed before the first epoch begins, so
         # anything recorded now is left over from a fit an exception cut short.
         self._restore_originals()
+        self._enforce_lint()
+
+    def _enforce_lint(self):
+        """What `kerasplus.diagnostics.lint` calls an error about this callback stops the fit here, in its words."""
+        from kerasplus.diagnostics import linter
+
+        _, callback_list = internal_keras.find_running_fit()
+        callbacks = list(callback_list.callbacks) if callback_list is not None else [self]
+        for finding, involved in linter.lr_problems(self.model, callbacks):
+            if finding.severity == "error" and any(c is self for c in involved):
+                raise ValueError(f"{type(self).__name__}: {finding}")
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self._installed:
@@ -198,7 +222,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         return iterations - initial_epoch * int(steps)
 
     def _install(self, initial_epoch):
-        optimizer = inner_optimizer(self.model)
+        optimizer = self.driven_optimizer()
         if self.cycle_momentum:  # fail before changing anything
             name = momentum_attribute(optimizer)
         if self._resumed_first_step is not None:
@@ -269,12 +293,12 @@ class ScheduleCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._momentum_fn is not None and keras.backend.backend() == "torch":
-            self._set_eager_momentum(inner_optimizer(self.model))
+            self._set_eager_momentum(self.driven_optimizer())
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not self._installed:
             return
-        optimizer = inner_optimizer(self.model)
+        optimizer = self.driven_optimizer()
         logs["learning_rate"] = float(ops.convert_to_numpy(optimizer.learning_rate))
         if self._momentum_fn is not None:
             logs[self._momentum_attribute] = float(ops.convert_to_numpy(self._momentum_fn()))
@@ -283,7 +307,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._restore_originals()
 
     def _restore_originals(self):
-        optimizer = inner_optimizer(self.model)
+        optimizer = self.driven_optimizer()
         originals = _ORIGINALS.pop(optimizer, None)
         if originals:
             # File the train function traced with our schedule, and give the model back the

@@ -2,11 +2,14 @@
 
 A training state is a dict of named numpy arrays plus a JSON header (`meta`):
 
-- ``model/<i>``, ``optimizer/<i>``, ``metrics/<i>``, ``seed/0``: every model
-  variable (weights and the `SeedGenerator` states of random layers), the
-  optimizer's variables (iteration count, slots), the metric accumulators and
+- ``model/<i>``, ``optimizer/<i>``, ``optimizer:<attribute>/<i>``,
+  ``metrics/<i>``, ``seed/0``: every model variable (weights and the
+  `SeedGenerator` states of random layers), `model.optimizer`'s variables
+  (iteration count, slots) and those of every other optimizer the model holds
+  in an attribute (a GAN's ``d_optimizer``), the metric accumulators and
   Keras's global seed generator; the header describes each (path, shape, dtype)
-  under ``variables``;
+  under ``variables``, and under ``optimizer_targets`` the model variables
+  (indices) each other optimizer was built for;
 - ``rng/numpy`` and the header's ``numpy_rng``/``python_rng``: NumPy's and
   Python's global random states; ``rng/torch`` (header ``torch_rng``: true)
   torch's global one when torch is loaded;
@@ -32,6 +35,7 @@ import sys
 import keras
 import numpy as np
 
+from kerasplus import _optimizer_choice
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks import _callback_state
 from kerasplus.callbacks._checkpoint_store import CheckpointRejected
@@ -47,18 +51,68 @@ class NonFiniteWeights(ValueError):
         self.variable_path = variable_path
 
 
-def variable_groups(model) -> dict:
-    """The model's variables by group (``model``, ``optimizer``, ``metrics``, ``seed``); builds the optimizer."""
+OTHER_OPTIMIZER = "optimizer:"  # group prefix of the optimizers a model holds besides model.optimizer
+
+
+def other_optimizers(model) -> dict:
+    """``{group: optimizer}`` of the optimizers the model holds besides `model.optimizer` (a GAN's two)."""
+    compiled = getattr(model, "optimizer", None)
+    return {
+        OTHER_OPTIMIZER + name: held
+        for name, held in _optimizer_choice.tracked_optimizers(model).items()
+        if held is not compiled
+    }
+
+
+def variable_groups(model, targets: dict | None = None) -> dict:
+    """The model's variables by group; builds the optimizers it can.
+
+    Groups: ``model``, ``optimizer`` (`model.optimizer`, built for the
+    trainable variables if it is not), ``optimizer:<attribute>`` for every
+    other optimizer the model holds, ``metrics``, ``seed``. An other optimizer
+    that is not built yet is built for the variables `targets` names
+    (``{group: [index into model.variables]}``, what `optimizer_targets`
+    saved), so a resumed process restores it before its first step.
+    """
     optimizer = model.optimizer
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)
-    generator = internal_keras.global_seed_generator()
-    return {
-        "model": list(model.variables),
+    model_variables = list(model.variables)
+    groups = {
+        "model": model_variables,
         "optimizer": list(optimizer.variables) if optimizer is not None else [],
-        "metrics": list(model.metrics_variables),
-        "seed": [generator.state] if generator is not None else [],
     }
+    for group, held in other_optimizers(model).items():
+        indices = (targets or {}).get(group)
+        if not held.built and indices:
+            held.build([model_variables[i] for i in indices])
+        groups[group] = list(held.variables)
+    generator = internal_keras.global_seed_generator()
+    groups["metrics"] = list(model.metrics_variables)
+    groups["seed"] = [generator.state] if generator is not None else []
+    return groups
+
+
+def optimizer_targets(model) -> dict:
+    """``{group: [index into model.variables]}``: the variables each other optimizer was built for.
+
+    Raises ValueError (the checkpoint could not be restored exactly) when an
+    optimizer trains a variable the model does not hold.
+    """
+    position = {id(variable): i for i, variable in enumerate(model.variables)}
+    targets = {}
+    for group, held in other_optimizers(model).items():
+        trained = internal_keras.optimizer_trained_variables(held)
+        missing = [variable.path for variable in trained if id(variable) not in position]
+        if missing:
+            raise ValueError(
+                f"BackupAndRestore: the model's {group[len(OTHER_OPTIMIZER) :]} trains variables the model does "
+                f"not hold ({', '.join(missing[:3])}), so a resumed run could not rebuild it; keep the layers "
+                "it trains as attributes of the model."
+            )
+        if trained:
+            targets[group] = [position[id(variable)] for variable in trained]
+    return targets
 
 
 def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batch_size=None) -> tuple[dict, dict]:
@@ -73,6 +127,7 @@ def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batc
         steps: the steps per epoch and the batch size of this fit (None if unknown).
         batch_size: the steps per epoch and the batch size of this fit (None if unknown).
     """
+    targets = optimizer_targets(model)
     groups = variable_groups(model)
     arrays, described = {}, {}
     for group, variables in groups.items():
@@ -96,6 +151,7 @@ def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batc
         "steps": None if steps is None else int(steps),
         "batch_size": None if batch_size is None else int(batch_size),
         "variables": described,
+        "optimizer_targets": targets,
         "callbacks": saved_callbacks,
         **encode_rng(arrays),
     }
@@ -126,8 +182,12 @@ class Verifier:
         self.groups = None
 
     def require_built(self):
-        """Raises ValueError (not a checkpoint's fault: fit stops) unless the model can be restored into."""
-        if not self.model.built:
+        """Raises ValueError (not a checkpoint's fault: fit stops) unless the model can be restored into.
+
+        A subclassed model that is not built but whose layers are (the Keras
+        guide's GAN: built discriminator and generator) has its variables: fine.
+        """
+        if not self.model.built and not self.model.variables:
             raise ValueError(
                 "BackupAndRestore needs a built model to restore into: build it (or call it on a batch) before fit."
             )
@@ -161,7 +221,13 @@ class Verifier:
         described = meta.get("variables")
         if not isinstance(described, dict):
             raise CheckpointRejected("no variables in the header")
-        self.groups = groups = variable_groups(self.model)
+        targets = _check_targets(meta.get("optimizer_targets", {}), len(described.get("model") or []))
+        self.groups = groups = variable_groups(self.model, targets)
+        unknown = sorted(set(described) - set(groups))
+        if unknown:
+            raise CheckpointRejected(
+                f"written for a different model: it holds {', '.join(unknown)}, which this model does not have"
+            )
         for group, variables in groups.items():
             saved = described.get(group, [])
             if not isinstance(saved, list) or not all(
@@ -195,6 +261,18 @@ class Verifier:
         for i, variable in enumerate(self.groups["model"]):
             if not _finite(checkpoint.arrays[f"model/{i}"]):
                 raise CheckpointRejected(f"model variable {variable.path} holds NaN or inf")
+
+
+def _check_targets(targets, count):
+    if not isinstance(targets, dict) or not all(
+        isinstance(group, str)
+        and group.startswith(OTHER_OPTIMIZER)
+        and isinstance(indices, list)
+        and all(_is_int(i, 0, count - 1) for i in indices)
+        for group, indices in targets.items()
+    ):
+        raise CheckpointRejected("the optimizers' target variables are malformed")
+    return targets
 
 
 def numpy_dtype(variable):

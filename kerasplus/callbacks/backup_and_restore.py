@@ -42,8 +42,12 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     Each checkpoint holds, in one ``.npz`` file written atomically (temporary
     file, fsync, `os.replace`): every model variable (weights and the
-    `SeedGenerator` states of random layers), the optimizer's variables
-    (iteration count, slots), the metric accumulators, the global Keras seed
+    `SeedGenerator` states of random layers and of the model's own, the
+    preprocessing layers' state), the variables (iteration count, slots) of
+    every optimizer the model holds: `model.optimizer` and any other in a
+    model attribute (the Keras guide's GAN: ``d_optimizer`` and
+    ``g_optimizer``; one not built yet in the resumed process is built for the
+    same variables before it is restored), the metric accumulators, the global Keras seed
     generator, NumPy's and Python's global random states, the epoch and the
     position inside it, and the state of every other callback of the same
     `fit` that has `get_state()`/`set_state()` (all kerasplus callbacks; Keras's
@@ -574,7 +578,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     def _restore(self, checkpoint):
         """Puts the training state of `checkpoint` (already read and verified) back into this fit."""
         path, meta = checkpoint.path, checkpoint.meta
-        groups = _training_state.variable_groups(self.model)
+        groups = _training_state.variable_groups(self.model, meta.get("optimizer_targets"))
         _training_state.assign(groups, checkpoint)
         epoch, step = int(meta["epoch"]), int(meta["step"])
         position = meta.get("position")

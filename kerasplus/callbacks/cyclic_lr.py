@@ -36,6 +36,15 @@ class CyclicLR(ScheduleCallback):
         cycle_momentum: cycle momentum/`beta_1` inversely to the rate (every backend).
         base_momentum: momentum range, 0 <= base <= max < 1.
         max_momentum: momentum range, 0 <= base <= max < 1.
+        optimizer: the optimizer to drive: a `keras.optimizers.Optimizer`
+            the model holds, or the name of the model attribute holding it
+            (``"d_optimizer"`` for the Keras guide's GAN); None drives the
+            model's only optimizer, and `fit` raises at its start when the
+            model holds several.
+        override_schedule: replace the optimizer's own `LearningRateSchedule`
+            for this `fit` on purpose; False (the default) raises at the
+            start of `fit` with `kerasplus.diagnostics.lint`'s
+            ``lr-callback-over-schedule`` message.
 
     Example:
 
@@ -57,8 +66,14 @@ class CyclicLR(ScheduleCallback):
         max_momentum: float = 0.9,
         scale_fn: Callable[[Any], Any] | None = None,
         scale_mode: str = "cycle",
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        override_schedule: bool = False,
     ) -> None:
-        super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
+        super().__init__(
+            cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum),
+            optimizer=optimizer,
+            override_schedule=override_schedule,
+        )
         self.schedule = CyclicSchedule(base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
         self.base_momentum, self.max_momentum = v.check_momentum_range(base_momentum, max_momentum)
 

@@ -12,7 +12,7 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks._schedule_callback import ScheduleCallback, inner_optimizer
+from kerasplus.callbacks._schedule_callback import ScheduleCallback
 from kerasplus.schedules.exponential_sweep import ExponentialSweep
 
 
@@ -175,6 +175,15 @@ class LRFinder(ScheduleCallback):
         num_steps: steps in the sweep, >= 2.
         beta: smoothing of the loss, in [0, 1).
         diverge_threshold: stop when smoothed loss > threshold * best; > 1.
+        optimizer: the optimizer to drive: a `keras.optimizers.Optimizer`
+            the model holds, or the name of the model attribute holding it
+            (``"d_optimizer"`` for the Keras guide's GAN); None drives the
+            model's only optimizer, and `fit` raises at its start when the
+            model holds several.
+        override_schedule: replace the optimizer's own `LearningRateSchedule`
+            for this `fit` on purpose; False (the default) raises at the
+            start of `fit` with `kerasplus.diagnostics.lint`'s
+            ``lr-callback-over-schedule`` message.
 
     Example:
 
@@ -189,8 +198,10 @@ class LRFinder(ScheduleCallback):
         num_steps: int = 100,
         beta: float = 0.98,
         diverge_threshold: float = 4.0,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        override_schedule: bool = False,
     ) -> None:
-        super().__init__(cycle_momentum=False)
+        super().__init__(cycle_momentum=False, optimizer=optimizer, override_schedule=override_schedule)
         self.schedule = ExponentialSweep(start_lr, end_lr, num_steps)
         self.beta = v.check_range("beta", beta, 0.0, 1.0, high_inclusive=False)
         self.diverge_threshold = v.check_range(
@@ -212,7 +223,7 @@ class LRFinder(ScheduleCallback):
         count = batch - self._last_batch
         loss = ((batch + 1) * mean - (self._last_batch + 1) * self._last_mean) / count
         self._last_batch, self._last_mean = batch, mean
-        iterations = int(ops.convert_to_numpy(internal_keras.schedule_step(inner_optimizer(self.model))))
+        iterations = int(ops.convert_to_numpy(internal_keras.schedule_step(self.driven_optimizer())))
         step = iterations - 1 - self.first_step  # the sweep step just applied
         if not math.isfinite(loss):
             self._diverged = True
@@ -304,7 +315,8 @@ def lr_find(
     (20, 0.0001)
     >>> model.optimizer.learning_rate = result.suggestion  # then train as usual
     """
-    finder = LRFinder(start_lr, end_lr, num_steps, beta, diverge_threshold)
+    # The range test replaces a scheduled rate on purpose; everything is put back afterwards.
+    finder = LRFinder(start_lr, end_lr, num_steps, beta, diverge_threshold, override_schedule=True)
     v.check_int("batch_size", batch_size, minimum=1)
     v.check_int("seed", seed)
     if not isinstance(model, keras.Model):

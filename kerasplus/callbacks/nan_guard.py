@@ -9,10 +9,10 @@ import warnings
 import keras
 from keras import ops
 
+from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks import _train_functions
-from kerasplus.callbacks._schedule_callback import inner_optimizer
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ class NaNGuard(keras.callbacks.Callback):
     it checks the step's loss and (with `check_weights`) the updated trainable
     weights, and when they are not all finite it keeps the state from before
     the step: weights, non-trainable variables (BatchNormalization
-    statistics), optimizer slots and iteration count, metric accumulators. The
+    statistics), the slots and iteration count of every optimizer the model
+    holds (a GAN's ``d_optimizer`` and ``g_optimizer`` too), metric
+    accumulators. The
     step is undone as if the batch had been skipped (the iteration count, and
     with it any schedule, does not advance), with no copy of the variables made
     from Python and no extra host transfer: on JAX the kept state is selected
@@ -61,6 +63,10 @@ class NaNGuard(keras.callbacks.Callback):
         check_weights: also check the trainable weights the step produced (the
             loss of a step is computed before its update, so weights can turn
             non-finite first).
+        optimizer: the optimizer whose rate `lr_factor` lowers: one the model
+            holds, or the name of its attribute (``"g_optimizer"``); None
+            takes the model's only optimizer. With ``lr_factor < 1`` and
+            several optimizers, `fit` raises at its start unless one is named.
 
     Example:
 
@@ -76,8 +82,15 @@ class NaNGuard(keras.callbacks.Callback):
     (1, 0.05)
     """
 
-    def __init__(self, max_consecutive: int = 3, lr_factor: float = 1.0, check_weights: bool = True) -> None:
+    def __init__(
+        self,
+        max_consecutive: int = 3,
+        lr_factor: float = 1.0,
+        check_weights: bool = True,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+    ) -> None:
         super().__init__()
+        self.optimizer = _optimizer_choice.check_optimizer_argument(optimizer)
         self.max_consecutive = v.check_int("max_consecutive", max_consecutive, minimum=1)
         self.lr_factor = v.check_range("lr_factor", lr_factor, 0.0, 1.0, low_inclusive=False)
         self.check_weights = v.check_bool("check_weights", check_weights)
@@ -93,6 +106,7 @@ class NaNGuard(keras.callbacks.Callback):
             "max_consecutive": self.max_consecutive,
             "lr_factor": self.lr_factor,
             "check_weights": self.check_weights,
+            "optimizer": _optimizer_choice.config_value(self.optimizer),
         }
 
     def get_state(self) -> dict:
@@ -102,7 +116,14 @@ class NaNGuard(keras.callbacks.Callback):
         self.failures = int(state["failures"])
         self.consecutive = int(state["consecutive"])
 
+    def _lowered(self):
+        """The optimizer whose rate `lr_factor` lowers (None when it lowers none)."""
+        if self.lr_factor >= 1.0:
+            return None
+        return _optimizer_choice.chosen_optimizer(self.model, self.optimizer, "NaNGuard")
+
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._lowered()  # raises now, before training, when it cannot tell which rate to lower
         self.consecutive = 0
         self.stopped_reason = None
         self._good_steps = 0
@@ -192,7 +213,7 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _lower_rate(self):
-        optimizer = inner_optimizer(self.model)
+        optimizer = self._lowered()
         if not isinstance(optimizer.learning_rate, keras.Variable):  # a schedule gives a tensor
             warnings.warn(
                 "NaNGuard: the learning rate is a schedule; lr_factor cannot lower it.",
@@ -281,9 +302,11 @@ def guarded_train_step(model, train_step, check_weights):
 
 
 def _state_variables(model):
-    """Every variable a train step may write: the model's, the optimizer's, the metrics'."""
+    """Every variable a train step may write: the model's, every optimizer's, the metrics'."""
     seen, variables = set(), []
-    optimizer_variables = list(model.optimizer.variables) if model.optimizer is not None else []
+    optimizer_variables = []
+    for held in _optimizer_choice.tracked_optimizers(model).values():  # a GAN's d_ and g_optimizer too
+        optimizer_variables += list(held.variables)
     for variable in list(model.variables) + optimizer_variables + list(model.metrics_variables):
         if id(variable) not in seen:
             seen.add(id(variable))

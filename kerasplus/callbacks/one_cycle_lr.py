@@ -50,6 +50,15 @@ class OneCycleLR(ScheduleCallback):
         cycle_momentum: cycle momentum/`beta_1` inversely to the rate (every backend).
         base_momentum: as `kerasplus.schedules.OneCycleMomentum`.
         max_momentum: as `kerasplus.schedules.OneCycleMomentum`.
+        optimizer: the optimizer to drive: a `keras.optimizers.Optimizer`
+            the model holds, or the name of the model attribute holding it
+            (``"d_optimizer"`` for the Keras guide's GAN); None drives the
+            model's only optimizer, and `fit` raises at its start when the
+            model holds several.
+        override_schedule: replace the optimizer's own `LearningRateSchedule`
+            for this `fit` on purpose; False (the default) raises at the
+            start of `fit` with `kerasplus.diagnostics.lint`'s
+            ``lr-callback-over-schedule`` message.
 
     Example:
 
@@ -77,8 +86,14 @@ class OneCycleLR(ScheduleCallback):
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        override_schedule: bool = False,
     ) -> None:
-        super().__init__(cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum))
+        super().__init__(
+            cycle_momentum=v.check_bool("cycle_momentum", cycle_momentum),
+            optimizer=optimizer,
+            override_schedule=override_schedule,
+        )
         self.epochs = v.check_optional_int("epochs", epochs, minimum=1, maximum=v.MAX_STEPS)
         self.steps_per_epoch = v.check_optional_int("steps_per_epoch", steps_per_epoch, minimum=1, maximum=v.MAX_STEPS)
         self.total_steps = v.check_optional_int("total_steps", total_steps, minimum=1, maximum=v.MAX_STEPS)

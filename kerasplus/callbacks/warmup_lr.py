@@ -23,6 +23,11 @@ class WarmupLR(ScheduleCallback):
         warmup_init_lr: as in `kerasplus.schedules.Warmup`.
         shape: as in `kerasplus.schedules.Warmup`.
         shift_schedule: as in `kerasplus.schedules.Warmup`.
+        optimizer: the optimizer to drive: a `keras.optimizers.Optimizer`
+            the model holds, or the name of the model attribute holding it
+            (``"d_optimizer"`` for the Keras guide's GAN); None drives the
+            model's only optimizer, and `fit` raises at its start when the
+            model holds several.
 
     Example:
 
@@ -36,8 +41,9 @@ class WarmupLR(ScheduleCallback):
         warmup_init_lr: float = 0.0,
         shape: str = "linear",
         shift_schedule: bool = True,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
     ) -> None:
-        super().__init__(cycle_momentum=False)
+        super().__init__(cycle_momentum=False, optimizer=optimizer)
         # Validate now, with a placeholder rate; the real one is known in fit.
         self._arguments = dict(
             warmup_steps=warmup_steps,

@@ -15,6 +15,7 @@ from keras import ops
 
 from kerasplus.diagnostics._loss_info import describe_loss, single_loss
 from kerasplus.initializers.by_activation import activation_name
+from kerasplus.initializers.kernel_layers import input_structure
 
 RELU_NAMES = ("relu", "relu6")
 
@@ -38,9 +39,30 @@ def loss_function(model):
     function = keras.losses.get(loss) if isinstance(loss, str) else loss
 
     def value(y_true, y_pred):
+        y_true = same_rank(y_true, y_pred)
         return ops.mean(function(y_true, y_pred))
 
     return value
+
+
+def same_rank(y_true, y_pred):
+    """`y_true` with the rank of `y_pred` where `fit` would align them (``(n,)`` labels for ``(n, 1)`` outputs).
+
+    Keras's compiled loss squeezes or expands a trailing axis of size 1 (its
+    ``squeeze_or_expand_to_same_rank``); sparse labels ``(n,)`` for ``(n, k)``
+    outputs, k > 1, stay as they are.
+    """
+    if y_true is None or isinstance(y_pred, (list, tuple, dict)):
+        return y_true
+    try:
+        true_rank, pred_rank = len(ops.shape(y_true)), len(ops.shape(y_pred))
+    except ValueError:  # unknown rank (a relaxed trace): aligned before, at on_train_begin
+        return y_true
+    if true_rank == pred_rank - 1 and ops.shape(y_pred)[-1] == 1:
+        return ops.expand_dims(y_true, -1)
+    if true_rank == pred_rank + 1 and ops.shape(y_true)[-1] == 1:
+        return ops.squeeze(y_true, -1)
+    return y_true
 
 
 def probe_loss(model, x, y, y_pred):
@@ -228,6 +250,7 @@ def relu_outputs(model) -> tuple[list, keras.Model | None]:
         return [], None
     if not inputs:
         return [], None
+    structure = input_structure(model)
     names, tensors = [], []
     for layer in model.layers:
         try:
@@ -248,7 +271,7 @@ def relu_outputs(model) -> tuple[list, keras.Model | None]:
         names.append(layer.name)
     if not tensors:
         return [], None
-    return names, keras.Model(inputs[0] if len(inputs) == 1 else inputs, tensors)
+    return names, keras.Model(structure, tensors)
 
 
 def dead_relu_fractions(probe, names, x) -> tuple[float, dict]:
@@ -282,6 +305,8 @@ def constant_baseline(model, y, y_pred) -> float | None:
     if isinstance(y_pred, (list, tuple, dict)):
         return None
     shape = tuple(ops.shape(y_pred))
+    if info.family != "sparse":
+        y = same_rank(ops.convert_to_tensor(y), y_pred)
     y = np.asarray(ops.convert_to_numpy(y), dtype="float64")
     eps = 1e-7
     if info.family == "sparse":

@@ -89,9 +89,12 @@ class FitDiagnostics(keras.callbacks.Callback):
     and the advice as text; `records` holds it per epoch.
 
     Args:
-        held_batch: ``(x, y)`` numpy arrays or tensors, a batch kept aside for
-            the probes (a few dozen to a few hundred examples), or None for
-            verdicts only.
+        held_batch: a batch kept aside for the probes (a few dozen to a few
+            hundred examples): ``(x, y)`` with `y` of any shape `fit` accepts
+            for the compiled loss (``(n,)`` labels for a ``Dense(1)`` output
+            too); or `x` alone (an array, a dict of arrays, ``(x,)`` or
+            ``(x, None)``) for the probes that need no labels (dead ReLUs); or
+            None for verdicts only. `x` may be a dict or a list, as `fit` takes.
         gradient_every: probe gradients every this many batch ends (>= 1), or
             None for no gradient probe.
         baseline_loss: the loss of a trivial predictor, > 0, or None (see above).
@@ -134,11 +137,7 @@ class FitDiagnostics(keras.callbacks.Callback):
         verbose: int = 0,
     ) -> None:
         super().__init__()
-        if held_batch is not None and (not isinstance(held_batch, (tuple, list)) or len(held_batch) != 2):
-            raise TypeError(
-                f"`held_batch` must be a pair (x, y) or None; received held_batch of type {type(held_batch).__name__}."
-            )
-        self.held_batch = None if held_batch is None else tuple(held_batch)
+        self.held_batch = _held_pair(held_batch)
         self.gradient_every = v.check_optional_int("gradient_every", gradient_every, minimum=1)
         self.baseline_loss = None if baseline_loss is None else v.check_positive("baseline_loss", baseline_loss)
         self.underfit_ratio = v.check_range("underfit_ratio", underfit_ratio, 0.0, 1.0, low_inclusive=False)
@@ -219,17 +218,36 @@ class FitDiagnostics(keras.callbacks.Callback):
         self._relu_names, self._relu_probe = [], None
         if self.held_batch is None:
             return
-        self._held = keras.tree.map_structure(keras.ops.convert_to_tensor, self.held_batch)
+        x, y = self.held_batch
+        self._held = (
+            keras.tree.map_structure(keras.ops.convert_to_tensor, x),
+            None if y is None else keras.tree.map_structure(keras.ops.convert_to_tensor, y),
+        )
         x, y = self._held
+        if y is not None and _probes.loss_function(self.model) is not None:
+            # (n,) labels for a (n, 1) output, as fit's compiled loss aligns them; once, here, outside any trace
+            y = _probes.same_rank(y, self.model(x, training=False))
+            self._held = (x, y)
         if self.gradient_every is not None and getattr(self.model, "loss", None) is None:
             raise ValueError(
                 "FitDiagnostics's gradient probe needs a model compiled with a loss; "
                 "pass gradient_every=None for a model that computes its own loss."
             )
+        if self.gradient_every is not None and y is None:
+            raise ValueError(
+                "FitDiagnostics: the held batch has no labels (x only), and the gradient probe computes "
+                "the compiled loss, which needs them: pass held_batch=(x, y), or gradient_every=None."
+            )
         self._relu_names, relu_model = _probes.relu_outputs(self.model)
         if relu_model is not None:
             self._relu_probe = _probes.WarmingFunction(relu_model, eager_calls=50)  # once per epoch
-        if self.baseline is None:
+        elif y is None and self.gradient_every is None:
+            raise ValueError(
+                "FitDiagnostics: the held batch (x only) feeds no probe of this model: the dead-ReLU probe needs "
+                f"a functional or Sequential model with ReLU layers ({type(self.model).__name__} has none it can "
+                "reach) and the gradient probe labels. Pass held_batch=None for verdicts only, or (x, y)."
+            )
+        if self.baseline is None and y is not None:
             y_pred = self.model(x, training=False)
             self.baseline = _probes.constant_baseline(self.model, y, y_pred)
             self.baseline_source = None if self.baseline is None else "constant prediction"
@@ -373,6 +391,28 @@ def epoch_line(record) -> str:
             break
         line += f" | {part}"
     return line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 3] + "..."
+
+
+def _held_pair(held_batch):
+    """``(x, y)``, y None for an x-only batch; None stays None."""
+    if held_batch is None:
+        return None
+    if isinstance(held_batch, tuple) and len(held_batch) == 1:
+        return (held_batch[0], None)
+    if isinstance(held_batch, (tuple, list)):
+        if len(held_batch) != 2:
+            raise TypeError(
+                "`held_batch` must be (x, y), (x,), x alone (an array or a dict) or None; received a "
+                f"{type(held_batch).__name__} of {len(held_batch)} items (a multi-input x goes in a pair: "
+                "((x1, x2), y) or ((x1, x2), None))."
+            )
+        return (held_batch[0], held_batch[1])
+    if isinstance(held_batch, (str, bytes)) or not (hasattr(held_batch, "shape") or isinstance(held_batch, dict)):
+        raise TypeError(
+            "`held_batch` must be (x, y), (x,), x alone (an array or a dict) or None; received "
+            f"held_batch of type {type(held_batch).__name__}."
+        )
+    return (held_batch, None)
 
 
 def _float(value):

@@ -328,9 +328,35 @@ def _lr_role(callback):
     return None
 
 
-def _check_lr_drivers(model, callbacks):
+def _lr_target(model, callback):
+    """The optimizer whose rate `callback` drives, or None when it cannot tell (the callback raises at fit)."""
+    from kerasplus._optimizer_choice import chosen_optimizer
+
+    if _lr_role(callback) == "setting":  # Keras's callbacks set model.optimizer's rate
+        return _inner_optimizer(model)
+    try:
+        return chosen_optimizer(model, getattr(callback, "optimizer", None), type(callback).__name__)
+    except ValueError:
+        return None
+
+
+def lr_problems(model, callbacks) -> list:
+    """``[(Finding, [callbacks involved])]`` of the learning-rate rules, per driven optimizer.
+
+    Callbacks driving different optimizers (a GAN's ``d_optimizer`` and
+    ``g_optimizer``) do not conflict. The LR callbacks raise at
+    ``on_train_begin`` on the errors that involve them.
+    """
     roles = [(callback, _lr_role(callback)) for callback in callbacks]
-    roles = [(callback, role) for callback, role in roles if role]
+    roles = [(callback, role, _lr_target(model, callback)) for callback, role in roles if role]
+    problems = []
+    for target in {id(t): t for _, _, t in roles if t is not None}.values():
+        mine = [(c, role) for c, role, t in roles if t is target]
+        problems += _lr_problems_on(target, mine)
+    return problems
+
+
+def _lr_problems_on(optimizer, roles):
     found = []
     drivers = [c for c, role in roles if role in ("replacing", "setting")]
     setters = [c for c, role in roles if role == "setting"]
@@ -344,39 +370,59 @@ def _check_lr_drivers(model, callbacks):
             else ""
         )
         found.append(
-            _finding(
-                "two-lr-drivers",
-                f"{len(conflict)} callbacks drive the learning rate: {names}; each overwrites the other.{crash}",
+            (
+                _finding(
+                    "two-lr-drivers",
+                    f"{len(conflict)} callbacks drive the learning rate of the same {type(optimizer).__name__}: "
+                    f"{names}; each overwrites the other.{crash}",
+                ),
+                conflict,
             )
         )
-    optimizer = _inner_optimizer(model)
     schedule = internal_keras.learning_rate_source(optimizer)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         for callback in drivers:
+            if getattr(callback, "override_schedule", False) is True:
+                continue  # replacing the schedule for this fit is what the user asked for
             effect = (
                 "raises TypeError when it sets the rate (the rate of a scheduled optimizer is not settable)"
                 if callback in setters
                 else "replaces it for the whole fit, so the optimizer's schedule is ignored"
             )
+            fix = None if callback in setters else _BY_ID["lr-callback-over-schedule"].fix + OVERRIDE_FIX
             found.append(
-                _finding(
-                    "lr-callback-over-schedule",
-                    f"the optimizer's learning_rate is a {type(schedule).__name__} and "
-                    f"{type(callback).__name__} {effect}.",
+                (
+                    _finding(
+                        "lr-callback-over-schedule",
+                        f"the optimizer's learning_rate is a {type(schedule).__name__} and "
+                        f"{type(callback).__name__} {effect}.",
+                        fix,
+                    ),
+                    [callback],
                 )
             )
     replacing_positions = [i for i, (c, role) in enumerate(roles) if role == "replacing"]
-    for i, (_callback, role) in enumerate(roles):
+    for i, (callback, role) in enumerate(roles):
         if role == "wrapping" and any(j > i for j in replacing_positions):
             later = type(roles[max(replacing_positions)][0]).__name__
             found.append(
-                _finding(
-                    "warmup-before-lr-callback",
-                    f"WarmupLR comes before {later} in the callback list; {later} installs its schedule "
-                    "afterwards and the warm-up is lost.",
+                (
+                    _finding(
+                        "warmup-before-lr-callback",
+                        f"WarmupLR comes before {later} in the callback list; {later} installs its schedule "
+                        "afterwards and the warm-up is lost.",
+                    ),
+                    [callback],
                 )
             )
     return found
+
+
+OVERRIDE_FIX = "; or pass override_schedule=True to the callback to replace it on purpose"
+
+
+def _check_lr_drivers(model, callbacks):
+    return [finding for finding, _ in lr_problems(model, callbacks)]
 
 
 def _check_mixing_with_smoothing(model, loss_infos, augmentation):

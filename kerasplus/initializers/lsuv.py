@@ -10,27 +10,56 @@ import numpy as np
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.initializers.kernel_layers import kernel_layers, kernel_of
+from kerasplus.initializers.kernel_layers import custom_owner, input_structure, kernel_layers, kernel_of
 from kerasplus.initializers.reinitialize import check_built
 
 
 def _check_batch(model, batch):
-    expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
-    shape = tuple(np.shape(batch))
-    if expected is not None and (
-        len(shape) != len(expected) + 1 or any(e is not None and e != s for e, s in zip(expected, shape[1:]))
-    ):
-        raise ValueError(
-            f"`batch` must have shape (n, {', '.join(str(e) for e in expected)}) to fit "
-            f"the model's input; received batch of shape {shape}."
+    """Checks `batch` against the model's input structure (one array, a dict or a list); returns its size."""
+    structure = input_structure(model) if model.inputs else None
+    if structure is None:
+        shape = tuple(np.shape(batch))
+        size = shape[0] if shape else 0
+    else:
+        if isinstance(structure, dict) and not (isinstance(batch, dict) and set(batch) == set(structure)):
+            got = sorted(batch) if isinstance(batch, dict) else f"a {type(batch).__name__}"
+            raise ValueError(f"`batch` must be a dict with the model's inputs {sorted(structure)}; received {got}.")
+        if isinstance(structure, (list, tuple)) and not (
+            isinstance(batch, (list, tuple)) and len(batch) == len(structure)
+        ):
+            raise ValueError(
+                f"`batch` must be a list of {len(structure)} arrays, one per model input; received "
+                f"a {type(batch).__name__}{f' of {len(batch)}' if isinstance(batch, (list, tuple)) else ''}."
+            )
+        pairs = (
+            [(key, structure[key], batch[key]) for key in structure]
+            if isinstance(structure, dict)
+            else [(i, s, b) for i, (s, b) in enumerate(zip(structure, batch))]
+            if isinstance(structure, (list, tuple))
+            else [(None, structure, batch)]
         )
-    if shape[0] < 2:
-        raise ValueError(f"`batch` needs at least 2 examples to measure a variance; received {shape[0]}.")
+        sizes = set()
+        for key, tensor, value in pairs:
+            expected = tuple(tensor.shape[1:])
+            shape = tuple(np.shape(value))
+            if len(shape) != len(expected) + 1 or any(e is not None and e != s for e, s in zip(expected, shape[1:])):
+                where = "" if key is None else f"[{key!r}]"
+                raise ValueError(
+                    f"`batch`{where} must have shape (n, {', '.join(str(e) for e in expected)}) to fit "
+                    f"the model's input; received batch{where} of shape {shape}."
+                )
+            sizes.add(shape[0])
+        if len(sizes) != 1:
+            raise ValueError(f"`batch`'s inputs must have the same number of examples; received {sorted(sizes)}.")
+        (size,) = sizes
+    if size < 2:
+        raise ValueError(f"`batch` needs at least 2 examples to measure a variance; received {size}.")
+    return size
 
 
 def layer_input_model(model, layer):
-    """A model from the (single) model input to `layer`'s input."""
-    return keras.Model(model.inputs[0], layer.input)
+    """A model from the model's inputs (as it takes them: one, a dict or a list) to `layer`'s input."""
+    return keras.Model(input_structure(model), layer.input)
 
 
 def pre_activation(feed, layer, batch):
@@ -56,8 +85,10 @@ def lsuv(
     on `batch`; biases are set to zero.
 
     Args:
-        model: a built functional or Sequential model with a single input.
-        batch: a representative input batch (at least 2 examples).
+        model: a built functional or Sequential model (one input, a dict of
+            inputs or several).
+        batch: a representative input batch (at least 2 examples), as the
+            model takes it: an array, a dict keyed by input name, or a list.
         tol: tolerance on the variance, in (0, 1).
         max_iters: rescaling rounds per layer, >= 1.
         seed: seed of the orthogonal start.
@@ -88,7 +119,16 @@ def lsuv(
     max_iters = v.check_int("max_iters", max_iters, minimum=1)
     v.check_optional_int("seed", seed)
     _check_batch(model, batch)
-    batch = ops.convert_to_tensor(batch)
+    batch = keras.tree.map_structure(ops.convert_to_tensor, batch)
+    hidden = [layer for layer in kernel_layers(model, into_custom_layers=True) if custom_owner(model, layer)]
+    if hidden:
+        owner = custom_owner(model, hidden[0])
+        raise ValueError(
+            f"lsuv cannot feed {hidden[0].name!r} inside the custom layer {owner.name!r} "
+            f"({type(owner).__name__}): it measures each kernel layer's output on the batch, and a custom "
+            "layer's sublayers are not in the model's graph. Build the block from layers in a functional "
+            "model, or use kerasplus.initializers.reinitialize."
+        )
     report = []
     for index, layer in enumerate(kernel_layers(model)):
         kernel = kernel_of(layer)

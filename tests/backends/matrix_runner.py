@@ -299,6 +299,90 @@ def _():
     return {"resumed_epochs": len(history.history["loss"]), "kernel": numbers(resumed.get_weights()[0])}
 
 
+@component("callbacks.OneCycleLR optimizer= (model holding several optimizers)")
+def _():
+    """The named optimizer gets the cycle (by hand: SGD writes each rate into its weight); unnamed, fit refuses."""
+    model, x, y = rate_probe(12)
+    model.other_optimizer = keras.optimizers.SGD(0.5)  # held, never applied: "optimizer" must be named
+    try:
+        model.fit(x, y, batch_size=1, shuffle=False, verbose=0, callbacks=[kerasplus.callbacks.OneCycleLR(0.2)])
+        refused = False
+    except ValueError as error:
+        refused = "holds 2 optimizers" in str(error)
+    callback = kerasplus.callbacks.OneCycleLR(0.2, cycle_momentum=False, optimizer="optimizer")
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0, callbacks=[callback])
+    rates = applied_rates(model)
+    expected = numbers(kerasplus.schedules.one_cycle(np.arange(12), max_lr=0.2, total_steps=12))
+    assert np.allclose(rates, expected, rtol=1e-5, atol=1e-9), (rates, expected)
+    return {"refused": refused, "rates": numbers(rates), "other_untouched": float(model.other_optimizer.learning_rate)}
+
+
+@component("callbacks.BackupAndRestore (every optimizer the model holds)")
+def _():
+    """Resumes bit-exactly with every optimizer's state: the Keras guide's GAN (TensorFlow, PyTorch);
+    on JAX, whose fit carries only model.optimizer through the step, a second optimizer stepped outside fit."""
+    from tests.callbacks.multi_optimizer_models import TwoOptimizerRegressor, digits, gan
+
+    if BACKEND == "jax":
+        x, y = batch(16, inputs=4)
+        y = y.astype("float32")[:, None]
+
+        def model(step_aux):
+            keras.utils.set_random_seed(0)
+            net = TwoOptimizerRegressor()
+            net.build((None, 4))
+            net.compile(keras.optimizers.Adam(0.01), "mse")
+            if step_aux:
+                net.step_aux(x, steps=4)
+            return net
+
+        data, optimizers = (x, y), lambda net: [net.optimizer, net.aux_optimizer]
+    else:
+        x = digits(16)
+
+        def model(step_aux):
+            keras.utils.set_random_seed(0)
+            return gan()
+
+        data, optimizers = (x,), lambda net: [net.d_optimizer, net.g_optimizer]
+
+    def state(net):
+        variables = list(net.variables) + [v for o in optimizers(net) for v in o.variables]
+        return [np.array(ops.convert_to_numpy(v.value)) for v in variables]
+
+    fit = dict(epochs=2, batch_size=8, shuffle=False, verbose=0)
+    straight = model(True)
+    straight.fit(*data, **fit)
+    exact = []
+    for save_freq, stop in (
+        (1, StopAtBatch(1, 0)),
+    ):  # mid-epoch (the epoch case: tests/callbacks/test_optimizer_choice.py)
+        with tempfile.TemporaryDirectory() as directory:
+            first = model(True)
+            try:
+                first.fit(*data, callbacks=[kerasplus.callbacks.BackupAndRestore(directory, save_freq), stop], **fit)
+            except RuntimeError:
+                pass
+            resumed = model(False)  # fresh: its other optimizer is not built (nor stepped)
+            resumed.fit(*data, callbacks=[kerasplus.callbacks.BackupAndRestore(directory, save_freq)], **fit)
+        want, got = state(straight), state(resumed)
+        exact.append(len(want) == len(got) and all(np.array_equal(a, b) for a, b in zip(want, got)))
+    return {"exact": exact, "iterations": [int(o.iterations) for o in optimizers(resumed)]}
+
+
+class StopAtBatch(keras.callbacks.Callback):
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.current, batch) == (self.epoch, self.batch):
+            raise RuntimeError("interrupted")
+
+
 # ----------------------------------------------------------------- layers, losses
 
 

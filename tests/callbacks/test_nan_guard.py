@@ -173,7 +173,7 @@ def test_bad_arguments_are_rejected_by_name(kwargs, error, name):
 
 
 def test_get_config_and_state():
-    config = dict(max_consecutive=5, lr_factor=0.1, check_weights=False)
+    config = dict(max_consecutive=5, lr_factor=0.1, check_weights=False, optimizer="g_optimizer")
     guard = NaNGuard(**config)
     assert guard.get_config() == config
     guard.set_state({"failures": 4, "consecutive": 2})

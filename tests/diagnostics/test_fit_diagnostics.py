@@ -294,7 +294,7 @@ def test_get_config_returns_the_constructor_arguments():
         (dict(vanishing_ratio=1.0), ValueError, "vanishing_ratio"),
         (dict(exploding_norm=0), ValueError, "exploding_norm"),
         (dict(baseline_loss=-1.0), ValueError, "baseline_loss"),
-        (dict(held_batch=np.zeros(3)), TypeError, "held_batch"),
+        (dict(held_batch=(np.zeros(3),) * 3), TypeError, "held_batch"),
         (dict(log_per_layer=1), TypeError, "log_per_layer"),
         (dict(verbose=2), ValueError, "verbose"),
     ],
@@ -462,3 +462,53 @@ def test_the_verbose_epoch_line_names_the_verdict_in_a_word_and_fits_120_charact
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == LEGEND and printed[1].startswith("FitDiagnostics epoch 1: ")
     assert len(printed) == 3 and all(len(line) <= 120 for line in printed)
+
+
+def structured_binary_classifier():
+    """Dict inputs, Dense(1, "sigmoid") and labels of shape (n,), as in the Keras example
+    "structured data classification from scratch"."""
+    age, city = keras.Input((1,), name="age"), keras.Input((3,), name="city")
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(keras.layers.Concatenate()([age, city]))
+    model = keras.Model({"age": age, "city": city}, keras.layers.Dense(1, activation="sigmoid", name="out")(hidden))
+    model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")  # rate 0: every probe sees the same weights
+    rng = np.random.default_rng(0)
+    x = {"age": rng.normal(size=(64, 1)).astype("float32"), "city": rng.normal(size=(64, 3)).astype("float32")}
+    return model, x, (x["age"][:, 0] > 0.3).astype("float32")
+
+
+def test_labels_of_shape_n_for_a_single_unit_output_are_probed_as_fit_takes_them():
+    model, x, y = structured_binary_classifier()
+    twin, _, _ = structured_binary_classifier()
+    twin.set_weights(model.get_weights())
+    flat = FitDiagnostics(held_batch=(x, y), gradient_every=1)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[flat])
+    column = FitDiagnostics(held_batch=(x, y[:, None]), gradient_every=1)
+    twin.fit(x, y[:, None], epochs=1, batch_size=32, verbose=0, callbacks=[column])
+    p = y.mean()  # the best constant prediction's crossentropy, by hand
+    assert flat.baseline_source == "constant prediction"
+    assert flat.baseline == pytest.approx(-(p * np.log(p) + (1 - p) * np.log(1 - p)), rel=1e-5)
+    assert flat.records[-1]["grad_norms"] == pytest.approx(column.records[-1]["grad_norms"], rel=1e-6)
+    assert all(value > 0 for value in flat.records[-1]["grad_norms"].values())
+
+
+def test_a_held_batch_of_inputs_only_feeds_the_probes_that_need_no_labels():
+    model, x, y = structured_binary_classifier()
+    with_labels = FitDiagnostics(held_batch=(x, y), gradient_every=None)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[with_labels])
+    for held in (x, (x,), (x, None)):
+        x_only = FitDiagnostics(held_batch=held, gradient_every=None)
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[x_only])
+        assert x_only.records[-1]["dead_relu"] == with_labels.records[-1]["dead_relu"]
+        assert x_only.baseline is None  # no labels: no constant-prediction baseline (the curve's first loss is used)
+    with pytest.raises(ValueError, match="no labels.*gradient_every=None"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[FitDiagnostics(held_batch=x, gradient_every=1)])
+
+
+def test_an_x_only_batch_the_keras_guides_gan_cannot_use_is_refused_at_fit_start():
+    from tests.callbacks.multi_optimizer_models import digits, gan
+
+    x = digits(16)
+    with pytest.raises(ValueError, match="feeds no probe"):
+        gan().fit(x, batch_size=8, verbose=0, callbacks=[FitDiagnostics(held_batch=x, gradient_every=None)])
+    with pytest.raises(ValueError, match="compiled with a loss"):
+        gan().fit(x, batch_size=8, verbose=0, callbacks=[FitDiagnostics(held_batch=x)])

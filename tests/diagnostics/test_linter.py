@@ -52,16 +52,18 @@ def test_val_monitor_with_validation_data_or_train_monitor_is_fine():
 
 
 # ------------------------------------------------------------- learning rate
-def test_one_cycle_with_reduce_lr_on_plateau_is_two_drivers_and_crashes_in_fit():
+def test_one_cycle_with_reduce_lr_on_plateau_is_two_drivers_and_fit_refuses_at_its_start():
     callbacks = [
         OneCycleLR(max_lr=0.1, cycle_momentum=False),
         keras.callbacks.ReduceLROnPlateau("loss", patience=0, min_delta=1e9),
     ]
     model, x, y = rate_probe(4)
     assert rules(lint(model, callbacks=callbacks)) == ["two-lr-drivers"]
-    # What the rule predicts: ReduceLROnPlateau cannot set a rate over the installed schedule.
-    with pytest.raises(TypeError, match="not settable"):
+    # The rule predicts that ReduceLROnPlateau cannot set a rate over the installed schedule (TypeError
+    # in epoch 2); OneCycleLR enforces the error before the first step, in lint's words.
+    with pytest.raises(ValueError, match=r"error \[two-lr-drivers\]"):
         model.fit(x, y, batch_size=1, epochs=3, verbose=0, callbacks=callbacks)
+    assert applied_rates(model).tolist() == [0.0] * 4  # not one step was trained
 
 
 @pytest.mark.parametrize(

@@ -56,3 +56,27 @@ def test_rejects_unbuilt_models_wrong_batches_and_bad_arguments():
         lsuv(conv_net(), batch, tol=0.0)
     with pytest.raises(ValueError, match="`max_iters` must be an integer >= 1"):
         lsuv(conv_net(), batch, max_iters=0)
+
+
+def test_dict_and_multi_input_batches_give_unit_variance():
+    rng = np.random.default_rng(0)
+    a, b = keras.Input((3,), name="a"), keras.Input((5,), name="b")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Concatenate()([a, b]))
+    out = keras.layers.Dense(2, name="out")(hidden)
+    batch = {"a": rng.normal(size=(256, 3)).astype("float32") * 3, "b": rng.normal(size=(256, 5)).astype("float32")}
+    for model, given in (
+        (keras.Model({"a": a, "b": b}, out), batch),
+        (keras.Model([a, b], out), [batch["a"], batch["b"]]),
+    ):
+        report = lsuv(model, given, tol=0.05, seed=0)
+        assert [row["layer"] for row in report] == ["hidden", "out"] and all(row["converged"] for row in report)
+        # by hand: each layer's pre-activation x @ W + b on the batch, from the layer's own input
+        inputs = np.concatenate([batch["a"], batch["b"]], axis=1)
+        hidden_layer, out_layer = model.get_layer("hidden"), model.get_layer("out")
+        pre_hidden = inputs @ keras.ops.convert_to_numpy(hidden_layer.kernel)
+        pre_out = np.maximum(pre_hidden, 0) @ keras.ops.convert_to_numpy(out_layer.kernel)
+        assert abs(pre_hidden.var() - 1) < 0.05 and abs(pre_out.var() - 1) < 0.05
+    with pytest.raises(ValueError, match=r"`batch` must be a dict with the model's inputs \['a', 'b'\]"):
+        lsuv(keras.Model({"a": a, "b": b}, out), batch["a"])
+    with pytest.raises(ValueError, match=r"`batch`\['b'\] must have shape \(n, 5\)"):
+        lsuv(keras.Model({"a": a, "b": b}, out), {"a": batch["a"], "b": batch["a"]})

@@ -82,3 +82,56 @@ def test_rejects_unbuilt_models_and_bad_arguments():
         reinitialize("model")
     with pytest.raises(TypeError, match="`zero_init_residual` must be True or False"):
         reinitialize(deep_relu_mlp(depth=1), zero_init_residual="yes")
+
+
+def residual_block():
+    """ResNet's pattern: Conv -> BN -> Add (identity shortcut) -> ReLU, then a linear head."""
+    inputs = keras.Input((8, 8, 16))
+    x = keras.layers.Conv2D(16, 3, padding="same", name="branch_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="branch_bn")(x)
+    x = keras.layers.Add(name="add")([x, inputs])
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Concatenate(name="concat")([x, inputs])
+    x = keras.layers.Activation("tanh")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(1, name="head")(x))
+
+
+def test_a_convolution_feeding_bn_add_relu_gets_he():
+    model = residual_block()
+    report = {row["layer"]: row for row in reinitialize(model, seed=0)}
+    assert report["branch_conv"]["activation"] == "relu" and report["branch_conv"]["initializer"] == "HeNormal"
+    assert report["head"]["initializer"] == "GlorotNormal"
+    kernel = keras.ops.convert_to_numpy(model.get_layer("branch_conv").kernel)
+    fan_in = 3 * 3 * 16
+    # He: var = 2 / fan_in (2304 draws: the estimate is within a few percent); Glorot would give 2 / (144 + 144)
+    assert kernel.var() * fan_in == pytest.approx(2.0, rel=0.1)
+
+
+class TwoDenseBlock(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.expand = keras.layers.Dense(256, activation="relu", name="expand")
+        self.project = keras.layers.Dense(8, name="project")
+
+    def call(self, x):
+        return keras.activations.relu(self.project(self.expand(x)))
+
+
+def test_kernel_layers_inside_custom_layers_are_reached_and_an_unseen_activation_is_asked_for():
+    inputs = keras.Input((64,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(TwoDenseBlock(name="block")(inputs)))
+    before = [np.array(w) for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"'project'.*custom layer 'block'.*activations=\{'project': 'relu'\}"):
+        reinitialize(model, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # refused before any change
+    report = reinitialize(model, seed=0, activations={"project": "relu"})
+    assert [(r["layer"], r["initializer"]) for r in report] == [
+        ("expand", "HeNormal"),
+        ("project", "HeNormal"),
+        ("out", "GlorotNormal"),
+    ]
+    expand = keras.ops.convert_to_numpy(model.get_layer("block").expand.kernel)
+    assert expand.var() * 64 == pytest.approx(2.0, rel=0.1)
+    with pytest.raises(ValueError, match="`activations`"):
+        reinitialize(model, activations={"missing": "relu"})
