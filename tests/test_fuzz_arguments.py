@@ -276,6 +276,34 @@ CYCLIC_ARGS = dict(
     gamma=fraction(), scale_fn=scale_fn(), scale_mode=choice("cycle", "iterations"),
 )  # fmt: skip
 WARMUP_ARGS = dict(warmup_init_lr=rate(), shape=choice("linear", "cos", "exp"))
+COSINE_RESTARTS_ARGS = dict(
+    cycle_mul=Arg(st.floats(1.0, 4.0), rate().wild), cycle_decay=fraction(), cycle_limit=optional_count(),
+    min_lr=rate(), k_decay=rate(),
+)  # fmt: skip
+
+
+def cosine_restarts_end(kwargs):
+    return 3 * kwargs["cycle_steps"]
+
+
+def join_arguments():
+    """`schedules` and `boundaries`, drawn apart: a length mismatch must be named too."""
+    return dict(
+        schedules=Arg(
+            st.lists(wrapped_schedule().good, min_size=1, max_size=3),
+            st.one_of(wrapped_schedule().wild, st.lists(wrapped_schedule().wild, min_size=1, max_size=2)),
+        ),
+        boundaries=Arg(
+            st.lists(st.integers(1, 300), max_size=2, unique=True).map(sorted),
+            st.one_of(count().wild, st.lists(count().wild, min_size=1, max_size=2)),
+        ),
+    )
+
+
+def join_works(schedule, kwargs):
+    schedule_works(schedule, max([0, *schedule.boundaries]) + 20)
+
+
 MIXING_ARGS = dict(num_classes=optional_count(), seed=seed(), data_format=choice("channels_last", "channels_first"))
 
 TABLE = [
@@ -290,6 +318,20 @@ TABLE = [
         warmup_end,
     ),
     Entry(schedules.ExponentialSweep, dict(start_lr=rate(), end_lr=rate(), num_steps=count()), {}, sweep_works),
+    schedule_entry(
+        schedules.CosineRestarts,
+        dict(max_lr=rate(), cycle_steps=count()),
+        COSINE_RESTARTS_ARGS,
+        cosine_restarts_end,
+    ),
+    Entry(
+        function_of_steps(schedules.cosine_restarts, lambda kw: 100),
+        dict(max_lr=rate(), cycle_steps=count()),
+        COSINE_RESTARTS_ARGS,
+        values_work,
+    ),
+    Entry(schedules.Join, join_arguments(), {}, join_works),
+    Entry(schedules.join, join_arguments(), {}, join_works),
     Entry(
         function_of_steps(schedules.one_cycle, lambda kw: 100),
         dict(max_lr=rate(), total_steps=count()),

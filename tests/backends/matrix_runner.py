@@ -207,6 +207,29 @@ def _():
     return numbers(applied_rates(model))
 
 
+@component("schedules.Join/join (values; in fit, jit and steps_per_execution=8 off torch)")
+def _():
+    s = kerasplus.schedules
+    decay = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=12, alpha=0.1)
+    schedule = s.join([s.Warmup(0.1, warmup_steps=4, warmup_init_lr=0.01), decay, 0.003], boundaries=[4, 16])
+    model, x, y = rate_probe(24, optimizer=keras.optimizers.SGD(schedule), **JIT)
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0)
+    return [numbers(schedule(STEPS)), numbers(applied_rates(model))]
+
+
+@component("schedules.CosineRestarts/cosine_restarts (values; in fit, jit off torch)")
+def _():
+    s = kerasplus.schedules
+    schedule = s.CosineRestarts(0.1, 5, cycle_mul=1.5, cycle_decay=0.7, cycle_limit=None, min_lr=1e-3)
+    model, x, y = rate_probe(24, optimizer=keras.optimizers.SGD(schedule), **JIT)
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0)
+    return [
+        numbers(schedule(STEPS)),
+        numbers(s.cosine_restarts(STEPS, max_lr=0.1, cycle_steps=6, cycle_limit=3, k_decay=2.0)),
+        numbers(applied_rates(model)),
+    ]
+
+
 @component("callbacks.LRFinder/lr_find")
 def _():
     x, y = batch(64)
