@@ -19,6 +19,7 @@ To add a namespace, append `Entry` rows: the callable, a strategy per argument
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import inspect
 import math
 import re
@@ -842,7 +843,35 @@ learning_rate_schedule.__wrapped__ = spaces.learning_rate_schedule
 
 FEW = 40
 
+
+def timer_works(timer, kwargs):
+    assert 0 < timer.time_remaining() < math.inf and not timer.expired
+    again = callbacks.Timer(**timer.get_config())
+    assert again.get_config() == timer.get_config()
+
+
 THIRD = [
+    Entry(
+        callbacks.Timer,
+        dict(
+            duration=Arg(
+                st.one_of(
+                    st.floats(1e-3, 1e6),
+                    st.integers(1, 10**6),
+                    st.builds(lambda m: {"minutes": m}, st.floats(0.01, 600)),
+                    st.sampled_from(["00:00:01:00", "1:02:03:04.5", datetime.timedelta(hours=2)]),
+                ),
+                st.one_of(
+                    rate().wild,
+                    st.sampled_from(["1:00", "", "00:00:00:00", {"hour": 1}, {"minutes": "5"}]),
+                    st.sampled_from([datetime.timedelta(0), datetime.timedelta(days=-1), {"minutes": -1}]),
+                ),
+            )
+        ),
+        dict(interval=choice("step", "epoch"), count_previous_runs=flag(), verbose=flag()),
+        timer_works,
+        examples=FEW,
+    ),
     Entry(
         callbacks.EarlyStopping,
         {},
@@ -978,7 +1007,7 @@ TABLE += THIRD
 
 def test_the_table_covers_callbacks_diagnostics_distribute_quantization_and_tuning_spaces():
     covered = {entry.name for entry in TABLE}
-    assert {"EarlyStopping", "NaNGuard", "backup_without_a_dir", "FitDiagnostics", "curve_verdict"} <= covered
+    assert {"EarlyStopping", "NaNGuard", "Timer", "backup_without_a_dir", "FitDiagnostics", "curve_verdict"} <= covered
     assert {"scale_for_replicas", "QuantizationConfig", "reinitialize"} <= covered
     for name in ("learning_rate_schedule", "lr_range", "mixup_alpha", "focal_gamma", "dropout"):
         assert name in covered, name

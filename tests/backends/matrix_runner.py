@@ -322,6 +322,50 @@ def _():
     return {"resumed_epochs": len(history.history["loss"]), "kernel": numbers(resumed.get_weights()[0])}
 
 
+class TickingClock(keras.callbacks.Callback):
+    """The Timer's clock, advanced one second per batch (put before the Timer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.now += 1.0
+
+
+@component("callbacks.Timer (stop mid-epoch, BackupAndRestore resume)")
+def _():
+    from kerasplus.callbacks import timer as timer_module
+
+    x, y = batch(32)
+
+    def model():
+        net = mlp()
+        net.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return net
+
+    straight = model()
+    straight.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    clock, real = TickingClock(), timer_module.monotonic
+    timer_module.monotonic = lambda: clock.now
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            first, timer = model(), kerasplus.callbacks.Timer(6.0, verbose=False)
+            backup = kerasplus.callbacks.BackupAndRestore(directory, async_save=False)
+            first.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0, callbacks=[clock, timer, backup])
+            stopped_at = int(first.optimizer.iterations.numpy())
+            resumed = model()
+            resumed.fit(
+                x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
+                callbacks=[kerasplus.callbacks.Timer(3600.0), kerasplus.callbacks.BackupAndRestore(directory)],
+            )  # fmt: skip
+    finally:
+        timer_module.monotonic = real
+    gap = max(float(np.abs(a - b).max()) for a, b in zip(straight.get_weights(), resumed.get_weights()))
+    assert gap < 1e-5, gap
+    return {"stopped_at": stopped_at, "expired": timer.expired, "kernel": numbers(resumed.get_weights()[0])}
+
+
 # ----------------------------------------------------------------- layers, losses
 
 
