@@ -844,6 +844,14 @@ learning_rate_schedule.__wrapped__ = spaces.learning_rate_schedule
 FEW = 40
 
 
+def swa_works(swa, kwargs):
+    assert callbacks.StochasticWeightAveraging(**swa.get_config()).get_config() == swa.get_config()
+    swa.set_params({"epochs": 5, "steps": 4, "verbose": 0})
+    if swa.swa_lr is not None:
+        schedule, _ = swa.make_schedules(keras.optimizers.SGD(0.1))
+        schedule_works(schedule, 40)
+
+
 def timer_works(timer, kwargs):
     assert 0 < timer.time_remaining() < math.inf and not timer.expired
     again = callbacks.Timer(**timer.get_config())
@@ -851,6 +859,34 @@ def timer_works(timer, kwargs):
 
 
 THIRD = [
+    Entry(
+        callbacks.StochasticWeightAveraging,
+        {},
+        dict(
+            swa_start=Arg(
+                st.one_of(st.integers(0, 50), st.floats(0.01, 0.99)), st.one_of(count().wild, fraction().wild)
+            ),
+            swa_lr=Arg(st.one_of(st.none(), rate().good), rate().wild),
+            anneal_epochs=Arg(st.integers(0, 20), count().wild),
+            anneal_strategy=choice("cos", "linear"),
+            bn_batch_size=Arg(st.integers(1, 64), count().wild),
+        ),
+        swa_works,
+        examples=20,
+    ),
+    Entry(
+        callbacks.update_bn,
+        dict(
+            model=models(),
+            data=Arg(
+                st.sampled_from([np.ones((8, 4), "float32"), (np.ones((8, 4), "float32"), np.zeros(8))]),
+                st.sampled_from([None, 3, "x", {}, [], object()]),
+            ),
+        ),
+        dict(batch_size=Arg(st.integers(1, 16), count().wild)),
+        lambda seen, kwargs: isinstance(seen, int) and seen >= 0,
+        examples=20,
+    ),
     Entry(
         callbacks.Timer,
         dict(
@@ -1007,6 +1043,7 @@ TABLE += THIRD
 
 def test_the_table_covers_callbacks_diagnostics_distribute_quantization_and_tuning_spaces():
     covered = {entry.name for entry in TABLE}
+    assert {"StochasticWeightAveraging", "update_bn"} <= covered
     assert {"EarlyStopping", "NaNGuard", "Timer", "backup_without_a_dir", "FitDiagnostics", "curve_verdict"} <= covered
     assert {"scale_for_replicas", "QuantizationConfig", "reinitialize"} <= covered
     for name in ("learning_rate_schedule", "lr_range", "mixup_alpha", "focal_gamma", "dropout"):

@@ -34,10 +34,10 @@ def _batches(data, batch_size):
         for start in range(0, len(x), batch_size):
             yield x[start : start + batch_size]
         return
-    if isinstance(data, dict):
+    if isinstance(data, (dict, str, bytes)):
         raise TypeError(
             "`data` must be an array, a tf.data.Dataset or an iterable of batches (x or (x, y) each); "
-            "received a dict: pass a dataset of dict batches instead."
+            f"received data={data!r} of type {type(data).__name__} (for dict inputs pass a dataset of dict batches)."
         )
     if not isinstance(data, Iterable):
         raise TypeError(

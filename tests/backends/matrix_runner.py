@@ -366,6 +366,31 @@ def _():
     return {"stopped_at": stopped_at, "expired": timer.expired, "kernel": numbers(resumed.get_weights()[0])}
 
 
+@component("callbacks.StochasticWeightAveraging/update_bn (SWALR, average, BN statistics; jit off torch)", rtol=1e-4)
+def _():
+    x, y = batch(32)
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(3)]
+    )
+    fixed_weights(model)
+    model.compile(
+        keras.optimizers.SGD(kerasplus.schedules.CosineRestarts(0.05, 8)),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        **JIT,
+    )
+    swa = kerasplus.callbacks.StochasticWeightAveraging(
+        swa_start=2, swa_lr=0.01, anneal_epochs=2, bn_data=x, bn_batch_size=8
+    )
+    model.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0, callbacks=[swa])
+    bn = model.layers[1]
+    return {
+        "averaged_epochs": swa.averaged_epochs,
+        "kernel": numbers(model.layers[0].kernel),
+        "moving_mean": numbers(bn.moving_mean),
+        "moving_variance": numbers(bn.moving_variance),
+    }
+
+
 # ----------------------------------------------------------------- layers, losses
 
 
