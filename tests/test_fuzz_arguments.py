@@ -19,6 +19,7 @@ To add a namespace, append `Entry` rows: the callable, a strategy per argument
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import inspect
 import math
 import re
@@ -284,6 +285,34 @@ CYCLIC_ARGS = dict(
     gamma=fraction(), scale_fn=scale_fn(), scale_mode=choice("cycle", "iterations"),
 )  # fmt: skip
 WARMUP_ARGS = dict(warmup_init_lr=rate(), shape=choice("linear", "cos", "exp"))
+COSINE_RESTARTS_ARGS = dict(
+    cycle_mul=Arg(st.floats(1.0, 4.0), rate().wild), cycle_decay=fraction(), cycle_limit=optional_count(),
+    min_lr=rate(), k_decay=rate(),
+)  # fmt: skip
+
+
+def cosine_restarts_end(kwargs):
+    return 3 * kwargs["cycle_steps"]
+
+
+def join_arguments():
+    """`schedules` and `boundaries`, drawn apart: a length mismatch must be named too."""
+    return dict(
+        schedules=Arg(
+            st.lists(wrapped_schedule().good, min_size=1, max_size=3),
+            st.one_of(wrapped_schedule().wild, st.lists(wrapped_schedule().wild, min_size=1, max_size=2)),
+        ),
+        boundaries=Arg(
+            st.lists(st.integers(1, 300), max_size=2, unique=True).map(sorted),
+            st.one_of(count().wild, st.lists(count().wild, min_size=1, max_size=2)),
+        ),
+    )
+
+
+def join_works(schedule, kwargs):
+    schedule_works(schedule, max([0, *schedule.boundaries]) + 20)
+
+
 MIXING_ARGS = dict(num_classes=optional_count(), seed=seed(), data_format=choice("channels_last", "channels_first"))
 
 TABLE = [
@@ -298,6 +327,20 @@ TABLE = [
         warmup_end,
     ),
     Entry(schedules.ExponentialSweep, dict(start_lr=rate(), end_lr=rate(), num_steps=count()), {}, sweep_works),
+    schedule_entry(
+        schedules.CosineRestarts,
+        dict(max_lr=rate(), cycle_steps=count()),
+        COSINE_RESTARTS_ARGS,
+        cosine_restarts_end,
+    ),
+    Entry(
+        function_of_steps(schedules.cosine_restarts, lambda kw: 100),
+        dict(max_lr=rate(), cycle_steps=count()),
+        COSINE_RESTARTS_ARGS,
+        values_work,
+    ),
+    Entry(schedules.Join, join_arguments(), {}, join_works),
+    Entry(schedules.join, join_arguments(), {}, join_works),
     Entry(
         function_of_steps(schedules.one_cycle, lambda kw: 100),
         dict(max_lr=rate(), total_steps=count()),
@@ -832,7 +875,71 @@ learning_rate_schedule.__wrapped__ = spaces.learning_rate_schedule
 
 FEW = 40
 
+
+def swa_works(swa, kwargs):
+    assert callbacks.StochasticWeightAveraging(**swa.get_config()).get_config() == swa.get_config()
+    swa.set_params({"epochs": 5, "steps": 4, "verbose": 0})
+    if swa.swa_lr is not None:
+        schedule, _ = swa.make_schedules(keras.optimizers.SGD(0.1))
+        schedule_works(schedule, 40)
+
+
+def timer_works(timer, kwargs):
+    assert 0 < timer.time_remaining() < math.inf and not timer.expired
+    again = callbacks.Timer(**timer.get_config())
+    assert again.get_config() == timer.get_config()
+
+
 THIRD = [
+    Entry(
+        callbacks.StochasticWeightAveraging,
+        {},
+        dict(
+            swa_start=Arg(
+                st.one_of(st.integers(0, 50), st.floats(0.01, 0.99)), st.one_of(count().wild, fraction().wild)
+            ),
+            swa_lr=Arg(st.one_of(st.none(), rate().good), rate().wild),
+            anneal_epochs=Arg(st.integers(0, 20), count().wild),
+            anneal_strategy=choice("cos", "linear"),
+            bn_batch_size=Arg(st.integers(1, 64), count().wild),
+        ),
+        swa_works,
+        examples=20,
+    ),
+    Entry(
+        callbacks.update_bn,
+        dict(
+            model=models(),
+            data=Arg(
+                st.sampled_from([np.ones((8, 4), "float32"), (np.ones((8, 4), "float32"), np.zeros(8))]),
+                st.sampled_from([None, 3, "x", {}, [], object()]),
+            ),
+        ),
+        dict(batch_size=Arg(st.integers(1, 16), count().wild)),
+        lambda seen, kwargs: isinstance(seen, int) and seen >= 0,
+        examples=20,
+    ),
+    Entry(
+        callbacks.Timer,
+        dict(
+            duration=Arg(
+                st.one_of(
+                    st.floats(1e-3, 1e6),
+                    st.integers(1, 10**6),
+                    st.builds(lambda m: {"minutes": m}, st.floats(0.01, 600)),
+                    st.sampled_from(["00:00:01:00", "1:02:03:04.5", datetime.timedelta(hours=2)]),
+                ),
+                st.one_of(
+                    rate().wild,
+                    st.sampled_from(["1:00", "", "00:00:00:00", {"hour": 1}, {"minutes": "5"}]),
+                    st.sampled_from([datetime.timedelta(0), datetime.timedelta(days=-1), {"minutes": -1}]),
+                ),
+            )
+        ),
+        dict(interval=choice("step", "epoch"), count_previous_runs=flag(), verbose=flag()),
+        timer_works,
+        examples=FEW,
+    ),
     Entry(
         callbacks.EarlyStopping,
         {},
@@ -975,7 +1082,8 @@ TABLE += THIRD
 
 def test_the_table_covers_callbacks_diagnostics_distribute_quantization_and_tuning_spaces():
     covered = {entry.name for entry in TABLE}
-    assert {"EarlyStopping", "NaNGuard", "backup_without_a_dir", "FitDiagnostics", "curve_verdict"} <= covered
+    assert {"StochasticWeightAveraging", "update_bn"} <= covered
+    assert {"EarlyStopping", "NaNGuard", "Timer", "backup_without_a_dir", "FitDiagnostics", "curve_verdict"} <= covered
     assert {"scale_for_replicas", "QuantizationConfig", "reinitialize"} <= covered
     for name in ("learning_rate_schedule", "lr_range", "mixup_alpha", "focal_gamma", "dropout"):
         assert name in covered, name

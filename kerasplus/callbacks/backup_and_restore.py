@@ -17,6 +17,7 @@ from kerasplus.callbacks._checkpoint_store import CheckpointStore
 from kerasplus.callbacks._data_position import DataCursor
 from kerasplus.callbacks._preemption import Preempted, SignalCatcher
 from kerasplus.callbacks._stop_agreement import StopAgreement
+from kerasplus.callbacks.timer import Timer
 
 _UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
 logger = logging.getLogger(__name__)
@@ -177,7 +178,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         save_freq: ``"epoch"`` or a number of batches (int >= 1).
         double_checkpoint: accepted for compatibility with Keras; at least two
             checkpoints are kept when True.
-        delete_checkpoint: delete the checkpoints when `fit` ends.
+        delete_checkpoint: delete the checkpoints when `fit` ends (not when
+            a `kerasplus.callbacks.Timer` stopped it before its last epoch:
+            see `Timer`).
         keep: how many checkpoints to keep (>= 1).
         save_on_signals: signals (numbers or `signal.Signals`) that save and
             stop `fit` (see above); ``()`` catches none. SIGKILL and SIGSTOP
@@ -258,6 +261,10 @@ class BackupAndRestore(keras.callbacks.Callback):
             callbacks = []
         else:
             callbacks = list(callback_list.callbacks)
+        self._timers = [c for c in callbacks if isinstance(c, Timer)]
+        self._timer_stop = False
+        self._cut_epoch = False
+        self._last_epoch_done = None
         self._stateful = _callback_state.unique_keys(
             c for c in callbacks if c is not self and _callback_state.has_state(c)
         )
@@ -293,6 +300,13 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._verifier = _training_state.Verifier(self.model, self.params.get("epochs"))
         strategy = getattr(self.model, "distribute_strategy", None)
         task = _worker_agreement.multi_worker_task(strategy)
+        if task is not None and self._timers:
+            raise ValueError(
+                "BackupAndRestore: a Timer in the callbacks under MultiWorkerMirroredStrategy: each worker's "
+                "clock would stop it at a different step, and the workers would wait for each other forever. "
+                "Remove the Timer, or end the run from outside with SIGTERM (save_on_signals), on which the "
+                "workers agree."
+            )
         self._install_signal_catcher(strategy, task)
         if task is not None:
             try:
@@ -442,8 +456,10 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._after_batch(batch)
 
     def _after_batch(self, batch):
-        """After every callback's `on_train_batch_end`: the save due, and a stop asked by a signal."""
+        """After every callback's `on_train_batch_end`: the save due, a stop by a `Timer`, and one asked by a signal."""
         self._write_due()
+        if not self._timer_stop and any(timer.expired for timer in self._timers):
+            self._timer_stopped(batch)
         signum = self._signal_to_stop_with()
         if signum is None or self._waiting_for_epoch_end:
             return
@@ -474,10 +490,32 @@ class BackupAndRestore(keras.callbacks.Callback):
             return self._stop_signal is not None
         return self._catcher is not None and self._catcher.received is not None
 
+    def _timer_stopped(self, batch):
+        """A `Timer` stopped fit after `batch`: save there, so a rerun resumes at the next batch."""
+        self._timer_stop = True
+        steps = self.params.get("steps")
+        if steps is not None and batch + 1 >= steps:
+            return  # the epoch is complete: its epoch-end checkpoint is written as usual
+        self._cut_epoch = True
+        if self._exact:
+            self._save(self._epoch, batch + 1)
+            return
+        what = self._cursor.inexact_reason() if self._cursor is not None else "fit reads an input it hides"
+        warnings.warn(
+            f"BackupAndRestore: a Timer stopped fit in the middle of epoch {self._epoch}, and {what}: "
+            "the checkpoint of the last epoch end is kept, so a rerun repeats this epoch from its start.",
+            UserWarning,
+            stacklevel=3,
+        )
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         stopping = self._stopping()
-        if self.save_freq == "epoch" or self._save_at_epoch_end or not self._mid_epoch or stopping:
+        if self._cut_epoch:
+            pass  # a Timer cut this epoch short: its checkpoint was written where it stopped
+        elif self.save_freq == "epoch" or self._save_at_epoch_end or not self._mid_epoch or stopping:
             self._epoch_checkpoint = self._save(epoch + 1, 0)
+        if not self._cut_epoch:
+            self._last_epoch_done = epoch
         self._save_at_epoch_end = False
         if self._tail is None:
             self._after_epoch(epoch)
@@ -487,6 +525,8 @@ class BackupAndRestore(keras.callbacks.Callback):
         path, self._epoch_checkpoint = self._epoch_checkpoint, None
         if path is not None and self._tail is not None and self._rewrite_at_epoch_end:
             path = self._save(epoch + 1, 0, replace=path) or path
+        if any(timer.expired for timer in self._timers):
+            self._timer_stop = True  # a Timer with interval="epoch" (or expired in the epoch's last batch)
         if self._stopping():
             self._stop(path)
 
@@ -512,7 +552,11 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._end_fit()
-        if self.delete_checkpoint:
+        epochs = self.params.get("epochs")
+        paused = self._timer_stop and not (
+            self._last_epoch_done is not None and epochs is not None and self._last_epoch_done + 1 >= epochs
+        )
+        if self.delete_checkpoint and not paused:  # a Timer's stop is a pause: the rerun resumes from them
             self._active.delete_all()  # and backup_dir itself, once the last worker's folder is gone
         self._due = None
         if self._catcher is not None and self._catcher.received is not None:

@@ -68,11 +68,12 @@ def box_mask(y0, y1, x0, x1, height, width, data_format):
     return mask[:, :, :, None] if data_format == "channels_last" else mask[:, None, :, :]
 
 
-def random_box(seed_generator, batch, height, width, box_h, box_w):
+def random_box(seed_generator, batch, height, width, box_h, box_w, tie=None):
     """Boxes of size (box_h, box_w) centred uniformly over the pixels, clipped at the borders.
 
     `box_h`/`box_w` are float tensors of shape (batch,) or scalars. Returns
-    ``y0, y1, x0, x1`` (float, shape (batch,)).
+    ``y0, y1, x0, x1`` (float, shape (batch,)). `tie` (a function of a
+    (batch,) tensor) is applied to the drawn centres: the mixing layers' `mode`.
 
     Each random quantity has its own `keras.random` draw: deriving them from
     one shared draw let XLA fuse the random-number generation into the
@@ -80,6 +81,8 @@ def random_box(seed_generator, batch, height, width, box_h, box_w):
     """
     cy = ops.floor(random.uniform((batch,), 0.0, float(height), seed=seed_generator))
     cx = ops.floor(random.uniform((batch,), 0.0, float(width), seed=seed_generator))
+    if tie is not None:
+        cy, cx = tie(cy), tie(cx)
     y0 = cy - ops.floor(box_h / 2.0)
     x0 = cx - ops.floor(box_w / 2.0)
     y1, x1 = y0 + box_h, x0 + box_w

@@ -8,7 +8,7 @@ import keras
 
 from kerasplus.layers import _images as im
 from kerasplus.layers._backend import ops
-from kerasplus.layers._beta import beta_sample, check_alpha
+from kerasplus.layers._beta import check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 
 
@@ -33,6 +33,9 @@ class Mixup(MixingLayer):
         num_classes: needed for sparse integer labels.
         seed: seed of the layer's `SeedGenerator`.
         data_format: accepted for symmetry with the other layers.
+        prob: probability of mixing, in [0, 1] (see `MixingLayer`).
+        mode: ``"elem"``, ``"pair"`` or ``"batch"`` (see `MixingLayer`).
+        label_smoothing: smoothing of the mixed labels, in [0, 1).
 
     Example:
 
@@ -51,13 +54,24 @@ class Mixup(MixingLayer):
         num_classes: int | None = None,
         seed: int | None = None,
         data_format: str | None = None,
+        prob: float = 1.0,
+        mode: str = "elem",
+        label_smoothing: float = 0.0,
         **kwargs,
     ) -> None:
-        super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
+        super().__init__(
+            num_classes=num_classes,
+            seed=seed,
+            data_format=data_format,
+            prob=prob,
+            mode=mode,
+            label_smoothing=label_smoothing,
+            **kwargs,
+        )
         self.alpha = check_alpha("alpha", alpha)
 
     def mix(self, x: Any, shift: int, batch: int) -> tuple:
-        lam = beta_sample(self.seed_generator, batch, self.alpha, self.alpha)
+        lam = self.draw(self.alpha, batch)
         return mixup_images(x, shift, lam), lam
 
     def get_config(self) -> dict:

@@ -8,7 +8,7 @@ import keras
 
 from kerasplus import _validation as v
 from kerasplus.layers._backend import ops, random
-from kerasplus.layers._beta import beta_sample, check_alpha
+from kerasplus.layers._beta import check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 from kerasplus.layers.cutmix import cutmix_images
 from kerasplus.layers.mixup import mixup_images
@@ -25,6 +25,12 @@ class MixupOrCutMix(MixingLayer):
         num_classes: as `Mixup`.
         seed: as `Mixup`.
         data_format: as `Mixup`.
+        prob: probability of mixing, in [0, 1] (see `MixingLayer`); timm's
+            ``prob``.
+        mode: ``"elem"``, ``"pair"`` or ``"batch"`` (see `MixingLayer`); in
+            ``"batch"`` mode the whole batch gets CutMix or Mixup.
+        label_smoothing: smoothing of the mixed labels, in [0, 1).
+        correct_lam: as `CutMix`.
 
     Example:
 
@@ -49,20 +55,34 @@ class MixupOrCutMix(MixingLayer):
         num_classes: int | None = None,
         seed: int | None = None,
         data_format: str | None = None,
+        prob: float = 1.0,
+        mode: str = "elem",
+        label_smoothing: float = 0.0,
+        correct_lam: bool = True,
         **kwargs,
     ) -> None:
-        super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
+        super().__init__(
+            num_classes=num_classes,
+            seed=seed,
+            data_format=data_format,
+            prob=prob,
+            mode=mode,
+            label_smoothing=label_smoothing,
+            **kwargs,
+        )
+        self.correct_lam = v.check_bool("correct_lam", correct_lam)
         self.mixup_alpha = check_alpha("mixup_alpha", mixup_alpha)
         self.cutmix_alpha = check_alpha("cutmix_alpha", cutmix_alpha)
         self.switch_prob = v.check_range("switch_prob", switch_prob, 0.0, 1.0)
 
     def mix(self, x: Any, shift: int, batch: int) -> tuple:
         gen = self.seed_generator
-        lam_mix = beta_sample(gen, batch, self.mixup_alpha, self.mixup_alpha)
-        lam_cut = beta_sample(gen, batch, self.cutmix_alpha, self.cutmix_alpha)
-        use_cutmix = random.uniform((batch,), seed=gen) < self.switch_prob
+        lam_mix = self.draw(self.mixup_alpha, batch)
+        lam_cut = self.draw(self.cutmix_alpha, batch)
+        use_cutmix = self.tie(random.uniform((batch,), seed=gen)) < self.switch_prob
         mixed = mixup_images(x, shift, lam_mix)
-        cut, own_cut = cutmix_images(x, shift, lam_cut, gen, self.data_format)
+        tie = None if self.mode == "elem" else self.tie
+        cut, own_cut = cutmix_images(x, shift, lam_cut, gen, self.data_format, tie, self.correct_lam)
         out = ops.where(ops.reshape(use_cutmix, (-1, 1, 1, 1)), cut, mixed)
         return out, ops.where(use_cutmix, own_cut, lam_mix)
 
@@ -72,4 +92,5 @@ class MixupOrCutMix(MixingLayer):
             "mixup_alpha": self.mixup_alpha,
             "cutmix_alpha": self.cutmix_alpha,
             "switch_prob": self.switch_prob,
+            "correct_lam": self.correct_lam,
         }

@@ -1,12 +1,14 @@
 """Learning-rate schedules: pure step -> value functions and the Keras classes on top.
 
 Cosine decay, exponential/step decay and piecewise-constant schedules come from
-`keras.optimizers.schedules`; wrap any of them in `Warmup`.
+`keras.optimizers.schedules`; wrap any of them in `Warmup`, chain them with `Join`.
 """
 
+from kerasplus.schedules.cosine_restarts import CosineRestarts, cosine_restarts
 from kerasplus.schedules.cyclic import CyclicLR, cyclic
 from kerasplus.schedules.exponential_sweep import ExponentialSweep
 from kerasplus.schedules.finite_horizon import FiniteHorizonSchedule
+from kerasplus.schedules.join import Join, join
 from kerasplus.schedules.one_cycle import (
     OneCycle,
     OneCycleMomentum,
@@ -16,13 +18,17 @@ from kerasplus.schedules.one_cycle import (
 from kerasplus.schedules.warmup import Warmup, warmup
 
 __all__ = [
+    "CosineRestarts",
     "CyclicLR",
     "ExponentialSweep",
     "FiniteHorizonSchedule",
+    "Join",
     "OneCycle",
     "OneCycleMomentum",
     "Warmup",
+    "cosine_restarts",
     "cyclic",
+    "join",
     "one_cycle",
     "one_cycle_momentum",
     "warmup",

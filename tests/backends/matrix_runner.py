@@ -207,6 +207,29 @@ def _():
     return numbers(applied_rates(model))
 
 
+@component("schedules.Join/join (values; in fit, jit and steps_per_execution=8 off torch)")
+def _():
+    s = kerasplus.schedules
+    decay = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=12, alpha=0.1)
+    schedule = s.join([s.Warmup(0.1, warmup_steps=4, warmup_init_lr=0.01), decay, 0.003], boundaries=[4, 16])
+    model, x, y = rate_probe(24, optimizer=keras.optimizers.SGD(schedule), **JIT)
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0)
+    return [numbers(schedule(STEPS)), numbers(applied_rates(model))]
+
+
+@component("schedules.CosineRestarts/cosine_restarts (values; in fit, jit off torch)")
+def _():
+    s = kerasplus.schedules
+    schedule = s.CosineRestarts(0.1, 5, cycle_mul=1.5, cycle_decay=0.7, cycle_limit=None, min_lr=1e-3)
+    model, x, y = rate_probe(24, optimizer=keras.optimizers.SGD(schedule), **JIT)
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0)
+    return [
+        numbers(schedule(STEPS)),
+        numbers(s.cosine_restarts(STEPS, max_lr=0.1, cycle_steps=6, cycle_limit=3, k_decay=2.0)),
+        numbers(applied_rates(model)),
+    ]
+
+
 @component("callbacks.LRFinder/lr_find")
 def _():
     x, y = batch(64)
@@ -381,6 +404,75 @@ class StopAtBatch(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if (self.current, batch) == (self.epoch, self.batch):
             raise RuntimeError("interrupted")
+
+
+class TickingClock(keras.callbacks.Callback):
+    """The Timer's clock, advanced one second per batch (put before the Timer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.now += 1.0
+
+
+@component("callbacks.Timer (stop mid-epoch, BackupAndRestore resume)")
+def _():
+    from kerasplus.callbacks import timer as timer_module
+
+    x, y = batch(32)
+
+    def model():
+        net = mlp()
+        net.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return net
+
+    straight = model()
+    straight.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    clock, real = TickingClock(), timer_module.monotonic
+    timer_module.monotonic = lambda: clock.now
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            first, timer = model(), kerasplus.callbacks.Timer(6.0, verbose=False)
+            backup = kerasplus.callbacks.BackupAndRestore(directory, async_save=False)
+            first.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0, callbacks=[clock, timer, backup])
+            stopped_at = int(first.optimizer.iterations.numpy())
+            resumed = model()
+            resumed.fit(
+                x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
+                callbacks=[kerasplus.callbacks.Timer(3600.0), kerasplus.callbacks.BackupAndRestore(directory)],
+            )  # fmt: skip
+    finally:
+        timer_module.monotonic = real
+    gap = max(float(np.abs(a - b).max()) for a, b in zip(straight.get_weights(), resumed.get_weights()))
+    assert gap < 1e-5, gap
+    return {"stopped_at": stopped_at, "expired": timer.expired, "kernel": numbers(resumed.get_weights()[0])}
+
+
+@component("callbacks.StochasticWeightAveraging/update_bn (SWALR, average, BN statistics; jit off torch)", rtol=1e-4)
+def _():
+    x, y = batch(32)
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(3)]
+    )
+    fixed_weights(model)
+    model.compile(
+        keras.optimizers.SGD(kerasplus.schedules.CosineRestarts(0.05, 8)),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        **JIT,
+    )
+    swa = kerasplus.callbacks.StochasticWeightAveraging(
+        swa_start=2, swa_lr=0.01, anneal_epochs=2, bn_data=x, bn_batch_size=8
+    )
+    model.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0, callbacks=[swa])
+    bn = model.layers[1]
+    return {
+        "averaged_epochs": swa.averaged_epochs,
+        "kernel": numbers(model.layers[0].kernel),
+        "moving_mean": numbers(bn.moving_mean),
+        "moving_variance": numbers(bn.moving_variance),
+    }
 
 
 # ----------------------------------------------------------------- layers, losses
