@@ -7,7 +7,18 @@ from typing import Any
 import keras
 
 from kerasplus import _validation as v
-from kerasplus.quantization._fake_quant import MovingRange
+from kerasplus.quantization._fake_quant import FIXED_RANGES, MovingRange, quantized_activation
+
+
+def _activation(layer):
+    """The canonical activation name of an `Activation` or `Softmax` layer, else None."""
+    from kerasplus.quantization.quantize_wrapper import activation_name
+
+    if type(layer) is keras.layers.Softmax:
+        return "softmax" if layer.axis in (-1, [-1], (-1,)) else None
+    if type(layer) is keras.layers.Activation:
+        return activation_name(layer.activation)
+    return None
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")
@@ -15,9 +26,12 @@ class QuantizeOutput(keras.layers.Wrapper):
     """Runs `layer`, then fake-quantizes its output to int8 over a moving-average range.
 
     For layers whose int8 TFLite kernel rescales its output (`Add`,
-    `Concatenate`, average pooling, standalone activations, ...): the range
-    learned here becomes the output scale and zero point of the int8 op.
-    Ranges are updated only when ``training=True``.
+    `Multiply`, `Concatenate`, average pooling, standalone activations, ...):
+    the range learned here becomes the output scale and zero point of the int8
+    op. Ranges are updated only when ``training=True``. An `Activation` or
+    `Softmax` layer is computed as TFLite computes it (see
+    `QuantizeWrapper`'s ``activation``): ``"sigmoid"``, ``"tanh"`` and
+    softmax end on TFLite's fixed output grid and learn no range.
 
     Args:
         layer: the layer to run (any Keras layer without trainable weights is
@@ -39,10 +53,16 @@ class QuantizeOutput(keras.layers.Wrapper):
 
     def build(self, input_shape: tuple) -> None:
         super().build(input_shape)
-        self.output_range = MovingRange(self, "output")
+        self.activation = _activation(self.layer)
+        self.output_range = None if self.activation in FIXED_RANGES else MovingRange(self, "output")
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        y = self.layer(inputs, training=training)
+        if self.activation is not None:
+            y = quantized_activation(inputs, self.activation)
+            if self.activation in FIXED_RANGES:
+                return y
+        else:
+            y = self.layer(inputs, training=training)
         return self.output_range(y, training, self.ema_decay)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
