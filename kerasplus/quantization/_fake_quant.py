@@ -38,13 +38,20 @@ RANGE_MARGIN = 1e-5
 FIXED_RANGES = {"sigmoid": (0.0, 255.0 / 256.0), "softmax": (0.0, 255.0 / 256.0), "tanh": (-1.0, 127.0 / 128.0)}
 
 
-def quantize_fixed(x, activation: str):
-    """Fake-quantizes `x`, the output of `activation`, to the fixed int8 range TFLite gives that op."""
+def quantize_fixed(x, activation: str, training: bool = False):
+    """Fake-quantizes `x`, the output of `activation`, to the fixed int8 range TFLite gives that op.
+
+    Only at inference: the range ends just below 1 (255/256), where FakeQuant's
+    gradient is zero, so a saturated softmax or sigmoid would stop training;
+    the rounding is at most 1/512.
+    """
+    if training:
+        return x
     low, high = FIXED_RANGES[activation]
     return keras.quantizers.fake_quant_with_min_max_vars(x, low, high, num_bits=NUM_BITS)
 
 
-def quantized_activation(x, name: str):
+def quantized_activation(x, name: str, training: bool = False):
     """`name` applied to `x` as the int8 TFLite model computes it, up to the output's own range.
 
     TFLite runs ``silu`` as LOGISTIC then MUL, so the sigmoid is rounded to its
@@ -54,9 +61,9 @@ def quantized_activation(x, name: str):
     range is learned by the caller.
     """
     if name == "silu":
-        return x * quantize_fixed(ops.sigmoid(x), "sigmoid")
+        return x * quantize_fixed(ops.sigmoid(x), "sigmoid", training)
     y = keras.activations.get(name)(x)
-    return quantize_fixed(y, name) if name in FIXED_RANGES else y
+    return quantize_fixed(y, name, training) if name in FIXED_RANGES else y
 
 
 def quantize_weights(kernel, per_channel: bool):

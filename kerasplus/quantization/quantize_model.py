@@ -372,6 +372,19 @@ def _plan(model, config):
             plan[id(layer)] = {"role": "skip"}
             owner[id(layer)] = producer
             quantized[id(layer)] = True
+        elif (
+            activation in ("relu", "relu6")
+            and producer_role == "output"
+            and single_consumer
+            and producer is parent
+            and type(producer) in (L.Add, L.Subtract, L.Multiply)
+            and plan[id(producer)].get("activation", "linear") == "linear"
+        ):
+            # TFLite fuses a ReLU into the int8 ADD/SUB/MUL before it (ResNet's residual Add + ReLU).
+            plan[id(producer)]["activation"] = activation
+            plan[id(layer)] = {"role": "skip"}
+            owner[id(layer)] = producer
+            quantized[id(layer)] = True
         elif affine is not None and producer_role == "affine" and single_consumer:
             # Rescaling then Normalization (EfficientNet's preprocessing): one affine map.
             step = plan[id(producer)]
@@ -472,7 +485,10 @@ def _rebuild(model, plan, config):
             )
         elif step["role"] == "output":
             new = QuantizeOutput(
-                type(layer).from_config(layer_config), ema_decay=config.ema_decay, name=f"quant_{layer.name}"
+                type(layer).from_config(layer_config),
+                ema_decay=config.ema_decay,
+                activation=step.get("activation", "linear"),
+                name=f"quant_{layer.name}",
             )
         else:
             new = type(layer).from_config(layer_config)

@@ -9,6 +9,9 @@ import keras
 from kerasplus import _validation as v
 from kerasplus.quantization._fake_quant import FIXED_RANGES, MovingRange, quantized_activation
 
+# Activations TFLite fuses into an int8 ADD, SUB or MUL.
+FUSABLE = ("linear", "relu", "relu6")
+
 
 def _activation(layer):
     """The canonical activation name of an `Activation` or `Softmax` layer, else None."""
@@ -37,6 +40,10 @@ class QuantizeOutput(keras.layers.Wrapper):
         layer: the layer to run (any Keras layer without trainable weights is
             typical).
         ema_decay: decay of the moving-average range, in ``[0, 1)``.
+        activation: ``"linear"`` (default), ``"relu"`` or ``"relu6"``,
+            applied to the layer's output before the range: the activation
+            TFLite fuses into an int8 ADD, SUB or MUL (as after ResNet's
+            residual ``Add``), so there is one int8 output, not two.
 
     Example:
 
@@ -47,9 +54,16 @@ class QuantizeOutput(keras.layers.Wrapper):
     ([[2.0, 2.0]], 2.0)
     """
 
-    def __init__(self, layer: keras.layers.Layer, ema_decay: float = 0.99, **kwargs) -> None:
+    def __init__(
+        self, layer: keras.layers.Layer, ema_decay: float = 0.99, activation: str = "linear", **kwargs
+    ) -> None:
         super().__init__(layer, **kwargs)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
+        if activation not in FUSABLE:
+            raise ValueError(
+                f"`activation` must be one of {', '.join(map(repr, FUSABLE))}; received activation={activation!r}."
+            )
+        self.fused_activation = activation
 
     def build(self, input_shape: tuple) -> None:
         super().build(input_shape)
@@ -58,11 +72,13 @@ class QuantizeOutput(keras.layers.Wrapper):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         if self.activation is not None:
-            y = quantized_activation(inputs, self.activation)
+            y = quantized_activation(inputs, self.activation, training)
             if self.activation in FIXED_RANGES:
                 return y
         else:
             y = self.layer(inputs, training=training)
+            if self.fused_activation != "linear":
+                y = keras.activations.get(self.fused_activation)(y)
         return self.output_range(y, training, self.ema_decay)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -70,5 +86,5 @@ class QuantizeOutput(keras.layers.Wrapper):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(ema_decay=self.ema_decay)
+        config.update(ema_decay=self.ema_decay, activation=self.fused_activation)
         return config

@@ -171,7 +171,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
             y = ops.add(y, layer.bias)
         if self.pre_activation_range is not None:
             y = self.pre_activation_range(y, training, self.ema_decay)
-        y = quantized_activation(y, self.activation)
+        y = quantized_activation(y, self.activation, training)
         if self.output_range is not None:
             y = self.output_range(y, training, self.ema_decay)
         return y
