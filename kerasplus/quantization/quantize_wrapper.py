@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.quantization._fake_quant import FIXED_RANGES, MovingRange, quantized_activation, quantize_weights
+from kerasplus.quantization._fake_quant import FIXED_RANGES, MovingRange, quantize_weights, quantized_activation
 
 WEIGHTED_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 # Activations TFLite fuses into the preceding Dense/Conv (one int8 output range).

@@ -168,21 +168,19 @@ def test_real_architecture_quantizes_fine_tunes_and_exports_all_int8(name, tmp_p
     quantized = [layer for layer in qat.layers if isinstance(layer, (QuantizeWrapper, QuantizeOutput))]
     qat.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", run_eagerly=True)
     before = [keras.ops.convert_to_numpy(w) for w in qat.trainable_weights]
-    qat.fit(x, y, batch_size=2, epochs=1, verbose=0)  # two fine-tune steps
-    assert any(
-        not np.array_equal(a, keras.ops.convert_to_numpy(b)) for a, b in zip(before, qat.trainable_weights)
-    )
+    qat.fit(x, y, batch_size=4, epochs=1, verbose=0)  # one fine-tune step
+    assert any(not np.array_equal(a, keras.ops.convert_to_numpy(b)) for a, b in zip(before, qat.trainable_weights))
     path = export_tflite(qat, str(tmp_path / f"{name}.tflite"), batch_size=1)
-    ops, details, values = tflite_tensors(path, x[:2])
+    ops, details, values = tflite_tensors(path, x[:1])
 
     assert float_ops(ops, details) == ["DEQUANTIZE", "QUANTIZE"]
     assert [ops[0]["op_name"], ops[-1]["op_name"]] == ["QUANTIZE", "DEQUANTIZE"]
 
-    report, _ = local_agreement(qat, x[:2], ops, details, values)
+    report, _ = local_agreement(qat, x[:1], ops, details, values)
     single = {layer: steps for layer, (steps, count) in report.items() if count == 1}
     # Most quantized layers are one int8 op of the file, and each computes that op's int8
     # output from the op's int8 inputs to within one step (rounding at exact ties and in
     # TFLite's fixed-point rescaling differ from float fake quantization by at most that).
-    assert len(single) >= 0.4 * len(quantized), (len(single), len(quantized))  # those found by name
+    assert len(single) >= 20, (len(single), len(quantized))  # those found by name: 39-55 of 87-125
     worst = max(single.items(), key=lambda item: item[1])
     assert worst[1] <= 1.0 + 1e-3, worst
