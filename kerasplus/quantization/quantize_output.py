@@ -59,11 +59,7 @@ class QuantizeOutput(keras.layers.Wrapper):
     ) -> None:
         super().__init__(layer, **kwargs)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
-        if activation not in FUSABLE:
-            raise ValueError(
-                f"`activation` must be one of {', '.join(map(repr, FUSABLE))}; received activation={activation!r}."
-            )
-        self.fused_activation = activation
+        self.fused_activation = v.check_choice("activation", activation, FUSABLE)
 
     def build(self, input_shape: tuple) -> None:
         super().build(input_shape)

@@ -146,13 +146,25 @@ class QuantizeWrapper(keras.layers.Wrapper):
         x = inputs
         if self.input_range is not None:
             x = self.input_range(x, training, self.ema_decay)
-        kernel = self.quantized_kernel()
-        if isinstance(layer, keras.layers.Dense):
-            y = ops.matmul(x, kernel)
+        if isinstance(layer, keras.layers.Conv1D):
+            # As TensorFlow lowers conv1d (a height-1 conv2d), but with the kernel quantized
+            # after the expansion: the converter needs the per-channel axis of the 4-D kernel.
+            kernel = quantize_weights(ops.expand_dims(layer.kernel, 0), per_channel=True)
+            y = ops.conv(
+                ops.expand_dims(x, 1),
+                kernel,
+                strides=(1, layer.strides[0]),
+                padding=layer.padding,
+                data_format="channels_last",
+                dilation_rate=(1, layer.dilation_rate[0]),
+            )
+            y = ops.squeeze(y, axis=1)
+        elif isinstance(layer, keras.layers.Dense):
+            y = ops.matmul(x, self.quantized_kernel())
         elif isinstance(layer, keras.layers.DepthwiseConv2D):
             y = ops.depthwise_conv(
                 x,
-                kernel,
+                self.quantized_kernel(),
                 strides=layer.strides,
                 padding=layer.padding,
                 data_format=layer.data_format,
@@ -161,7 +173,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         else:
             y = ops.conv(
                 x,
-                kernel,
+                self.quantized_kernel(),
                 strides=layer.strides,
                 padding=layer.padding,
                 data_format=layer.data_format,
