@@ -1,7 +1,10 @@
 """Quantization-aware training on scikit-learn's digits: kerasplus QAT vs float, PTQ and tfmot.
 
-A small CNN (two Conv-BN-ReLU blocks and a Dense head) is trained in float
-(Keras 3), then
+Two models: a small CNN (``cnn``: two Conv-BN-ReLU blocks and a Dense head) and
+a MobileNetV2-style net (``mbv2``: a Conv-BN-ReLU6 stem, three inverted
+residual blocks of expand Conv-BN-ReLU6, DepthwiseConv-BN-ReLU6 and project
+Conv-BN, with a residual Add where shapes allow, then GlobalAveragePooling2D
+and a Dense head). Each is trained in float (Keras 3), then
 
 * kerasplus: ``quantize_model`` + a short fine-tune, exported to int8 TFLite;
 * PTQ: the float model quantized after training (TFLite calibration on
@@ -16,7 +19,7 @@ mean per-sample `invoke` time (batch 1, one interpreter thread), median over
 repeats with float and int8 interleaved. Targets: QAT int8 accuracy within 0.5
 points of float, at least tfmot's, int8 file <= 0.30x the float TFLite file.
 
-Run: python benchmarks/qat.py [--seeds 0 1 2] [--epochs 40] [--qat-epochs 5] [--repeats 5]
+Run: python benchmarks/qat.py [--models cnn mbv2] [--seeds 0 1 2] [--epochs 40] [--qat-epochs 5] [--repeats 5]
 """
 
 import argparse
@@ -53,6 +56,38 @@ def architecture(layers, input_layer):
     ]
 
 
+def mbv2(layers, inputs, model_class):
+    """A MobileNetV2-style functional model from `layers` (keras.layers or tf_keras.layers)."""
+
+    def conv_bn(x, filters, kernel=1, strides=1, relu6=True):
+        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU(6.0)(x) if relu6 else x
+
+    def inverted_residual(x, filters, strides, expansion=4):
+        y = conv_bn(x, x.shape[-1] * expansion)
+        y = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False)(y)
+        y = layers.ReLU(6.0)(layers.BatchNormalization()(y))
+        y = conv_bn(y, filters, relu6=False)
+        return layers.Add()([x, y]) if strides == 1 and x.shape[-1] == filters else y
+
+    x = conv_bn(inputs, 16, kernel=3)
+    x = inverted_residual(x, 16, 1)
+    x = inverted_residual(x, 24, 2)
+    x = inverted_residual(x, 24, 1)
+    x = layers.GlobalAveragePooling2D()(x)
+    return model_class(inputs, layers.Dense(10)(x))
+
+
+def build(kind, keras_module):
+    """The `kind` model ("cnn" or "mbv2") built with `keras_module` (keras or tf_keras)."""
+    layers = keras_module.layers
+    if kind == "cnn":
+        input_layer = keras.Input((8, 8, 1)) if keras_module is keras else layers.InputLayer((8, 8, 1))
+        return keras_module.Sequential(architecture(layers, input_layer))
+    return mbv2(layers, keras_module.Input((8, 8, 1)), keras_module.Model)
+
+
 def float_tflite(model, path, batch_size=None):
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, batch_size)], model)
     with open(path, "wb") as f:
@@ -66,14 +101,14 @@ def compile_keras(model, lr):
     )
 
 
-def run(seed, args, folder):
+def run(kind, seed, args, folder):
     import tf_keras
 
     (xt, yt), (xv, yv), (xs, ys) = kerasplus.data.split(
         *kerasplus.data.load("digits"), train=0.6, val=0.15, test=0.25, seed=seed
     )
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(architecture(keras.layers, keras.Input((8, 8, 1))))
+    model = build(kind, keras)
     compile_keras(model, 1e-3)
     model.fit(xt, yt, validation_data=(xv, yv), epochs=args.epochs, batch_size=32, verbose=0)
     float_acc = model.evaluate(xs, ys, verbose=0)[1]
@@ -82,7 +117,7 @@ def run(seed, args, folder):
     compile_keras(qat, args.qat_lr)
     qat.fit(xt, yt, validation_data=(xv, yv), epochs=args.qat_epochs, batch_size=32, verbose=0)
 
-    tk_model = tf_keras.Sequential(architecture(tf_keras.layers, tf_keras.layers.InputLayer((8, 8, 1))))
+    tk_model = build(kind, tf_keras)
     tk_model.set_weights(model.get_weights())
     tk_float_acc = np.mean(tk_model.predict(xs, verbose=0).argmax(1) == ys)
     tk_qat = quantize_model(tk_model)  # -> tfmot.quantization.keras.quantize_model
@@ -92,14 +127,18 @@ def run(seed, args, folder):
     tk_qat.fit(xt, yt, validation_data=(xv, yv), epochs=args.qat_epochs, batch_size=32, verbose=0)
 
     files = {
-        "float": float_tflite(model, os.path.join(folder, f"float{seed}.tflite"), args.batch_size),
-        "qat": export_tflite(qat, os.path.join(folder, f"qat{seed}.tflite"), batch_size=args.batch_size),
+        "float": float_tflite(model, os.path.join(folder, f"{kind}_float{seed}.tflite"), args.batch_size),
+        "qat": export_tflite(qat, os.path.join(folder, f"{kind}_qat{seed}.tflite"), batch_size=args.batch_size),
         "ptq": export_tflite(
-            model, os.path.join(folder, f"ptq{seed}.tflite"), representative_data=xt, batch_size=args.batch_size
+            model, os.path.join(folder, f"{kind}_ptq{seed}.tflite"), representative_data=xt, batch_size=args.batch_size
         ),
-        "tfmot": export_tflite(tk_qat, os.path.join(folder, f"tfmot{seed}.tflite"), batch_size=args.batch_size),
+        "tfmot": export_tflite(tk_qat, os.path.join(folder, f"{kind}_tfmot{seed}.tflite"), batch_size=args.batch_size),
     }
     acc = {name: evaluate_tflite(path, xs, ys)["accuracy"] for name, path in files.items()}
+    head = qat.layers[-1].output_range
+    step = (float(head.maximum.numpy()) - float(head.minimum.numpy())) / 255
+    keras_out = qat.predict(xs, verbose=0)
+    acc["agreement_steps"] = float(np.abs(evaluate_tflite(files["qat"], xs)["outputs"] - keras_out).max() / step)
     acc["keras_float"] = float_acc
     acc["tf_keras_float"] = tk_float_acc
     size = {name: os.path.getsize(path) for name, path in files.items()}
@@ -113,6 +152,7 @@ def run(seed, args, folder):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="+", choices=["cnn", "mbv2"], default=["cnn", "mbv2"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--qat-epochs", type=int, default=5)
@@ -131,7 +171,12 @@ def main():
         f"repeats={args.repeats} batch_size={args.batch_size or 'dynamic'}"
     )
     folder = tempfile.mkdtemp()
-    results = [run(seed, args, folder) for seed in args.seeds]
+    for kind in args.models:
+        report(kind, args, [run(kind, seed, args, folder) for seed in args.seeds])
+
+
+def report(kind, args, results):
+    print(f"## model: {kind}")
     n_test = results[0][3]
     print(f"# test samples: {n_test} (one sample = {100 / n_test:.2f} points); accuracies are means over seeds")
 
@@ -163,6 +208,10 @@ def main():
             f"tfmot {100 * r[0]['tfmot']:.2f} ptq {100 * r[0]['ptq']:.2f}"
             for s, r in zip(args.seeds, results)
         )
+    )
+    print(
+        "# kerasplus QAT file vs the Keras QAT model, max |difference| over the test split in int8 steps of "
+        "the output: " + ", ".join(f"seed {s}: {r[0]['agreement_steps']:.2f}" for s, r in zip(args.seeds, results))
     )
     gap = 100 * (mean(0, "keras_float") - mean(0, "qat"))
     print(

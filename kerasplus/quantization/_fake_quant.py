@@ -32,10 +32,42 @@ NUM_BITS = 8
 RANGE_MARGIN = 1e-5
 
 
+# TFLite's int8 kernels of these activations have a fixed output scale and zero
+# point (scale 1/256 and zero point -128 for LOGISTIC and SOFTMAX, 1/128 and 0 for
+# TANH): as a FakeQuant range, [zero_point, 127] mapped back to float.
+FIXED_RANGES = {"sigmoid": (0.0, 255.0 / 256.0), "softmax": (0.0, 255.0 / 256.0), "tanh": (-1.0, 127.0 / 128.0)}
+
+
+def quantize_fixed(x, activation: str, training: bool = False):
+    """Fake-quantizes `x`, the output of `activation`, to the fixed int8 range TFLite gives that op.
+
+    Only at inference: the range ends just below 1 (255/256), where FakeQuant's
+    gradient is zero, so a saturated softmax or sigmoid would stop training;
+    the rounding is at most 1/512.
+    """
+    if training:
+        return x
+    low, high = FIXED_RANGES[activation]
+    return keras.quantizers.fake_quant_with_min_max_vars(x, low, high, num_bits=NUM_BITS)
+
+
+def quantized_activation(x, name: str, training: bool = False):
+    """`name` applied to `x` as the int8 TFLite model computes it, up to the output's own range.
+
+    TFLite runs ``silu`` as LOGISTIC then MUL, so the sigmoid is rounded to its
+    fixed 1/256 grid before the product; ``sigmoid``, ``tanh`` and ``softmax``
+    end on their fixed grids. Other activations (``relu``, ``relu6``,
+    ``hard_silu`` as HARD_SWISH, ``gelu`` as GELU) are one int8 op whose output
+    range is learned by the caller.
+    """
+    if name == "silu":
+        return x * quantize_fixed(ops.sigmoid(x), "sigmoid", training)
+    y = keras.activations.get(name)(x)
+    return quantize_fixed(y, name, training) if name in FIXED_RANGES else y
+
+
 def quantize_weights(kernel, per_channel: bool):
     """Symmetric int8 fake quantization of `kernel` (channels on the last axis)."""
-    if per_channel:
-        reduce_axes = tuple(range(len(kernel.shape) - 1))
     magnitude = ops.abs(ops.cast(kernel, "float32"))  # float32 also under mixed precision (the op's dtype)
     if per_channel:
         reduce_axes = tuple(range(len(kernel.shape) - 1))

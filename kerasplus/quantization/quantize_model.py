@@ -8,7 +8,7 @@ import numpy as np
 from kerasplus.quantization.quantization_config import QuantizationConfig
 from kerasplus.quantization.quantize_output import QuantizeOutput
 from kerasplus.quantization.quantize_wrapper import (
-    FIXED_RANGE_ACTIVATIONS,
+    INT8_ACTIVATIONS,
     WEIGHTED_LAYERS,
     QuantizeWrapper,
     activation_name,
@@ -19,12 +19,17 @@ L = keras.layers
 PASSTHROUGH_LAYERS = (
     L.Flatten,
     L.Reshape,
+    L.MaxPooling1D,
     L.MaxPooling2D,
+    L.GlobalMaxPooling1D,
     L.GlobalMaxPooling2D,
     L.Dropout,
+    L.SpatialDropout1D,
     L.SpatialDropout2D,
     L.Identity,
+    L.ZeroPadding1D,
     L.ZeroPadding2D,
+    L.Cropping1D,
     L.Cropping2D,
 )
 # Layers whose int8 op rescales its output: they get a moving-average output range.
@@ -33,10 +38,22 @@ OUTPUT_RANGE_LAYERS = (
     L.Subtract,
     L.Multiply,
     L.Concatenate,
+    L.AveragePooling1D,
     L.AveragePooling2D,
+    L.GlobalAveragePooling1D,
     L.GlobalAveragePooling2D,
     L.BatchNormalization,
-    L.ReLU,
+)
+# Preprocessing layers that are a per-channel affine map x * a + b.
+AFFINE_LAYERS = (L.Rescaling, L.Normalization)
+# Arithmetic between a tensor and a Python number in a functional graph (``x + 3.0``,
+# ``x * (1 / 6)``, as MobileNetV3 builds its hard sigmoid): keras.ops classes by name.
+SCALAR_OPERATIONS = ("Add", "Subtract", "Multiply", "TrueDivide", "Divide")
+SUPPORTED_LAYERS = (
+    "Dense, Conv1D, Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, Activation (relu, relu6, silu/swish, "
+    "hard_silu/hard_swish, gelu, sigmoid, tanh, softmax), Softmax, Rescaling, Normalization, Add, Subtract, "
+    "Multiply, Concatenate, average/max/global pooling, ZeroPadding, Cropping, Flatten, Reshape, Dropout, "
+    "and a tensor plus, minus, times or divided by a number"
 )
 
 
@@ -190,8 +207,8 @@ class _StandIn(keras.layers.Layer):
 
 
 def _graph(model):
-    """The calls of a functional model's layers in topological order, as `(layer, parent layers)` pairs,
-    and the layers that produce the model's outputs.
+    """The calls of a functional model's layers in topological order, as `(layer, parent layers, args,
+    kwargs)` tuples, and the layers that produce the model's outputs.
 
     Traced with `keras.models.clone_model`, which visits every layer call in
     topological order: each call is replaced by a weightless `_StandIn` with
@@ -207,7 +224,8 @@ def _graph(model):
 
     def trace(layer, *args, **kwargs):
         tensors = [t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
-        calls.append((layer, [producer[id(t)] for t in tensors if producer.get(id(t)) is not None]))
+        parents = [producer[id(t)] for t in tensors if producer.get(id(t)) is not None]
+        calls.append((layer, parents, args, kwargs))
         outputs = layer.compute_output_spec(*args, **kwargs)
         traced = _StandIn(outputs)(tensors)
         for tensor in keras.tree.flatten(traced):
@@ -220,26 +238,83 @@ def _graph(model):
     return calls, [producer[id(tensor)] for tensor in traced.outputs]
 
 
-def _relu_kind(layer):
-    """'relu' or 'relu6' when `layer` is a plain ReLU TFLite can fuse, else None."""
-    if isinstance(layer, L.ReLU):
+def _activation_kind(layer):
+    """The activation an int8 TFLite op computes for `layer` (a plain ReLU/ReLU6, an `Activation`
+    with an int8 kernel, a last-axis `Softmax`), else None."""
+    if type(layer) is L.ReLU:
         if layer.negative_slope == 0 and layer.threshold == 0:
             if layer.max_value is None:
                 return "relu"
             if float(layer.max_value) == 6.0:
                 return "relu6"
         return None
-    if isinstance(layer, L.Activation):
+    if type(layer) is L.Activation:
         name = activation_name(layer.activation)
-        return name if name in ("relu", "relu6") else None
+        return name if name in ("relu", "relu6", *INT8_ACTIVATIONS) else None
+    if type(layer) is L.Softmax and layer.axis in (-1, [-1], (-1,)):
+        return "softmax"
+    return None
+
+
+def _affine(layer):
+    """`(a, b)` per channel with ``layer(x) == x * a + b`` for a Rescaling or last-axis Normalization
+    on a rank-4 (image) tensor, else None."""
+    shape = layer.input.shape
+    if len(shape) != 4 or shape[-1] is None:
+        return None
+    channels = shape[-1]
+    if type(layer) is L.Rescaling:
+        scale = np.asarray(keras.ops.convert_to_numpy(layer.scale), np.float64)
+        offset = np.asarray(keras.ops.convert_to_numpy(layer.offset), np.float64)
+        if scale.size not in (1, channels) or offset.size not in (1, channels):
+            return None
+        return np.broadcast_to(scale.reshape(-1), (channels,)), np.broadcast_to(offset.reshape(-1), (channels,))
+    if layer.invert or tuple(layer.axis) not in ((-1,), (3,)):
+        return None
+    mean = keras.ops.convert_to_numpy(layer.mean).astype(np.float64).reshape(-1)
+    variance = keras.ops.convert_to_numpy(layer.variance).astype(np.float64).reshape(-1)
+    a = 1.0 / np.maximum(np.sqrt(variance), keras.config.epsilon())
+    a, mean = np.broadcast_to(a, (channels,)), np.broadcast_to(mean, (channels,))
+    return a, -mean * a
+
+
+def _scalar_rescaling(operation, args, kwargs):
+    """`(scale, offset)` when `operation` is a keras.ops call between one tensor and one number, else None."""
+    name = type(operation).__name__
+    if isinstance(operation, L.Layer) or name not in SCALAR_OPERATIONS or kwargs or len(args) != 2:
+        return None
+    first, second = args
+    numbers = (int, float, np.integer, np.floating)
+    if isinstance(first, keras.KerasTensor) and isinstance(second, numbers) and not isinstance(second, bool):
+        c, tensor_first = float(second), True
+    elif isinstance(second, keras.KerasTensor) and isinstance(first, numbers) and not isinstance(first, bool):
+        c, tensor_first = float(first), False
+    else:
+        return None
+    if name == "Add":
+        return 1.0, c
+    if name == "Subtract":
+        return (1.0, -c) if tensor_first else (-1.0, c)
+    if name == "Multiply":
+        return c, 0.0
+    if tensor_first and c != 0:  # x / c
+        return 1.0 / c, 0.0
     return None
 
 
 def _plan(model, config):
-    """Decides, layer by layer, what the quantized model does with it."""
+    """Decides, layer by layer, what the quantized model does with it.
+
+    The rules mirror what the TFLite converter makes of the graph, so that the
+    fake-quantized tensors are exactly the int8 tensors of the file: a
+    BatchNormalization after a convolution is folded into it, a ReLU/ReLU6
+    after it is fused (one output range), other activations after it run as
+    their own int8 op (the convolution's output gets a range, then the
+    activation's), Rescaling/Normalization run as a 1x1 depthwise convolution.
+    """
     calls, output_producers = _graph(model)
     seen, consumers = set(), {}
-    for layer, parents in calls:
+    for layer, parents, _, _ in calls:
         if id(layer) in seen:
             raise ValueError(
                 f"Layer {layer.name!r} is used more than once (shared weights); "
@@ -252,18 +327,18 @@ def _plan(model, config):
         consumers[id(producer)] = consumers.get(id(producer), 0) + 1
 
     plan, quantized, owner = {}, {}, {}
-    for layer, parents in calls:
+    for layer, parents, args, kwargs in calls:
         inputs_quantized = bool(parents) and all(quantized.get(id(p), False) for p in parents)
         parent = parents[0] if len(parents) == 1 else None
-        # The weighted layer that currently produces the single input (through folded/fused layers).
+        # The layer that currently produces the single input (through folded/fused layers).
         producer = owner.get(id(parent), parent) if parent is not None else None
-        weighted_producer = (
-            producer is not None
-            and plan.get(id(producer), {}).get("role") == "weighted"
-            and consumers.get(id(parent), 0) == 1
-        )
-        relu = _relu_kind(layer)
-        if layer.name in config.keep_float:
+        producer_role = plan.get(id(producer), {}).get("role") if producer is not None else None
+        single_consumer = parent is not None and consumers.get(id(parent), 0) == 1
+        weighted_producer = producer_role == "weighted" and single_consumer
+        activation = _activation_kind(layer)
+        affine = _affine(layer) if type(layer) in AFFINE_LAYERS else None
+        scalar = _scalar_rescaling(layer, args, kwargs) if not isinstance(layer, L.Layer) else None
+        if isinstance(layer, L.Layer) and layer.name in config.keep_float:
             plan[id(layer)] = {"role": "float"}
             quantized[id(layer)] = False
         elif isinstance(layer, keras.Model):
@@ -292,30 +367,56 @@ def _plan(model, config):
             plan[id(layer)] = {"role": "skip"}
             owner[id(layer)] = parent
             quantized[id(layer)] = True
-        elif relu is not None and weighted_producer and plan[id(producer)]["activation"] == "linear":
-            plan[id(producer)]["activation"] = relu
+        elif activation is not None and weighted_producer and plan[id(producer)]["activation"] == "linear":
+            plan[id(producer)]["activation"] = activation
             plan[id(layer)] = {"role": "skip"}
             owner[id(layer)] = producer
             quantized[id(layer)] = True
-        elif type(layer) in PASSTHROUGH_LAYERS:
+        elif (
+            activation in ("relu", "relu6")
+            and producer_role == "output"
+            and single_consumer
+            and producer is parent
+            and type(producer) in (L.Add, L.Subtract, L.Multiply)
+            and plan[id(producer)].get("activation", "linear") == "linear"
+        ):
+            # TFLite fuses a ReLU into the int8 ADD/SUB/MUL before it (ResNet's residual Add + ReLU).
+            plan[id(producer)]["activation"] = activation
+            plan[id(layer)] = {"role": "skip"}
+            owner[id(layer)] = producer
+            quantized[id(layer)] = True
+        elif affine is not None and producer_role == "affine" and single_consumer:
+            # Rescaling then Normalization (EfficientNet's preprocessing): one affine map.
+            step = plan[id(producer)]
+            step["a"], step["b"] = step["a"] * affine[0], step["b"] * affine[0] + affine[1]
+            plan[id(layer)] = {"role": "skip"}
+            owner[id(layer)] = producer
+            quantized[id(layer)] = True
+        elif affine is not None:
+            plan[id(layer)] = {
+                "role": "affine",
+                "a": affine[0],
+                "b": affine[1],
+                "quantize_inputs": not inputs_quantized,
+            }
+            quantized[id(layer)] = True
+        elif type(layer) in PASSTHROUGH_LAYERS or (
+            type(layer) is L.Activation and activation_name(layer.activation) == "linear"
+        ):
             plan[id(layer)] = {"role": "clone"}
             quantized[id(layer)] = inputs_quantized
-        elif type(layer) in OUTPUT_RANGE_LAYERS or relu is not None:
+        elif type(layer) in OUTPUT_RANGE_LAYERS or type(layer) in AFFINE_LAYERS or activation is not None:
             plan[id(layer)] = {"role": "output"}
             quantized[id(layer)] = True
-        elif type(layer) is L.Softmax or (
-            type(layer) is L.Activation and activation_name(layer.activation) in FIXED_RANGE_ACTIVATIONS
-        ):
-            # TFLite's int8 softmax/logistic/tanh have fixed output ranges.
-            plan[id(layer)] = {"role": "clone"}
-            quantized[id(layer)] = inputs_quantized
+        elif scalar is not None:
+            plan[id(layer)] = {"role": "scalar", "scale": scalar[0], "offset": scalar[1]}
+            quantized[id(layer)] = True
         else:
             raise ValueError(
                 f"Layer {layer.name!r} ({type(layer).__name__}) has no int8 quantization rule in "
                 "kerasplus.quantization. Keep it in float with "
                 f"quantize_model(model, QuantizationConfig(keep_float=[{layer.name!r}])), "
-                "or replace it with a supported layer (Dense, Conv2D, DepthwiseConv2D, "
-                "BatchNormalization, ReLU, Add, Concatenate, pooling, Flatten, Reshape, Dropout)."
+                f"or replace it with a supported layer ({SUPPORTED_LAYERS})."
             )
     return plan
 
@@ -346,10 +447,29 @@ def _folded_weights(layer, bn):
 def _rebuild(model, plan, config):
     clones = {}
 
+    scalar_layers = set()
+
     def clone_function(layer):
         step = plan[id(layer)]
         if step["role"] == "skip":
             return layer  # never called: call_function passes its input through
+        if step["role"] == "scalar":
+            new = QuantizeOutput(
+                L.Rescaling(step["scale"], step["offset"], name=layer.name),
+                ema_decay=config.ema_decay,
+                name=f"quant_{layer.name}",
+            )
+            scalar_layers.add(id(new))
+            return new
+        if step["role"] == "affine":
+            # x * a + b per channel: a 1x1 depthwise convolution, which TFLite runs in int8 with
+            # per-channel int8 weights (each channel's single weight is exact) and an int32 bias.
+            inner = L.DepthwiseConv2D(1, use_bias=True, name=layer.name, trainable=False)
+            new = QuantizeWrapper(
+                inner, quantize_inputs=step["quantize_inputs"], ema_decay=config.ema_decay, name=f"quant_{layer.name}"
+            )
+            clones[id(layer)] = (layer, new)
+            return new
         layer_config = layer.get_config()
         if step["role"] == "weighted":
             layer_config["activation"] = "linear"
@@ -365,7 +485,10 @@ def _rebuild(model, plan, config):
             )
         elif step["role"] == "output":
             new = QuantizeOutput(
-                type(layer).from_config(layer_config), ema_decay=config.ema_decay, name=f"quant_{layer.name}"
+                type(layer).from_config(layer_config),
+                ema_decay=config.ema_decay,
+                activation=step.get("activation", "linear"),
+                name=f"quant_{layer.name}",
             )
         else:
             new = type(layer).from_config(layer_config)
@@ -375,6 +498,8 @@ def _rebuild(model, plan, config):
     def call_function(layer, *args, **kwargs):
         if plan.get(id(layer), {}).get("role") == "skip":
             return args[0]
+        if id(layer) in scalar_layers:  # the tensor operand of `x + 3.0`
+            return layer(next(a for a in args if isinstance(a, keras.KerasTensor)))
         return layer(*args, **kwargs)
 
     quantized = keras.models.clone_model(
@@ -382,7 +507,11 @@ def _rebuild(model, plan, config):
     )
     for layer, new in clones.values():
         step = plan[id(layer)]
-        if step["role"] == "weighted":
+        if step["role"] == "affine":
+            channels = step["a"].shape[0]
+            new.layer.kernel.assign(step["a"].reshape(1, 1, channels, 1).astype("float32"))
+            new.layer.bias.assign(np.asarray(step["b"], np.float32))
+        elif step["role"] == "weighted":
             kernel, bias = _folded_weights(layer, step["bn"])
             new.layer.kernel.assign(kernel.astype("float32"))
             if bias is not None:

@@ -1,4 +1,4 @@
-"""`QuantizeWrapper`: quantization-aware training of one Dense, Conv2D or DepthwiseConv2D."""
+"""`QuantizeWrapper`: quantization-aware training of one Dense, Conv1D, Conv2D or DepthwiseConv2D."""
 
 from __future__ import annotations
 
@@ -8,17 +8,26 @@ import keras
 from keras import ops
 
 from kerasplus import _validation as v
-from kerasplus.quantization._fake_quant import MovingRange, quantize_weights
+from kerasplus.quantization._fake_quant import FIXED_RANGES, MovingRange, quantize_weights, quantized_activation
 
-WEIGHTED_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+WEIGHTED_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 # Activations TFLite fuses into the preceding Dense/Conv (one int8 output range).
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
 # Activations whose int8 TFLite kernels use a fixed output range, so no range is learned after them.
-FIXED_RANGE_ACTIVATIONS = ("softmax", "sigmoid", "tanh")
+FIXED_RANGE_ACTIVATIONS = tuple(FIXED_RANGES)
+# Activations with an int8 TFLite kernel of their own (after the layer's int8 output):
+# LOGISTIC+MUL for silu, HARD_SWISH, GELU, and the fixed-range ones.
+INT8_ACTIVATIONS = ("silu", "hard_silu", "gelu", *FIXED_RANGE_ACTIVATIONS)
 
 
 def activation_name(activation) -> str:
-    name = activation if isinstance(activation, str) else keras.activations.serialize(activation)
+    """The canonical Keras name of `activation` ("swish" -> "silu", "hard_swish" -> "hard_silu")."""
+    if isinstance(activation, str):
+        try:
+            activation = keras.activations.get(activation)
+        except ValueError:
+            return activation
+    name = keras.activations.serialize(activation)
     if isinstance(name, dict):
         name = name.get("config", name.get("class_name"))
     return str(name)
@@ -26,10 +35,10 @@ def activation_name(activation) -> str:
 
 @keras.saving.register_keras_serializable(package="kerasplus")
 class QuantizeWrapper(keras.layers.Wrapper):
-    """Trains a `Dense`, `Conv2D` or `DepthwiseConv2D` layer with int8 fake quantization.
+    """Trains a `Dense`, `Conv1D`, `Conv2D` or `DepthwiseConv2D` layer with int8 fake quantization.
 
     At every call the kernel is fake-quantized to symmetric int8 (zero point 0,
-    values in ``[-127, 127]``): per output channel for `Conv2D` and
+    values in ``[-127, 127]``): per output channel for `Conv1D`, `Conv2D` and
     `DepthwiseConv2D`, per tensor for `Dense` (the TFLite converter rejects
     per-channel fake quantization on a fully connected kernel). The bias is
     kept in float (TFLite stores it as int32). The output, after the fused
@@ -45,13 +54,17 @@ class QuantizeWrapper(keras.layers.Wrapper):
     following ReLU into `activation`.
 
     Args:
-        layer: a built or unbuilt `keras.layers.Dense`, `Conv2D` (``groups=1``,
-            ``channels_last``) or `DepthwiseConv2D` (``channels_last``) whose
-            own activation is ``"linear"``.
+        layer: a built or unbuilt `keras.layers.Dense`, `Conv1D` or `Conv2D`
+            (``groups=1``, ``channels_last``) or `DepthwiseConv2D`
+            (``channels_last``) whose own activation is ``"linear"``.
         activation: activation applied after the bias: ``"linear"``,
             ``"relu"``, ``"relu6"`` (fused, as TFLite does), or any other Keras
-            activation name, which gets its own int8 range (``"softmax"``,
-            ``"sigmoid"``, ``"tanh"`` use TFLite's fixed output ranges).
+            activation name; the layer's output then gets an int8 range of its
+            own before the activation, as TFLite runs the activation as a
+            separate int8 op. ``"softmax"``, ``"sigmoid"`` and ``"tanh"`` end
+            on TFLite's fixed output grids (1/256, 1/256, 1/128), and
+            ``"silu"`` rounds its sigmoid to the 1/256 grid of TFLite's
+            LOGISTIC before the product.
         quantize_inputs: also fake-quantize the input (over a moving range);
             needed where the input does not come from a quantized layer, e.g.
             the model input.
@@ -91,13 +104,18 @@ class QuantizeWrapper(keras.layers.Wrapper):
                     f"`layer` must use data_format='channels_last' (TFLite's layout); "
                     f"received data_format={layer.data_format!r}."
                 )
+            if layer.padding == "causal":
+                raise ValueError(
+                    "`layer` must use padding='valid' or 'same' (pad causally with a ZeroPadding1D first); "
+                    "received padding='causal'."
+                )
             if getattr(layer, "groups", 1) != 1:
                 raise ValueError(f"`layer` must have groups=1; received groups={layer.groups!r}.")
         super().__init__(layer, **kwargs)
         if not isinstance(activation, str):
             raise TypeError(f"`activation` must be a Keras activation name; received activation={activation!r}.")
-        self.activation_fn = keras.activations.get(activation)
-        self.activation = activation
+        keras.activations.get(activation)  # an unknown name fails here
+        self.activation = activation_name(activation)
         self.quantize_inputs = v.check_bool("quantize_inputs", quantize_inputs)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
 
@@ -120,6 +138,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
             h, w, cin, mult = kernel.shape
             flat = quantize_weights(ops.reshape(kernel, (h, w, cin * mult)), per_channel=True)
             return ops.reshape(flat, (h, w, cin, mult))
+        # Conv1D/Conv2D kernels end with the output channels, Dense kernels are quantized per tensor.
         return quantize_weights(kernel, per_channel=not isinstance(self.layer, keras.layers.Dense))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -127,13 +146,25 @@ class QuantizeWrapper(keras.layers.Wrapper):
         x = inputs
         if self.input_range is not None:
             x = self.input_range(x, training, self.ema_decay)
-        kernel = self.quantized_kernel()
-        if isinstance(layer, keras.layers.Dense):
-            y = ops.matmul(x, kernel)
+        if isinstance(layer, keras.layers.Conv1D):
+            # As TensorFlow lowers conv1d (a height-1 conv2d), but with the kernel quantized
+            # after the expansion: the converter needs the per-channel axis of the 4-D kernel.
+            kernel = quantize_weights(ops.expand_dims(layer.kernel, 0), per_channel=True)
+            y = ops.conv(
+                ops.expand_dims(x, 1),
+                kernel,
+                strides=(1, layer.strides[0]),
+                padding=layer.padding,
+                data_format="channels_last",
+                dilation_rate=(1, layer.dilation_rate[0]),
+            )
+            y = ops.squeeze(y, axis=1)
+        elif isinstance(layer, keras.layers.Dense):
+            y = ops.matmul(x, self.quantized_kernel())
         elif isinstance(layer, keras.layers.DepthwiseConv2D):
             y = ops.depthwise_conv(
                 x,
-                kernel,
+                self.quantized_kernel(),
                 strides=layer.strides,
                 padding=layer.padding,
                 data_format=layer.data_format,
@@ -142,7 +173,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         else:
             y = ops.conv(
                 x,
-                kernel,
+                self.quantized_kernel(),
                 strides=layer.strides,
                 padding=layer.padding,
                 data_format=layer.data_format,
@@ -152,7 +183,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
             y = ops.add(y, layer.bias)
         if self.pre_activation_range is not None:
             y = self.pre_activation_range(y, training, self.ema_decay)
-        y = self.activation_fn(y)
+        y = quantized_activation(y, self.activation, training)
         if self.output_range is not None:
             y = self.output_range(y, training, self.ema_decay)
         return y

@@ -90,8 +90,9 @@ def test_sequential_residual_and_standalone_layers():
     outputs = L.GlobalAveragePooling2D()(c)
     qat = quantize_model(keras.Model(inputs, outputs))
     kinds = [type(layer).__name__ for layer in qat.layers[1:]]
-    assert kinds == ["QuantizeWrapper", "QuantizeOutput", "QuantizeOutput", "QuantizeOutput"]
-    assert isinstance(qat.layers[2].layer, L.Add) and isinstance(qat.layers[3].layer, L.ReLU)
+    assert kinds == ["QuantizeWrapper", "QuantizeOutput", "QuantizeOutput"]  # the ReLU is fused into the ADD
+    assert isinstance(qat.layers[2].layer, L.Add) and qat.layers[2].fused_activation == "relu"
+    assert isinstance(qat.layers[3].layer, L.GlobalAveragePooling2D)
 
 
 def test_subclassed_model_is_rejected_with_what_to_do():
@@ -226,3 +227,69 @@ def test_tf_keras_model_goes_to_tfmot():
 def test_quantize_output_is_registered_for_safe_loading():
     assert keras.saving.get_registered_object("kerasplus>QuantizeOutput") is QuantizeOutput
     assert keras.saving.get_registered_object("kerasplus>QuantizeWrapper") is QuantizeWrapper
+
+
+def test_rescaling_and_normalization_become_one_int8_depthwise_affine():
+    inputs = keras.Input((4, 4, 3))
+    x = L.Rescaling(1 / 255.0, name="scale")(inputs)
+    norm = L.Normalization(mean=[0.4, 0.5, 0.6], variance=[0.04, 0.09, 0.16], name="norm")
+    x = norm(x)
+    outputs = L.Conv2D(2, 1, name="conv")(x)
+    model = keras.Model(inputs, outputs)
+    qat = quantize_model(model)
+    kinds = [type(layer).__name__ for layer in qat.layers]
+    assert kinds == ["InputLayer", "QuantizeWrapper", "QuantizeWrapper"]
+    affine = qat.layers[1]
+    assert isinstance(affine.layer, L.DepthwiseConv2D) and affine.quantize_inputs and not affine.layer.trainable
+    pixels = np.random.default_rng(0).integers(0, 256, size=(2, 4, 4, 3)).astype("float32")
+    reference = keras.ops.convert_to_numpy(keras.Model(inputs, norm.output)(pixels))  # Keras's own two layers
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(affine.layer(pixels)), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_activations_fuse_like_tflite_and_scalar_arithmetic_gets_a_range(tmp_path):
+    inputs = keras.Input((6, 6, 2))
+    a = L.Conv2D(4, 1, name="a")(inputs)
+    a = L.BatchNormalization(name="a_bn")(a)
+    a = L.Activation("swish", name="a_swish")(a)  # conv output range, then LOGISTIC+MUL
+    b = L.Conv2D(4, 1, name="b")(inputs)
+    s = L.Add(name="res")([a, b])
+    s = L.ReLU(name="res_relu")(s)  # fused into the int8 ADD
+    gate = L.ReLU(6.0, name="gate")(s + 3.0) * (1.0 / 6.0)  # MobileNetV3's hard sigmoid from keras.ops
+    outputs = L.Multiply(name="excite")([s, gate])
+    qat = quantize_model(keras.Model(inputs, outputs))
+    names = [layer.name for layer in qat.layers]
+    assert "quant_a_bn" not in names and "quant_a_swish" not in names and "quant_res_relu" not in names
+    assert qat.get_layer("quant_a").activation == "silu" and qat.get_layer("quant_a").pre_activation_range
+    assert qat.get_layer("quant_res").fused_activation == "relu"
+    scalars = [
+        layer for layer in qat.layers if isinstance(layer, QuantizeOutput) and isinstance(layer.layer, L.Rescaling)
+    ]
+    assert [(layer.layer.scale, layer.layer.offset) for layer in scalars] == [(1.0, 3.0), (1.0 / 6.0, 0.0)]
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 2)).astype("float32")
+    qat(x, training=True)
+    np.testing.assert_allclose(  # the float model's function, to int8 rounding
+        keras.ops.convert_to_numpy(qat(x)), keras.ops.convert_to_numpy(keras.Model(inputs, outputs)(x)), atol=0.15
+    )
+    qat.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(qat(x)))
+
+
+def test_conv1d_is_quantized_per_channel_and_exports_int8(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerasplus.quantization import export_tflite
+
+    model = keras.Sequential([keras.Input((16, 3)), L.Conv1D(4, 3, activation="relu"), L.Flatten(), L.Dense(2)])
+    qat = quantize_model(model)
+    assert isinstance(qat.layers[1].layer, L.Conv1D) and qat.layers[1].activation == "relu"
+    x = np.random.default_rng(0).normal(size=(8, 16, 3)).astype("float32")
+    qat(x, training=True)
+    path = export_tflite(qat, tmp_path / "conv1d.tflite")
+    interpreter = Interpreter(model_path=path)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    conv = next(op for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D")
+    assert [tensors[i]["dtype"] for i in conv["inputs"]] == [np.int8, np.int8, np.int32]
+    assert len(tensors[conv["inputs"][1]]["quantization_parameters"]["scales"]) == 4  # per output channel
+    with pytest.raises(ValueError, match="causal"):
+        QuantizeWrapper(L.Conv1D(2, 3, padding="causal"))

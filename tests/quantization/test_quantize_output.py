@@ -36,3 +36,30 @@ def test_bad_ema_decay_rejected_and_config_round_trips():
     layer = QuantizeOutput(keras.layers.Add(), ema_decay=0.9)
     clone = QuantizeOutput.from_config(layer.get_config())
     assert clone.ema_decay == 0.9 and isinstance(clone.layer, keras.layers.Add)
+
+
+def test_fused_relu_is_applied_before_the_range_and_bad_activation_rejected():
+    layer = QuantizeOutput(keras.layers.Add(), activation="relu6")
+    a = np.array([[4.0, -2.0]], "float32")
+    y = keras.ops.convert_to_numpy(layer([a, a], training=True))
+    assert float(layer.output_range.minimum.numpy()) == 0.0
+    np.testing.assert_allclose(y, [[6.0, 0.0]], atol=6 / 255)
+    assert QuantizeOutput.from_config(layer.get_config()).fused_activation == "relu6"
+    with pytest.raises(ValueError, match="`activation` must be one of 'linear', 'relu', 'relu6'"):
+        QuantizeOutput(keras.layers.Add(), activation="gelu")
+
+
+def test_softmax_and_sigmoid_end_on_tflites_fixed_grid_at_inference():
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    for layer, reference in (
+        (keras.layers.Softmax(), keras.ops.softmax(x)),
+        (keras.layers.Activation("sigmoid"), keras.ops.sigmoid(x)),
+    ):
+        wrapped = QuantizeOutput(layer)
+        y = keras.ops.convert_to_numpy(wrapped(x, training=False))
+        assert wrapped.output_range is None  # fixed range: nothing learned
+        np.testing.assert_allclose(y * 256, np.round(y * 256), atol=1e-4)  # scale 1/256, zero point -128
+        np.testing.assert_allclose(y, keras.ops.convert_to_numpy(reference), atol=0.5 / 256 + 1e-6)
+        np.testing.assert_allclose(  # training sees the unrounded value (a saturated output keeps its gradient)
+            keras.ops.convert_to_numpy(wrapped(x, training=True)), keras.ops.convert_to_numpy(reference), atol=1e-6
+        )
