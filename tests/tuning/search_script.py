@@ -10,7 +10,8 @@ behaviour).
 
 Each fit appends ``begin <tuner_id> <hp>`` and ``end <tuner_id> <hp>`` lines to LOG, ``<hp>`` being the
 trial's hyperparameter values as compact sorted JSON (Hyperband's ``tuner/...`` values included, so it names
-one trial). With ``KP_SAVE_PAUSE=<seconds>`` every KerasTuner state file is written in two halves with a pause
+one trial). With ``KP_SAVE_PAUSE=<seconds>`` every KerasTuner state file (``oracle.json``, ``trial.json``,
+``tuner0.json``, through `open` or `tf.io.gfile.GFile`) is written in two halves with a pause
 between them, and ``save <tuner_id> <file name>`` is logged before the pause (a test kills the process there:
 "killed while the oracle saves"); ``KP_SAVE_PAUSE=0`` logs the saves without pausing. The chief (or a lone
 process) writes its summary to ``DIRECTORY/summary.json``.
@@ -85,6 +86,19 @@ def main(argv):
             return f
 
         builtins.open = slow_open
+        if keras.backend.backend() == "tensorflow":  # KerasTuner writes through tf.io.gfile there
+            import tensorflow as tf
+
+            real_gfile = tf.io.gfile.GFile
+
+            def slow_gfile(name, mode="r"):
+                f = real_gfile(name, mode)
+                base = os.path.basename(str(name))
+                if "w" in mode and str(name).startswith(directory) and ".json" in base and "summary" not in base:
+                    return SlowFile(f, base)
+                return f
+
+            tf.io.gfile.GFile = slow_gfile
 
     class Logging(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

@@ -549,14 +549,21 @@ def during_oracle_save(count):
     return during_save(count, "oracle.json")
 
 
-def where_killed(events, directory, pid):
+def where_killed(events, directory, pid, save_pause):
     """Where a kill landed: ``(in_trial, half_written)``; `events` are the log lines the killed run wrote.
 
     in_trial: its last fit began and did not end. half_written: the state file (``oracle.json``,
-    ``trial.json``) it was writing when killed, from the temporary file left with its pid, or None."""
+    ``trial.json``, ``tuner0.json``) it was writing when killed, from the temporary file left with its pid, or,
+    for a file written in place, from the run's last event being that write (when writes pause), or None."""
     fits = [e[0] for e in events if e[0] in ("begin", "end")]
     left = glob.glob(os.path.join(directory, "p", "**", f"*.json.tmp{pid}"), recursive=True)
-    return bool(fits) and fits[-1] == "begin", os.path.basename(left[0]).split(".tmp")[0] if left else None
+    if left:
+        half_written = os.path.basename(left[0])
+    elif events and events[-1][0] == "save" and float(save_pause or 0) > 0:
+        half_written = events[-1][2].strip()
+    else:
+        half_written = None
+    return bool(fits) and fits[-1] == "begin", half_written and half_written.split(".tmp")[0]
 
 
 def killed_and_resumed(tmp_path, method, points, planned_table=PLANNED, launch=NewProcess):
@@ -575,7 +582,7 @@ def killed_and_resumed(tmp_path, method, points, planned_table=PLANNED, launch=N
         pid = kill_at(command, log, point, env=env, launch=launch, stderr_path=stderr_path)
         if pid is not None:
             events = read_log(log)
-            landed.append(where_killed(events[length:], directory, pid))
+            landed.append(where_killed(events[length:], directory, pid, pause))
             completed_before_kill.append((len(events), completed_on_disk(directory)))
     final = launch(command, script_env(), stderr_path)
     try:
@@ -605,7 +612,8 @@ def random_kill_points(seed, count=12):
     - in a trial: a random time into the 1st or 2nd fit after the (re)start;
     - between trials: a random time after the 1st or 2nd fit ended, while KerasTuner records the trial and
       creates the next (its state files are written slowly, 0.05 s each, to widen that window);
-    - while the oracle saves: in the middle of the 1st to 4th write of ``oracle.json`` or ``trial.json``.
+    - while the oracle saves: in the middle of the 1st to 4th write of ``oracle.json``, ``trial.json`` or
+      the tuner's ``tuner0.json``.
     """
     rng = random.Random(seed)
     kinds = ["trial", "between", "save"] * (count // 3)
@@ -619,7 +627,7 @@ def random_kill_points(seed, count=12):
             point = after_events(rng.randint(1, 2), rng.uniform(0.0, 0.15), "end")
             point.save_pause = "0.05"
         else:
-            point = during_save(rng.randint(1, 4), rng.choice(["oracle.json", "trial.json"]))
+            point = during_save(rng.randint(1, 4), rng.choice(["oracle.json", "trial.json", "tuner0.json"]))
             point.save_pause = "0.3"
         points.append(point)
     return points
@@ -628,15 +636,32 @@ def random_kill_points(seed, count=12):
 @pytest.mark.parametrize(
     "method", ["grid", *(pytest.param(m, marks=pytest.mark.slow) for m in ("random", "bayesian", "hyperband"))]
 )
-def test_a_search_killed_once_runs_every_planned_trial_exactly_once(method, tmp_path):
-    assert len(killed_and_resumed(tmp_path, method, [after_events(3, 0.1)])) == 1
+def test_a_search_killed_once_runs_every_planned_trial_exactly_once(method, tmp_path, fork_server):
+    assert len(killed_and_resumed(tmp_path, method, [after_events(3, 0.1)], launch=fork_server)) == 1
 
 
-def test_a_grid_killed_while_the_oracle_saves_resumes_whole(tmp_path):
-    landed = killed_and_resumed(tmp_path, "grid", [during_oracle_save(3)])
+def test_a_grid_killed_while_the_oracle_saves_resumes_whole(tmp_path, fork_server):
+    landed = killed_and_resumed(tmp_path, "grid", [during_oracle_save(3)], launch=fork_server)
     assert landed == [(False, "oracle.json")]  # killed between trials, with oracle.json half written
     oracle_files = glob.glob(str(tmp_path / "search" / "p" / "oracle.json*"))
     assert [os.path.basename(f) for f in oracle_files if ".tmp" not in f] == ["oracle.json"]
+
+
+def test_a_search_killed_while_it_writes_the_tuner_file_resumes(tmp_path, fork_server):
+    """KerasTuner writes ``tuner0.json`` in place (at the start of the search and after every trial): a kill
+    in that write left a truncated file, and every rerun then raised JSONDecodeError."""
+    landed = killed_and_resumed(tmp_path, "random", [during_save(2, "tuner0.json")], launch=fork_server)
+    assert landed == [(False, "tuner0.json")]
+
+
+def test_a_tuner_file_left_truncated_is_rewritten_on_resume(tmp_path):
+    x, y = iris()
+    options = {"max_trials": 3, "objective": "loss", "directory": str(tmp_path), **quiet()}
+    search(classifier, x, y, **{**options, "max_trials": 1})
+    (tmp_path / "search" / "tuner0.json").write_text("{")  # as a kill in KerasTuner's own write leaves it
+    _, summary = search(classifier, x, y, **options)
+    assert (summary.completed, summary.failed) == (3, 0)
+    assert json.loads((tmp_path / "search" / "tuner0.json").read_text()) == {}
 
 
 @pytest.mark.slow
