@@ -1,8 +1,11 @@
 """`fit` time with checkpoints every 50 steps on a ResNet50-sized model, against bare `fit` and other checkpointers.
 
-Variants, all in this one process, one model (ResNet50, 32x32 inputs, 10
-classes: 23.6M parameters, Adam: ~71M floats of state), order rotated each
-repeat; every run is one `fit` of `--steps` steps of batch `--batch` on random
+Variants, all in this one process, one model, order rotated each repeat. `--model`:
+  resnet50  keras.applications.ResNet50(weights=None), 32x32 inputs, 10 classes: 23.6M parameters
+            (Adam: ~71M floats of state); a step is slow on 2 CPU cores, so saves are a small part of a fit
+  mlp       Dense 1024 -> 4096 -> 4096 -> 512 -> 10 (relu): 23.1M parameters, Adam; the same state to save
+            with a step ~10x shorter, where saving every 50 steps really shows in the fit time
+Variants; every run is one `fit` of `--steps` steps of batch `--batch` on random
 data, the first (tracing) run excluded:
   bare          no callback (the anchor)
   ours          kerasplus BackupAndRestore(save_freq=50), async_save=True (the default)
@@ -16,7 +19,7 @@ wait at `on_train_end`). Ratios are medians over repeats of the ratio within one
 repeat. "blocked ms/save" is the time our callback holds the training thread
 per save (snapshot to host numpy; with async_save=False, the whole write).
 
-Run: python benchmarks/checkpoint_overhead.py [--repeats 3] [--steps 150] [--batch 16]
+Run: python benchmarks/checkpoint_overhead.py [--model resnet50|mlp] [--repeats 3] [--steps 150] [--batch 16]
 """
 
 import argparse
@@ -124,25 +127,34 @@ def per_save(model, repeats):
         print(f"{name:<44}{held:9.2f}{done:9.2f}")
 
 
+def build_model(name):
+    """The benchmark's model and its input shape (see the module docstring)."""
+    if name == "resnet50":
+        return keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10), (32, 32, 3)
+    layers = [keras.Input((1024,))] + [keras.layers.Dense(units, activation="relu") for units in (4096, 4096, 512)]
+    return keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")]), (1024,)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--per-save-only", action="store_true", help="only time single saves (no fit rows)")
+    parser.add_argument("--model", choices=["resnet50", "mlp"], default="resnet50")
     args = parser.parse_args()
     print_header("checkpoint_overhead.py: fit with a checkpoint every 50 steps vs bare fit, ResNet50-sized")
     load = os.getloadavg()
     keras.utils.set_random_seed(0)
-    model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
+    model, shape = build_model(args.model)
     model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy")
     n = args.steps * args.batch
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 32, 32, 3)).astype("float32")
+    x = rng.normal(size=(n, *shape)).astype("float32")
     y = rng.integers(0, 10, size=(n,))
     variants = ["bare", "ours", "ours-sync", "keras"] + (["orbax"] if orbax_available() else [])
     print(
-        f"# params={model.count_params()} steps={args.steps} batch={args.batch} save_freq={SAVE_FREQ} "
+        f"# model={args.model} params={model.count_params()} steps={args.steps} batch={args.batch} save_freq={SAVE_FREQ} "
         f"repeats={args.repeats} variants={variants} loadavg(1,5,15)={load[0]:.1f},{load[1]:.1f},{load[2]:.1f}"
     )
     if args.per_save_only:

@@ -28,12 +28,17 @@ def _canary_trial_hooks():
         "keras_tuner.Tuner._build_hypermodel(self, hp)",
     )
     require("_build_hypermodel" in vars(keras_tuner.Hyperband), "keras_tuner.Hyperband._build_hypermodel (warm start)")
+    for name in ("_get_tuner_fname", "_is_worker", "get_state"):
+        require(callable(getattr(keras_tuner.Tuner, name, None)), f"keras_tuner.Tuner.{name}")
+    require("save" not in vars(keras_tuner.Tuner), "keras_tuner.Tuner.save is BaseTuner's (oracle, then tuner file)")
 
 
 @fenced(
-    reason="run kerasplus's own build-and-fit of each trial (k folds, non-finite results as failures) in KerasTuner",
+    reason="run kerasplus's own build-and-fit of each trial (k folds, non-finite results as failures) in KerasTuner, "
+    "and write the tuner's file atomically (KerasTuner writes it in place)",
     waits_for="a public per-trial build-and-fit hook in KerasTuner (Tuner._build_and_fit_model is 'for AutoKeras')",
-    feature="tuning.search: cv=k, failed trials on non-finite results, no Hyperband warm start across folds",
+    feature="tuning.search: cv=k, failed trials on non-finite results, no Hyperband warm start across folds, "
+    "resuming a search killed while it wrote tuner0.json",
     canary=_canary_trial_hooks,
 )
 def tuner_class(base: type, name: str) -> type:
@@ -49,9 +54,15 @@ def tuner_class(base: type, name: str) -> type:
     - ``runner.trial_ended(trial)``: called before KerasTuner's own `on_trial_end`.
 
     Its oracle is made durable (`make_durable`) before KerasTuner reloads a project, and the tuner's file is
-    saved when a search begins, so a search killed at any point reloads on the next call.
+    saved when a search begins, so a search killed at any point reloads on the next call. The tuner's file
+    (``tuner0.json``) is written atomically too: KerasTuner writes it in place, at the start of a search and
+    after every trial, and a kill in that write left a truncated file on which every rerun raised
+    ``JSONDecodeError``; one left so by an earlier run is rewritten on reload (it holds the tuner's
+    `get_state()`, which is ``{}`` for KerasTuner's tuners: no progress is kept there).
     """
     import keras_tuner
+
+    from kerasplus.tuning._state_files import readable_json, write_json_atomically
 
     class Tuner(base):
         def __init__(self, *args, runner, **kwargs):
@@ -61,7 +72,18 @@ def tuner_class(base: type, name: str) -> type:
 
         def reload(self):
             make_durable(self.oracle)  # before KerasTuner's reload, so that it is repaired
+            path = self._get_tuner_fname()
+            if "://" not in str(path) and not readable_json(path):
+                write_json_atomically(path, self.get_state())
             super().reload()
+
+        def save(self):
+            path = self._get_tuner_fname()
+            if "://" in str(path):  # a remote file system: KerasTuner's own writer
+                return super().save()
+            if not self._is_worker():
+                self.oracle.save()
+            return write_json_atomically(path, self.get_state())
 
         def on_search_begin(self):
             super().on_search_begin()
@@ -200,18 +222,7 @@ def durable_oracle_class(base: type) -> type:
     if base in _DURABLE_ORACLES:
         return _DURABLE_ORACLES[base]
 
-    def write_json_atomically(path, state):
-        import json
-        import os
-
-        text = json.dumps(state)
-        temporary = f"{path}.tmp{os.getpid()}"
-        with open(temporary, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-        return text
+    from kerasplus.tuning._state_files import write_json_atomically
 
     class DurableOracle:
         """What `make_durable` gives an oracle (see there)."""

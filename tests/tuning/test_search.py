@@ -2,6 +2,7 @@ import glob
 import json
 import os
 import random
+import select
 import signal
 import socket
 import subprocess
@@ -322,7 +323,8 @@ def read_log(path):
 
 
 def script_env(**extra):
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.getcwd(), **extra}
+    # One BLAS thread: on 2 shared cores KerasTuner's Bayesian oracle (scipy's L-BFGS-B) was 10x slower with more.
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.getcwd(), "OPENBLAS_NUM_THREADS": "1", **extra}
 
 
 def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
@@ -360,7 +362,8 @@ def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
 # Kill harness: start the script, kill it by pid at a chosen point, rerun it with the same arguments.
 # What each method plans with the script's MAX_TRIALS argument (hyperband: it is max_epochs).
 PLANNED = {"grid": (12, 12), "random": (4, 4), "bayesian": (4, 4), "hyperband": (2, 5)}
-PLANNED_LONG = {"grid": (12, 12), "random": (8, 8), "bayesian": (8, 8), "hyperband": (4, 15)}
+PLANNED_MANY = {"grid": (16, 16), "random": (16, 16), "bayesian": (16, 16), "hyperband": (4, 15)}
+EPOCH_SLEEP = "0.05"  # each of a trial's 3 epochs sleeps this long, so that a kill can land inside a trial
 
 
 def completed_on_disk(directory):
@@ -377,72 +380,217 @@ def completed_on_disk(directory):
     return keys
 
 
-def kill_at(command, log, point, *, env=None, timeout=150):
-    """Runs `command` until `point(events)` is true for the log's events, then SIGKILLs it (by pid).
+class NewProcess:
+    """Runs the script as a new Python process."""
 
-    `point` returns None to keep waiting, or the seconds to wait before the kill. Returns whether the
-    process was killed (False: it finished first)."""
-    process = subprocess.Popen(command, env=env or script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def __init__(self, argv, env, stderr_path):
+        self._stderr = open(stderr_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, SCRIPT, *argv], env=env, stdout=subprocess.DEVNULL, stderr=self._stderr
+        )
+        self.pid = self.process.pid
+
+    def poll(self):
+        return self.process.poll()
+
+    def wait(self, timeout):
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self._stderr.close()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.wait(30)
+
+
+class ForkServer:
+    """search_script.py --serve: each run is a child forked from a process that imported Keras once."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, SCRIPT, "--serve"],
+            env=script_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+        )
+        self._buffer = b""
+        self._exits = {}
+        self.running = None
+        assert self._line(180) == "ready", "the fork server did not start"
+
+    def _line(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if select.select([self.process.stdout], [], [], left)[0]:
+                chunk = os.read(self.process.stdout.fileno(), 4096)
+                if not chunk:
+                    raise RuntimeError("the fork server ended")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    def __call__(self, argv, env, stderr_path):
+        extra = {k: val for k, val in env.items() if os.environ.get(k) != val}
+        request = {"argv": [str(a) for a in argv], "env": extra, "stderr": stderr_path}
+        self.process.stdin.write((json.dumps(request) + "\n").encode())
+        self.process.stdin.flush()
+        kind, pid = self._line(60).split()
+        assert kind == "pid"
+        self.running = ForkedChild(self, int(pid))
+        return self.running
+
+    def exit_code(self, pid, timeout):
+        if pid not in self._exits:
+            line = self._line(timeout)
+            if line is not None:
+                _, child, code = line.split()
+                self._exits[int(child)] = int(code)
+        return self._exits.get(pid)
+
+    def close(self):
+        if self.running is not None:
+            self.running.stop()
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+
+class ForkedChild:
+    def __init__(self, server, pid):
+        self.server, self.pid = server, pid
+
+    def poll(self):
+        return self.server.exit_code(self.pid, 0)
+
+    def wait(self, timeout):
+        code = self.server.exit_code(self.pid, timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired(f"forked search {self.pid}", timeout)
+        return code
+
+    def stop(self):
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+        self.wait(30)
+
+
+@pytest.fixture(scope="module")
+def fork_server():
+    server = ForkServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def kill_at(command, log, point, *, env=None, timeout=150, launch=NewProcess, stderr_path=os.devnull):
+    """Runs ``command`` (the script's arguments) until `point(events)` is true for the log's events, then
+    SIGKILLs it (by pid).
+
+    `point` returns None to keep waiting, or the seconds to wait before the kill. Returns the pid of the killed
+    process, or None when it finished first."""
+    child = launch(command, env or script_env(), stderr_path)
     try:
         deadline = time.monotonic() + timeout
         delay = None
-        while time.monotonic() < deadline and process.poll() is None:
+        while time.monotonic() < deadline and child.poll() is None:
             delay = point(read_log(log))
             if delay is not None:
                 break
             time.sleep(0.02)
-        assert delay is not None or process.poll() is not None, "the kill point was not reached in time"
+        assert delay is not None or child.poll() is not None, "the kill point was not reached in time"
         time.sleep(delay or 0.0)
-        if process.poll() is not None:
-            return False
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        return True
+        if child.poll() is not None:
+            return None
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(30)
+        return child.pid
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+        child.stop()
 
 
-def after_events(count, delay):
-    """A kill point: `delay` seconds after the log holds `count` events (begin, end, save)."""
+def after_events(count, delay, kind=None):
+    """A kill point: `delay` seconds after the log holds `count` more events (of `kind`: begin, end, save)."""
     start = {}
 
     def point(events):
-        if "n" not in start:
-            start["n"] = len(events)
-        return delay if len(events) >= start["n"] + count else None
+        matching = [e for e in events if kind is None or e[0] == kind]
+        start.setdefault("n", len(matching))
+        return delay if len(matching) >= start["n"] + count else None
 
+    return point
+
+
+def during_save(count, name="oracle.json"):
+    """A kill point: in the middle of the `count`-th write of `name` (the script pauses there)."""
+    start = {}
+
+    def point(events):
+        saves = [e for e in events if e[0] == "save" and e[2].strip().startswith(name)]
+        start.setdefault("n", len(saves))
+        return 0.05 if len(saves) >= start["n"] + count else None
+
+    point.save_pause = "0.5"
     return point
 
 
 def during_oracle_save(count):
-    """A kill point: in the middle of the `count`-th write of oracle.json (the script pauses there)."""
-    start = {}
-
-    def point(events):
-        saves = [e for e in events if e[0] == "save" and e[2].strip().startswith("oracle.json")]
-        start.setdefault("n", len(saves))
-        return 0.05 if len(saves) >= start["n"] + count else None
-
-    return point
+    return during_save(count, "oracle.json")
 
 
-def killed_and_resumed(tmp_path, method, points, planned_table=PLANNED):
+def where_killed(events, directory, pid, save_pause):
+    """Where a kill landed: ``(in_trial, half_written)``; `events` are the log lines the killed run wrote.
+
+    in_trial: its last fit began and did not end. half_written: the state file (``oracle.json``,
+    ``trial.json``, ``tuner0.json``) it was writing when killed, from the temporary file left with its pid, or,
+    for a file written in place, from the run's last event being that write (when writes pause), or None."""
+    fits = [e[0] for e in events if e[0] in ("begin", "end")]
+    left = glob.glob(os.path.join(directory, "p", "**", f"*.json.tmp{pid}"), recursive=True)
+    if left:
+        half_written = os.path.basename(left[0])
+    elif events and events[-1][0] == "save" and float(save_pause or 0) > 0:
+        half_written = events[-1][2].strip()
+    else:
+        half_written = None
+    return bool(fits) and fits[-1] == "begin", half_written and half_written.split(".tmp")[0]
+
+
+def killed_and_resumed(tmp_path, method, points, planned_table=PLANNED, launch=NewProcess):
     """Kills the search at each point in turn, reruns it to the end; checks every planned trial completed
-    exactly once. Returns the number of kills that landed."""
+    exactly once. Returns ``where_killed`` of each kill that landed."""
     directory, log = str(tmp_path / "search"), str(tmp_path / "log")
+    stderr_path = str(tmp_path / "stderr")
     argument, planned = planned_table[method]
-    command = [sys.executable, SCRIPT, directory, log, str(argument), "0.2", method]
+    command = [directory, log, str(argument), EPOCH_SLEEP, method]
     completed_before_kill = []  # (log length at the kill, keys completed on disk then)
-    kills = 0
+    landed = []
     for point in points:
-        env = script_env(KP_SAVE_PAUSE="0.5") if getattr(point, "saves", False) else None
-        if kill_at(command, log, point, env=env):
-            kills += 1
-            completed_before_kill.append((len(read_log(log)), completed_on_disk(directory)))
-    done = subprocess.run(command, env=script_env(), timeout=300, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
+        pause = getattr(point, "save_pause", None)
+        env = script_env() if pause is None else script_env(KP_SAVE_PAUSE=pause)
+        length = len(read_log(log))
+        pid = kill_at(command, log, point, env=env, launch=launch, stderr_path=stderr_path)
+        if pid is not None:
+            events = read_log(log)
+            landed.append(where_killed(events[length:], directory, pid, pause))
+            completed_before_kill.append((len(events), completed_on_disk(directory)))
+    final = launch(command, script_env(), stderr_path)
+    try:
+        code = final.wait(300)
+    finally:
+        final.stop()
+    with open(stderr_path) as f:
+        assert code == 0, f.read()[-3000:]
     with open(os.path.join(directory, "summary.json")) as f:
         summary = json.load(f)
     assert (summary["completed"], summary["failed"]) == (planned, 0), summary
@@ -451,43 +599,83 @@ def killed_and_resumed(tmp_path, method, points, planned_table=PLANNED):
     events = read_log(log)
     ends = [e[2].strip() for e in events if e[0] == "end"]
     assert set(summary["hps"].values()) <= set(ends), "a trial is COMPLETED without a run that ended"
+    assert len(set(summary["hps"].values())) == planned, "two trials ran the same hyperparameters"
     for length, completed in completed_before_kill:
         rerun = {e[2].strip() for e in events[length:] if e[0] == "begin"} & completed
         assert not rerun, f"trials completed before a kill ran again: {rerun}"
-    return kills
+    return landed
 
 
-def mid_trial(seed):
-    """A kill at a seeded random time after a seeded random number of log events: during a trial, between
-    trials, or while KerasTuner writes its files."""
+def random_kill_points(seed, count=12):
+    """`count` seeded random kill points, a third of each kind, in random order:
+
+    - in a trial: a random time into the 1st or 2nd fit after the (re)start;
+    - between trials: a random time after the 1st or 2nd fit ended, while KerasTuner records the trial and
+      creates the next (its state files are written slowly, 0.05 s each, to widen that window);
+    - while the oracle saves: in the middle of the 1st to 4th write of ``oracle.json``, ``trial.json`` or
+      the tuner's ``tuner0.json``.
+    """
     rng = random.Random(seed)
-    return after_events(rng.randint(1, 6), rng.uniform(0.0, 0.8))
+    kinds = ["trial", "between", "save"] * (count // 3)
+    rng.shuffle(kinds)
+    points = []
+    for kind in kinds:
+        if kind == "trial":
+            point = after_events(rng.randint(1, 2), rng.uniform(0.01, 0.12), "begin")
+            point.save_pause = "0"
+        elif kind == "between":
+            point = after_events(rng.randint(1, 2), rng.uniform(0.0, 0.15), "end")
+            point.save_pause = "0.05"
+        else:
+            point = during_save(rng.randint(1, 4), rng.choice(["oracle.json", "trial.json", "tuner0.json"]))
+            point.save_pause = "0.3"
+        points.append(point)
+    return points
 
 
 @pytest.mark.parametrize(
     "method", ["grid", *(pytest.param(m, marks=pytest.mark.slow) for m in ("random", "bayesian", "hyperband"))]
 )
-def test_a_search_killed_once_runs_every_planned_trial_exactly_once(method, tmp_path):
-    assert killed_and_resumed(tmp_path, method, [after_events(3, 0.1)]) == 1
+def test_a_search_killed_once_runs_every_planned_trial_exactly_once(method, tmp_path, fork_server):
+    assert len(killed_and_resumed(tmp_path, method, [after_events(3, 0.1)], launch=fork_server)) == 1
 
 
-def test_a_grid_killed_while_the_oracle_saves_resumes_whole(tmp_path):
-    point = during_oracle_save(3)
-    point.saves = True
-    assert killed_and_resumed(tmp_path, "grid", [point]) == 1
+def test_a_grid_killed_while_the_oracle_saves_resumes_whole(tmp_path, fork_server):
+    landed = killed_and_resumed(tmp_path, "grid", [during_oracle_save(3)], launch=fork_server)
+    assert landed == [(False, "oracle.json")]  # killed between trials, with oracle.json half written
     oracle_files = glob.glob(str(tmp_path / "search" / "p" / "oracle.json*"))
     assert [os.path.basename(f) for f in oracle_files if ".tmp" not in f] == ["oracle.json"]
 
 
+def test_a_search_killed_while_it_writes_the_tuner_file_resumes(tmp_path, fork_server):
+    """KerasTuner writes ``tuner0.json`` in place (at the start of the search and after every trial): a kill
+    in that write left a truncated file, and every rerun then raised JSONDecodeError."""
+    landed = killed_and_resumed(tmp_path, "random", [during_save(2, "tuner0.json")], launch=fork_server)
+    assert landed == [(False, "tuner0.json")]
+
+
+def test_a_tuner_file_left_truncated_is_rewritten_on_resume(tmp_path):
+    x, y = iris()
+    options = {"max_trials": 3, "objective": "loss", "directory": str(tmp_path), **quiet()}
+    search(classifier, x, y, **{**options, "max_trials": 1})
+    (tmp_path / "search" / "tuner0.json").write_text("{")  # as a kill in KerasTuner's own write leaves it
+    _, summary = search(classifier, x, y, **options)
+    assert (summary.completed, summary.failed) == (3, 0)
+    assert json.loads((tmp_path / "search" / "tuner0.json").read_text()) == {}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["grid", "random", "bayesian", "hyperband"])
-def test_a_search_killed_at_random_points_runs_every_planned_trial_exactly_once(method, tmp_path):
-    """Three seeded random kill points per method (12 in all) and one kill during an oracle save."""
-    seed = ["grid", "random", "bayesian", "hyperband"].index(method) * 10
-    save = during_oracle_save(2)
-    save.saves = True
-    points = [mid_trial(seed + i) for i in range(3)] + [save]
-    assert killed_and_resumed(tmp_path, method, points, PLANNED_LONG) >= 3
+def test_a_search_killed_at_twelve_random_points_runs_every_planned_trial_exactly_once(method, tmp_path, fork_server):
+    """Twelve seeded random kills per method (48 in all), restarting the same search after each: during
+    trials, between trials and in the middle of the oracle's writes (see `random_kill_points`)."""
+    seed = ["grid", "random", "bayesian", "hyperband"].index(method) * 100
+    landed = killed_and_resumed(tmp_path, method, random_kill_points(seed), PLANNED_MANY, launch=fork_server)
+    assert len(landed) >= 10, landed
+    in_trial = sum(trial for trial, _ in landed)
+    half_written = [name for _, name in landed if name]
+    assert in_trial >= 3 and len(landed) - in_trial >= 3, landed
+    assert len(half_written) >= 3 and "oracle.json" in half_written, landed
 
 
 def test_plain_keras_tuner_still_loses_a_killed_grid(tmp_path):
@@ -498,13 +686,15 @@ def test_plain_keras_tuner_still_loses_a_killed_grid(tmp_path):
     KerasTuner has fixed it: check the other repairs there against the new release and remove what is fixed.
     """
     directory, log = str(tmp_path / "search"), str(tmp_path / "log")
-    command = [sys.executable, SCRIPT, directory, log, "12", "0.2", "grid", "plain"]
+    command = [directory, log, "12", "0.2", "grid", "plain"]
 
     def in_trial_2(events):
         return 0.1 if sum(e[0] == "end" for e in events) == 2 and events[-1][0] == "begin" else None
 
     assert kill_at(command, log, in_trial_2)
-    rerun = subprocess.run(command, env=script_env(), timeout=300, capture_output=True, text=True)
+    rerun = subprocess.run(
+        [sys.executable, SCRIPT, *command], env=script_env(), timeout=300, capture_output=True, text=True
+    )
     if rerun.returncode != 0:
         assert "KeyError: '0002'" in rerun.stderr
         return
