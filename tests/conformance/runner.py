@@ -31,13 +31,15 @@ def initial_state(model):
     return values, [layer.trainable for layer in cells.all_layers(model)]
 
 
-def run(models, components, log=sys.stderr) -> dict:
+def run(models, components, log=sys.stderr, only=None) -> dict:
     results = {"backend": keras.backend.backend(), "cells": {}, "seconds": {}}
     for model_name in models:
         started = time.perf_counter()
         spec = BUILDERS[model_name]()
         initial = initial_state(spec.model)
-        for name in components:
+        for name in components or cells.COMPONENTS:
+            if only is not None and (name, model_name) not in only:
+                continue
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -58,9 +60,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default=",".join(BUILDERS))
     parser.add_argument("--components", default=",".join(cells.COMPONENTS))
+    parser.add_argument("--cells", default="", help="component|model pairs separated by ';' (overrides the others)")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
-    results = run(args.models.split(","), args.components.split(","))
+    if args.cells:
+        pairs = [tuple(cell.split("|")) for cell in args.cells.split(";")]
+        results = run(list(dict.fromkeys(m for _, m in pairs)), None, only=set(pairs))
+    else:
+        results = run(args.models.split(","), args.components.split(","))
     print("RESULT " + json.dumps(results), flush=True)
 
 
