@@ -25,7 +25,14 @@ def stratification_labels(y):
 
 
 def _check_rows(name, value):
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or getattr(value, "ndim", 1) == 0:
+    if isinstance(value, dict):
+        raise TypeError(
+            f"`{name}` must be an array (numpy array or list) with one row per example; received {name} as a "
+            f"dict of {len(value)} arrays ({', '.join(map(str, list(value)[:4]))}), as for a model with several "
+            "named inputs or outputs. Pass one array, or build the tf.data pipeline from the dict yourself "
+            "(tf.data.Dataset.from_tensor_slices((x, y)) keeps dicts)."
+        )
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or getattr(value, "ndim", 1) == 0:
         raise TypeError(
             f"`{name}` must be an array (numpy array or list) with one row per example; "
             f"received {name} of type {type(value).__name__}."

@@ -66,7 +66,10 @@ def augmented_dataset(
     for i, layer in enumerate(layers):
         v.check_callable(f"layers[{i}]", layer)
     if any(isinstance(layer, MixingLayer) for layer in layers) and y is None:
-        raise ValueError("`y` is needed when `layers` include Mixup/CutMix, which mix the labels too.")
+        raise ValueError(
+            "`y` is needed when `layers` include Mixup/CutMix, which mix the labels too. For a model trained "
+            "on images alone (no labels: a GAN, an autoencoder) use Cutout or Keras's image layers, which need no y."
+        )
     dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)

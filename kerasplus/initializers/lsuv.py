@@ -64,7 +64,11 @@ def layer_input_model(model, layer):
 
 def pre_activation(feed, layer, batch):
     """`layer`'s output on `batch` before its own activation; `feed` maps batch to its input."""
-    inputs = feed(batch, training=False)
+    return linear_output(layer, feed(batch, training=False))
+
+
+def linear_output(layer, inputs):
+    """`layer`'s output on `inputs` before its own activation."""
     activation = getattr(layer, "activation", None)
     if activation is not None:
         layer.activation = keras.activations.linear
@@ -115,6 +119,12 @@ def lsuv(
     [('hidden', True, 1.0), ('out', True, 1.0)]
     """
     check_built(model, "lsuv")
+    if not getattr(model, "inputs", None):
+        raise TypeError(
+            f"lsuv needs a Sequential or functional model, whose layers' inputs it can feed; {model.name!r} is a "
+            f"subclassed {type(model).__name__} without model.inputs. Call lsuv on its functional sub-models "
+            "(e.g. a GAN's generator and discriminator), or build the model functionally with keras.Input."
+        )
     tol = v.check_range("tol", tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     max_iters = v.check_int("max_iters", max_iters, minimum=1)
     v.check_optional_int("seed", seed)
@@ -137,9 +147,9 @@ def lsuv(
         bias = getattr(layer, "bias", None)
         if bias is not None:
             bias.assign(ops.zeros(bias.shape, bias.dtype))
-        feed = layer_input_model(model, layer)
-        for iteration in range(max_iters + 1):
-            variance = float(ops.var(pre_activation(feed, layer, batch)))
+        inputs = layer_input_model(model, layer)(batch, training=False)
+        for iteration in range(max_iters + 1):  # the layer's input does not move while its own kernel is rescaled
+            variance = float(ops.var(linear_output(layer, inputs)))
             if abs(variance - 1.0) < tol or iteration == max_iters or variance == 0.0:
                 break
             kernel.assign(kernel / math.sqrt(variance))

@@ -25,7 +25,9 @@ def as_batch(images, who):
     rank = len(images.shape)
     if rank not in (3, 4):
         raise ValueError(
-            f"{who}: `images` must be a batch of rank 4 (or one image of rank 3); received shape {tuple(images.shape)}."
+            f"{who}: `images` must be a batch of rank 4 (or one image of rank 3); received shape {tuple(images.shape)}. "
+            f"{who} augments images (height, width, channels): use it on an image model's input only, not on "
+            "tabular, sequence or other non-image features."
         )
     single = rank == 3
     if single:

@@ -84,8 +84,14 @@ def fine_tune(
         raise TypeError(f"`base` must be a keras Model; received {type(base).__name__}.")
     if not isinstance(head, keras.layers.Layer):
         raise TypeError(f"`head` must be a keras layer or model; received {type(head).__name__}.")
-    if len(base.inputs or []) != 1:
-        raise ValueError(f"`base` must be a built model with one input; {base.name!r} has {len(base.inputs or [])}.")
+    inputs = getattr(base, "inputs", None) or []
+    if len(inputs) != 1:
+        kind = f"a subclassed {type(base).__name__} without model.inputs" if not inputs else f"{len(inputs)} inputs"
+        raise ValueError(
+            f"`base` must be a built Sequential or functional model with one input; {base.name!r} has {kind}. "
+            "Pass the feature extractor as such a model (e.g. a GAN's discriminator, or "
+            "keras.Model(inputs, features) built with keras.Input)."
+        )
     head_epochs = v.check_int("head_epochs", head_epochs, minimum=1)
     fine_tune_epochs = v.check_int("fine_tune_epochs", fine_tune_epochs, minimum=0)
     head_learning_rate = v.check_positive("head_learning_rate", head_learning_rate)
@@ -100,7 +106,14 @@ def fine_tune(
         fit_data = {"x": data, "shuffle": False}  # a dataset shuffles itself
 
     inputs = keras.Input(shape=base.inputs[0].shape[1:], dtype=base.inputs[0].dtype)
-    outputs = head(base(inputs, training=False))
+    features = base(inputs, training=False)
+    if len(base.outputs or []) > 1:
+        names = ", ".join(getattr(t, "name", "?") for t in base.outputs)
+        raise ValueError(
+            f"`base` {base.name!r} has {len(base.outputs)} outputs ({names}); fine_tune puts `head` on a single "
+            "feature output. Pass keras.Model(base.inputs, <the one output to build on>) as `base`."
+        )
+    outputs = head(features)
     model = keras.Model(inputs, outputs, name=f"{base.name}_fine_tuned")
     fit = {"validation_data": validation_data, "callbacks": list(callbacks or []), "verbose": verbose, **fit_data}
 
