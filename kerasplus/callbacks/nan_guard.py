@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+import weakref
 
 import keras
 from keras import ops
@@ -15,6 +16,8 @@ from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks import _train_functions
 
 logger = logging.getLogger(__name__)
+# The train steps NaNGuard made: not a model's own step when found installed on it.
+_GUARDED_STEPS: weakref.WeakSet = weakref.WeakSet()
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -230,7 +233,7 @@ class NaNGuard(keras.callbacks.Callback):
 def _class_train_step(model):
     """The train step the model has without NaNGuard (an instance's own, or its class's)."""
     own = vars(model).get("train_step")
-    if own is not None and not getattr(own, "_kerasplus_nan_guard", False):
+    if own is not None and own not in _GUARDED_STEPS:
         return own
     return type(model).train_step
 
@@ -297,7 +300,7 @@ def guarded_train_step(model, train_step, check_weights):
                 ops.cond(finite, lambda: None, undo)
             return _mark_skipped(logs, finite)
 
-    guarded._kerasplus_nan_guard = True
+    _GUARDED_STEPS.add(guarded)
     return guarded
 
 

@@ -13,45 +13,7 @@ from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._schedule_callback import ScheduleCallback, StartedSchedule
 from kerasplus.callbacks.update_bn import batch_norm_layers, update_bn
-from kerasplus.schedules._anneal import ANNEAL_STRATEGIES, anneal, as_float_step
-
-
-def _rate(schedule, step):
-    if isinstance(schedule, float):
-        return ops.full(ops.shape(step), schedule, dtype="float32")
-    return ops.cast(schedule(step), "float32")
-
-
-class SWAAnneal(keras.optimizers.schedules.LearningRateSchedule):
-    """The rate `StochasticWeightAveraging` installs: `before`, then torch's ``SWALR`` epoch by epoch.
-
-    Before `start_step` it is `before` (a schedule or a constant). From there,
-    in epoch ``e`` (0 at `start_step`, epochs of `steps_per_epoch` steps) it is
-    ``swa_lr * alpha + lr0 * (1 - alpha)`` with ``alpha`` the `strategy` curve
-    at ``t = min(e / anneal_epochs, 1)`` (``t = 1`` when ``anneal_epochs=0``)
-    and ``lr0 = before(start_step)``: torch's ``SWALR`` created at the start of
-    that epoch and stepped once per epoch, as Lightning does.
-    """
-
-    def __init__(self, before, start_step, steps_per_epoch, swa_lr, anneal_epochs, strategy):
-        self.before = before
-        self.start_step = int(start_step)
-        self.steps_per_epoch = int(steps_per_epoch)
-        self.swa_lr = float(swa_lr)
-        self.anneal_epochs = int(anneal_epochs)
-        self.strategy = strategy
-        self.lr0 = float(ops.convert_to_numpy(_rate(before, ops.convert_to_tensor(float(self.start_step)))))
-
-    def __call__(self, step: Any) -> Any:
-        step = as_float_step(step)
-        epoch = ops.floor((step - float(self.start_step)) / float(self.steps_per_epoch))
-        if self.anneal_epochs == 0:
-            swa = ops.full(ops.shape(step), self.swa_lr, dtype="float32")
-        else:
-            t = ops.clip(epoch / float(self.anneal_epochs), 0.0, 1.0)
-            left = ops.clip((float(self.anneal_epochs) - epoch) / float(self.anneal_epochs), 0.0, 1.0)
-            swa = anneal(self.lr0, self.swa_lr, t, left, self.strategy)
-        return ops.where(step < float(self.start_step), _rate(self.before, step), swa)
+from kerasplus.schedules.swa_lr import SWALR
 
 
 class StochasticWeightAveraging(ScheduleCallback):
@@ -134,7 +96,7 @@ class StochasticWeightAveraging(ScheduleCallback):
             self.swa_start = v.check_range("swa_start", swa_start, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         self.swa_lr = None if swa_lr is None else v.check_float32_positive("swa_lr", swa_lr)
         self.anneal_epochs = v.check_int("anneal_epochs", anneal_epochs, minimum=0, maximum=v.MAX_STEPS)
-        self.anneal_strategy = v.check_choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
+        self.anneal_strategy = v.check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
         self.bn_data = bn_data
         self.bn_batch_size = v.check_int("bn_batch_size", bn_batch_size, minimum=1)
         self.average = None
@@ -219,7 +181,7 @@ class StochasticWeightAveraging(ScheduleCallback):
                 "StochasticWeightAveraging anneals from a float learning rate or a LearningRateSchedule; "
                 f"the optimizer's learning_rate is {current!r}."
             )
-        self.schedule = SWAAnneal(
+        self.schedule = SWALR(
             current, self.start_epoch() * int(steps), int(steps), self.swa_lr, self.anneal_epochs, self.anneal_strategy
         )
         return self.schedule, None

@@ -15,6 +15,7 @@ from kerasplus.schedules.one_cycle import (
     one_cycle,
     one_cycle_momentum,
 )
+from kerasplus.schedules.swa_lr import SWALR
 from kerasplus.schedules.warmup import Warmup, warmup
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Join",
     "OneCycle",
     "OneCycleMomentum",
+    "SWALR",
     "Warmup",
     "cosine_restarts",
     "cyclic",
