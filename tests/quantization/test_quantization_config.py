@@ -5,7 +5,7 @@ from kerasplus.quantization import QuantizationConfig
 
 def test_config_holds_and_returns_its_arguments():
     config = QuantizationConfig(keep_float=["a", "b"], ema_decay=0.9)
-    assert config.get_config() == {"keep_float": ("a", "b"), "ema_decay": 0.9}
+    assert config.get_config() == {"keep_float": ("a", "b"), "ema_decay": 0.9, "preserve_sparsity": False}
     assert QuantizationConfig.from_config(config.get_config()).get_config() == config.get_config()
 
 
