@@ -17,7 +17,7 @@ taken through prune-preserving QAT (``quantize_model`` with
 its int8 accuracy (TFLite interpreter), gzipped size and the fraction of zeros
 in the int8 weight tensors. Figures are medians over seeds.
 
-Run: python benchmarks/pruning.py [--seeds 0 1 2] [--epochs 20] [--prune-epochs 6] [--qat-epochs 2]
+Run: python benchmarks/pruning.py [--seeds 0 1 2] [--epochs 20] [--prune-epochs 4] [--qat-epochs 1]
 """
 
 import argparse
@@ -142,9 +142,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--prune-epochs", type=int, default=6)
+    parser.add_argument("--prune-epochs", type=int, default=4)
     parser.add_argument("--prune-lr", type=float, default=1e-3)
-    parser.add_argument("--qat-epochs", type=int, default=2)
+    parser.add_argument("--qat-epochs", type=int, default=1)
     parser.add_argument("--qat-lr", type=float, default=1e-4)
     args = parser.parse_args()
     print_header("benchmarks/pruning.py: magnitude pruning on digits, kerasplus vs dense / tfmot (tf_keras twin)")
@@ -153,7 +153,12 @@ def main():
         f"qat_epochs={args.qat_epochs} qat_lr={args.qat_lr}; medians over seeds"
     )
     folder = tempfile.mkdtemp()
-    results = [run(seed, args, folder) for seed in args.seeds]
+    results = []
+    for seed in args.seeds:  # each seed's figures as soon as they are in (a long run can be read part way)
+        results.append(run(seed, args, folder))
+        rows = results[-1][0]
+        print(f"# seed {seed}: " + "; ".join(f"{n} acc {100 * r['acc']:.2f} gzip {r['gzip']}" for n, r in rows.items()))
+        sys.stdout.flush()
     print(f"# test samples: {results[0][1]} (one sample = {100 / results[0][1]:.2f} points)")
 
     def median(name, key):

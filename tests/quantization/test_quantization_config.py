@@ -22,3 +22,8 @@ def test_config_holds_and_returns_its_arguments():
 def test_bad_arguments_are_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):
         QuantizationConfig(**kwargs)
+
+
+def test_preserve_sparsity_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"`preserve_sparsity` must be True or False; received preserve_sparsity=1"):
+        QuantizationConfig(preserve_sparsity=1)

@@ -226,3 +226,35 @@ def test_tf_keras_model_goes_to_tfmot():
 def test_quantize_output_is_registered_for_safe_loading():
     assert keras.saving.get_registered_object("kerasplus>QuantizeOutput") is QuantizeOutput
     assert keras.saving.get_registered_object("kerasplus>QuantizeWrapper") is QuantizeWrapper
+
+
+def test_preserve_sparsity_masks_the_zeros_of_the_folded_kernels():
+    model = build_float_model()
+    randomize_batch_norms(model)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if hasattr(layer, "kernel"):
+            kernel = (
+                layer.kernel.numpy() if hasattr(layer.kernel, "numpy") else keras.ops.convert_to_numpy(layer.kernel)
+            )
+            layer.kernel.assign(np.where(rng.random(kernel.shape) < 0.5, 0.0, kernel).astype("float32"))
+    zeros = [keras.ops.convert_to_numpy(layer.kernel) == 0 for layer in model.layers if hasattr(layer, "kernel")]
+    qat = quantize_model(model, QuantizationConfig(preserve_sparsity=True))
+    wrappers = [layer for layer in qat.layers if isinstance(layer, QuantizeWrapper)]
+    assert len(wrappers) == len(zeros)
+    for wrapper, zero in zip(wrappers, zeros):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(wrapper.sparsity_mask), (~zero).astype("float32"))
+    compile_for(qat).fit(*data(32), batch_size=8, epochs=1, verbose=0)
+    for wrapper, zero in zip(wrappers, zeros):
+        assert (keras.ops.convert_to_numpy(wrapper.quantized_kernel())[zero] == 0).all()
+
+
+def test_preserve_sparsity_on_tf_keras_uses_tfmot_prune_preserve_scheme():
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer((8,)), tf_keras.layers.Dense(4)])
+    qat = quantize_model(model, QuantizationConfig(preserve_sparsity=True))
+    assert "QuantizeWrapper" in type(qat.layers[-1]).__name__
+    assert type(qat.layers[-1].quantize_config.weight_quantizer).__name__ == "PrunePreserveDefault8BitWeightsQuantizer"
+    with pytest.raises(ValueError, match="cannot be combined"):
+        quantize_model(model, QuantizationConfig(preserve_sparsity=True, keep_float=["dense"]))
