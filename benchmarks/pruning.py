@@ -183,11 +183,6 @@ def main():
         row(f"gzip bytes int8: ours {t} / dense int8", median(f"ours {t} int8", "gzip"), median("dense int8", "gzip"))
         print(f"#   int8 weight zeros: ours {t}: {median(f'ours {t} int8', 'zeros'):.3f}")
     print(f"# dense int8 weight zeros: {median('dense int8', 'zeros'):.3f}")
-    for seed, (rows, _) in zip(args.seeds, results):
-        print(
-            f"# seed {seed}: "
-            + "; ".join(f"{name} acc {100 * r['acc']:.2f} gzip {r['gzip']}" for name, r in rows.items())
-        )
 
 
 if __name__ == "__main__":
