@@ -18,6 +18,7 @@ _NAMESPACES = (
     "initializers",
     "layers",
     "losses",
+    "pruning",
     "quantization",
     "schedules",
     "transfer",

@@ -42,6 +42,7 @@ from kerasplus import (
     initializers,
     layers,
     losses,
+    pruning,
     quantization,
     schedules,
     transfer,
@@ -1034,6 +1035,7 @@ THIRD = [
                 st.sampled_from(["head", [3], None, 3, [None]]),
             ),
             ema_decay=Arg(st.floats(0.0, 0.999), fraction().wild),
+            preserve_sparsity=flag(),
         ),
         config_round_trips,
         examples=FEW,
@@ -1078,6 +1080,48 @@ THIRD = [
     ),
 ]
 TABLE += THIRD
+
+
+# ---------------------------------------------------------------- pruning schedules
+
+
+def pruning_schedule_works(schedule, kwargs):
+    """Sparsities in [0, 1) at a few steps, a boolean update flag, and a config that rebuilds it."""
+    config_round_trips(schedule, kwargs)
+    end = schedule.end_step if schedule.end_step >= 0 else schedule.begin_step + 10
+    for step in (0, 1, schedule.begin_step, (schedule.begin_step + end) // 2, end, end + 1, 2 * end + 7):
+        update, sparsity = schedule(step)
+        sparsity = float(ops.convert_to_numpy(sparsity))
+        assert 0.0 <= sparsity < 1.0 and math.isfinite(sparsity), (step, sparsity)
+        assert bool(ops.convert_to_numpy(update)) in (True, False)
+
+
+def step_count():
+    return Arg(st.integers(0, 200), count().wild)
+
+
+PRUNING = [
+    Entry(
+        pruning.PolynomialDecay,
+        dict(initial_sparsity=fraction(), final_sparsity=fraction(), begin_step=step_count(), end_step=step_count()),
+        dict(power=Arg(st.floats(0.5, 4.0), rate().wild), frequency=count()),
+        pruning_schedule_works,
+        examples=FEW,
+    ),
+    Entry(
+        pruning.ConstantSparsity,
+        dict(target_sparsity=fraction(), begin_step=step_count()),
+        dict(end_step=Arg(st.integers(-1, 300), count().wild), frequency=count()),
+        pruning_schedule_works,
+        examples=FEW,
+    ),
+]
+TABLE += PRUNING
+
+
+def test_the_table_covers_the_pruning_schedules():
+    covered = {entry.name for entry in TABLE}
+    assert {"PolynomialDecay", "ConstantSparsity"} <= covered
 
 
 def test_the_table_covers_callbacks_diagnostics_distribute_quantization_and_tuning_spaces():

@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"^```python\n(.*?)^```", README, flags=re.S | re.M)
 # Blocks that train many models: in the full run only.
-SLOW = ("kerasplus.tuning.search(", "quantize_model(model)")
+SLOW = ("kerasplus.tuning.search(", "quantize_model(model)", "prune_model(model")
 
 
 def test_blocks_are_found():

@@ -137,6 +137,16 @@ def quantize_model(model: keras.Model, config: QuantizationConfig | None = None)
 def _quantize_tf_keras(model, config):
     import tensorflow_model_optimization as tfmot
 
+    if config.preserve_sparsity:
+        if config.keep_float:
+            raise ValueError(
+                "For a tf_keras model, `config.preserve_sparsity` and `config.keep_float` cannot be combined "
+                "(tfmot's sparsity-preserving scheme quantizes the whole model)."
+            )
+        scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+        return tfmot.quantization.keras.quantize_apply(
+            tfmot.quantization.keras.quantize_annotate_model(model), scheme=scheme
+        )
     if not config.keep_float:
         return tfmot.quantization.keras.quantize_model(model)
     import tf_keras
@@ -481,6 +491,7 @@ def _rebuild(model, plan, config):
                 activation=step["activation"],
                 quantize_inputs=step["quantize_inputs"],
                 ema_decay=config.ema_decay,
+                preserve_sparsity=config.preserve_sparsity,
                 name=f"quant_{layer.name}",
             )
         elif step["role"] == "output":
@@ -514,6 +525,8 @@ def _rebuild(model, plan, config):
         elif step["role"] == "weighted":
             kernel, bias = _folded_weights(layer, step["bn"])
             new.layer.kernel.assign(kernel.astype("float32"))
+            if config.preserve_sparsity:
+                new.sparsity_mask.assign((kernel != 0).astype("float32"))
             if bias is not None:
                 new.layer.bias.assign(bias.astype("float32"))
         elif step["role"] == "output":

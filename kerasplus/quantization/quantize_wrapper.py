@@ -69,6 +69,11 @@ class QuantizeWrapper(keras.layers.Wrapper):
             needed where the input does not come from a quantized layer, e.g.
             the model input.
         ema_decay: decay of the moving-average ranges, in ``[0, 1)``.
+        preserve_sparsity: multiply the kernel by a fixed, non-trainable 0/1
+            `sparsity_mask` (all ones until set, e.g. by `quantize_model` with
+            ``QuantizationConfig(preserve_sparsity=True)`` to the kernel's
+            nonzero entries) before fake quantization, so pruned weights stay
+            zero through QAT.
 
     Example:
 
@@ -86,6 +91,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         activation: str = "linear",
         quantize_inputs: bool = False,
         ema_decay: float = 0.99,
+        preserve_sparsity: bool = False,
         **kwargs,
     ) -> None:
         if type(layer) not in WEIGHTED_LAYERS:
@@ -118,6 +124,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.activation = activation_name(activation)
         self.quantize_inputs = v.check_bool("quantize_inputs", quantize_inputs)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
+        self.preserve_sparsity = v.check_bool("preserve_sparsity", preserve_sparsity)
 
     @property
     def fused(self) -> bool:
@@ -129,10 +136,22 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.pre_activation_range = None if self.fused else MovingRange(self, "pre_activation")
         fixed = self.activation in FIXED_RANGE_ACTIVATIONS
         self.output_range = None if fixed else MovingRange(self, "output")
+        self.sparsity_mask = None
+        if self.preserve_sparsity:
+            self.sparsity_mask = self.add_weight(
+                name="sparsity_mask",
+                shape=self.layer.kernel.shape,
+                initializer="ones",
+                trainable=False,
+                dtype="float32",
+                autocast=False,
+            )
 
     def quantized_kernel(self) -> Any:
         """The kernel as the int8 model sees it (fake-quantized)."""
         kernel = self.layer.kernel
+        if self.sparsity_mask is not None:
+            kernel = ops.multiply(kernel, ops.cast(self.sparsity_mask, kernel.dtype))
         if isinstance(self.layer, keras.layers.DepthwiseConv2D):
             # Channels of a depthwise kernel (h, w, in, multiplier) are in * multiplier.
             h, w, cin, mult = kernel.shape
@@ -193,5 +212,10 @@ class QuantizeWrapper(keras.layers.Wrapper):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(activation=self.activation, quantize_inputs=self.quantize_inputs, ema_decay=self.ema_decay)
+        config.update(
+            activation=self.activation,
+            quantize_inputs=self.quantize_inputs,
+            ema_decay=self.ema_decay,
+            preserve_sparsity=self.preserve_sparsity,
+        )
         return config

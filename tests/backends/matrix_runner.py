@@ -747,6 +747,34 @@ def _():
         return {"written": os.path.getsize(path) > 0}
 
 
+# ----------------------------------------------------------------- pruning
+
+
+@component("pruning.prune_model + fit + strip", rtol=1e-4, atol=1e-5)
+def _():
+    x, y = batch(32)
+    schedule = kerasplus.pruning.PolynomialDecay(0.0, 0.75, begin_step=0, end_step=8, frequency=2)
+    pruned = kerasplus.pruning.prune_model(mlp(units=(8,)), schedule)
+    pruned.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = pruned.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)  # steps 1..16: end_step is 8
+    plain = kerasplus.pruning.strip_pruning(pruned)
+    kernels = [ops.convert_to_numpy(layer.kernel) for layer in plain.layers]
+    two_four = kerasplus.pruning.prune_model(mlp(units=(8,)), sparsity_m_by_n=(2, 4))
+    two_four.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    two_four.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    masks = [np.moveaxis(ops.convert_to_numpy(layer.mask), -1, 0).reshape(-1, 4) for layer in two_four.layers]
+    return {
+        "loss": history.history["loss"],
+        "steps": [int(ops.convert_to_numpy(layer.pruning_step)) for layer in pruned.layers],
+        "zeros": [int((k == 0).sum()) for k in kernels],
+        "sizes": [int(k.size) for k in kernels],
+        "stripped_equals_pruned": bool(
+            np.allclose(plain.predict(x, verbose=0), pruned.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+        ),
+        "two_of_four": bool(all((groups.sum(axis=1) == 2).all() for groups in masks)),
+    }
+
+
 def main(only=None):
     results = {"backend": BACKEND, "components": {}}
     for entry in COMPONENTS:

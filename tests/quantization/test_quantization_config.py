@@ -5,7 +5,7 @@ from kerasplus.quantization import QuantizationConfig
 
 def test_config_holds_and_returns_its_arguments():
     config = QuantizationConfig(keep_float=["a", "b"], ema_decay=0.9)
-    assert config.get_config() == {"keep_float": ("a", "b"), "ema_decay": 0.9}
+    assert config.get_config() == {"keep_float": ("a", "b"), "ema_decay": 0.9, "preserve_sparsity": False}
     assert QuantizationConfig.from_config(config.get_config()).get_config() == config.get_config()
 
 
@@ -22,3 +22,8 @@ def test_config_holds_and_returns_its_arguments():
 def test_bad_arguments_are_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):
         QuantizationConfig(**kwargs)
+
+
+def test_preserve_sparsity_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"`preserve_sparsity` must be True or False; received preserve_sparsity=1"):
+        QuantizationConfig(preserve_sparsity=1)

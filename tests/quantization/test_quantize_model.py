@@ -293,3 +293,35 @@ def test_conv1d_is_quantized_per_channel_and_exports_int8(tmp_path):
     assert len(tensors[conv["inputs"][1]]["quantization_parameters"]["scales"]) == 4  # per output channel
     with pytest.raises(ValueError, match="causal"):
         QuantizeWrapper(L.Conv1D(2, 3, padding="causal"))
+
+
+def test_preserve_sparsity_masks_the_zeros_of_the_folded_kernels():
+    model = build_float_model()
+    randomize_batch_norms(model)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if hasattr(layer, "kernel"):
+            kernel = (
+                layer.kernel.numpy() if hasattr(layer.kernel, "numpy") else keras.ops.convert_to_numpy(layer.kernel)
+            )
+            layer.kernel.assign(np.where(rng.random(kernel.shape) < 0.5, 0.0, kernel).astype("float32"))
+    zeros = [keras.ops.convert_to_numpy(layer.kernel) == 0 for layer in model.layers if hasattr(layer, "kernel")]
+    qat = quantize_model(model, QuantizationConfig(preserve_sparsity=True))
+    wrappers = [layer for layer in qat.layers if isinstance(layer, QuantizeWrapper)]
+    assert len(wrappers) == len(zeros)
+    for wrapper, zero in zip(wrappers, zeros):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(wrapper.sparsity_mask), (~zero).astype("float32"))
+    compile_for(qat).fit(*data(32), batch_size=8, epochs=1, verbose=0)
+    for wrapper, zero in zip(wrappers, zeros):
+        assert (keras.ops.convert_to_numpy(wrapper.quantized_kernel())[zero] == 0).all()
+
+
+def test_preserve_sparsity_on_tf_keras_uses_tfmot_prune_preserve_scheme():
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer((8,)), tf_keras.layers.Dense(4)])
+    qat = quantize_model(model, QuantizationConfig(preserve_sparsity=True))
+    assert "QuantizeWrapper" in type(qat.layers[-1]).__name__
+    assert type(qat.layers[-1].quantize_config.weight_quantizer).__name__ == "PrunePreserveDefault8BitWeightsQuantizer"
+    with pytest.raises(ValueError, match="cannot be combined"):
+        quantize_model(model, QuantizationConfig(preserve_sparsity=True, keep_float=["dense"]))

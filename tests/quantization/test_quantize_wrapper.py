@@ -141,3 +141,18 @@ def test_config_returns_constructor_arguments():
     assert (config["activation"], config["quantize_inputs"], config["ema_decay"]) == ("relu6", True, 0.9)
     clone = QuantizeWrapper.from_config(config)
     assert clone.activation == "relu6" and clone.layer.units == 2
+
+
+def test_preserve_sparsity_keeps_masked_weights_zero_through_training():
+    wrapper = QuantizeWrapper(keras.layers.Dense(4), preserve_sparsity=True)
+    wrapper.build((None, 6))
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(size=(6, 4)).astype("float32")
+    kernel[rng.random((6, 4)) < 0.5] = 0.0
+    wrapper.layer.kernel.assign(kernel)
+    wrapper.sparsity_mask.assign((kernel != 0).astype("float32"))
+    wrapper.layer.kernel.assign(kernel + 0.3)  # as QAT updates would: every stored weight moves
+    got = keras.ops.convert_to_numpy(wrapper.quantized_kernel())
+    np.testing.assert_allclose(got, int8_symmetric((kernel + 0.3) * (kernel != 0), (0, 1)), atol=1e-6)
+    assert (got[kernel == 0] == 0).all()
+    assert QuantizeWrapper.from_config(wrapper.get_config()).preserve_sparsity is True

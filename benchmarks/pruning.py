@@ -1,0 +1,189 @@
+"""Magnitude pruning on scikit-learn's digits: kerasplus.pruning vs dense and vs tfmot on a tf_keras twin.
+
+A small CNN (two Conv-BN-ReLU blocks and a Dense head, as benchmarks/qat.py)
+is trained dense (Keras 3), then fine-tuned with pruning to 50%, 75% and 90%
+sparsity (PolynomialDecay from 0 over the first 2/3 of the fine-tune, mask
+updated every 10 steps):
+
+* ours: ``kerasplus.pruning.prune_model`` + fit + ``strip_pruning``;
+* tfmot: the same architecture in tf_keras with the same dense weights,
+  ``tfmot.sparsity.keras.prune_low_magnitude`` + the same fine-tune (with its
+  ``UpdatePruningStep`` callback) + ``strip_pruning``.
+
+Both are written as float TFLite files and gzipped (tfmot's compressed-size
+figure); accuracy is on the held-out test split (Keras model). Ours is also
+taken through prune-preserving QAT (``quantize_model`` with
+``QuantizationConfig(preserve_sparsity=True)``, a short fine-tune, int8 export):
+its int8 accuracy (TFLite interpreter), gzipped size and the fraction of zeros
+in the int8 weight tensors. Figures are medians over seeds.
+
+Run: python benchmarks/pruning.py [--seeds 0 1 2] [--epochs 20] [--prune-epochs 4] [--qat-epochs 1]
+"""
+
+import argparse
+import gzip
+import os
+import statistics
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from _header import print_header  # noqa: E402
+from qat import architecture, compile_keras, float_tflite  # noqa: E402
+
+import kerasplus  # noqa: E402
+from kerasplus.pruning import PolynomialDecay, prune_model, strip_pruning  # noqa: E402
+from kerasplus.quantization import QuantizationConfig, evaluate_tflite, export_tflite, quantize_model  # noqa: E402
+
+TARGETS = (0.5, 0.75, 0.9)
+
+
+def gzipped_size(path):
+    with open(path, "rb") as f:
+        return len(gzip.compress(f.read(), compresslevel=9))
+
+
+def int8_zero_fraction(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    zeros = total = 0
+    for tensor in interpreter.get_tensor_details():
+        if tensor["dtype"] != np.int8 or len(tensor["shape"]) < 2:
+            continue
+        try:
+            value = interpreter.get_tensor(tensor["index"])
+        except ValueError:
+            continue
+        zeros, total = zeros + int((value == 0).sum()), total + value.size
+    return zeros / max(total, 1)
+
+
+def run(seed, args, folder):
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    (xt, yt), (xv, yv), (xs, ys) = kerasplus.data.split(
+        *kerasplus.data.load("digits"), train=0.6, val=0.15, test=0.25, seed=seed
+    )
+    keras.utils.set_random_seed(seed)
+    dense = keras.Sequential(architecture(keras.layers, keras.Input((8, 8, 1))))
+    compile_keras(dense, 1e-3)
+    dense.fit(xt, yt, epochs=args.epochs, batch_size=32, verbose=0)
+    steps = args.prune_epochs * int(np.ceil(len(xt) / 32))
+    end_step = (2 * steps // 3) // 10 * 10
+    rows = {"dense": {"acc": dense.evaluate(xs, ys, verbose=0)[1]}}
+    path = float_tflite(dense, os.path.join(folder, f"dense{seed}.tflite"))
+    rows["dense"]["gzip"] = gzipped_size(path)
+    qat = quantize_model(dense)
+    compile_keras(qat, args.qat_lr)
+    qat.fit(xt, yt, epochs=args.qat_epochs, batch_size=32, verbose=0)
+    path = export_tflite(qat, os.path.join(folder, f"dense_int8_{seed}.tflite"))
+    rows["dense int8"] = {
+        "acc": evaluate_tflite(path, xs, ys)["accuracy"],
+        "gzip": gzipped_size(path),
+        "zeros": int8_zero_fraction(path),
+    }
+
+    for target in TARGETS:
+        schedule = dict(initial_sparsity=0.0, final_sparsity=target, begin_step=0, end_step=end_step, frequency=10)
+        pruned = prune_model(dense, PolynomialDecay(**schedule))
+        compile_keras(pruned, args.prune_lr)
+        pruned.fit(xt, yt, epochs=args.prune_epochs, batch_size=32, verbose=0)
+        plain = strip_pruning(pruned)
+        compile_keras(plain, args.prune_lr)
+        path = float_tflite(plain, os.path.join(folder, f"ours{target}_{seed}.tflite"))
+        rows[f"ours {target:.0%}"] = {"acc": plain.evaluate(xs, ys, verbose=0)[1], "gzip": gzipped_size(path)}
+
+        kept = quantize_model(plain, QuantizationConfig(preserve_sparsity=True))
+        compile_keras(kept, args.qat_lr)
+        kept.fit(xt, yt, epochs=args.qat_epochs, batch_size=32, verbose=0)
+        path = export_tflite(kept, os.path.join(folder, f"ours_int8_{target}_{seed}.tflite"))
+        rows[f"ours {target:.0%} int8"] = {
+            "acc": evaluate_tflite(path, xs, ys)["accuracy"],
+            "gzip": gzipped_size(path),
+            "zeros": int8_zero_fraction(path),
+        }
+
+        twin = tf_keras.Sequential(architecture(tf_keras.layers, tf_keras.layers.InputLayer((8, 8, 1))))
+        twin.set_weights(dense.get_weights())
+        theirs = tfmot.sparsity.keras.prune_low_magnitude(
+            twin, pruning_schedule=tfmot.sparsity.keras.PolynomialDecay(**schedule)
+        )
+        theirs.compile(
+            tf_keras.optimizers.Adam(args.prune_lr),
+            tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        theirs.fit(
+            xt,
+            yt,
+            epochs=args.prune_epochs,
+            batch_size=32,
+            verbose=0,
+            callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        )
+        their_plain = tfmot.sparsity.keras.strip_pruning(theirs)
+        converter = tf.lite.TFLiteConverter.from_keras_model(their_plain)
+        path = os.path.join(folder, f"tfmot{target}_{seed}.tflite")
+        with open(path, "wb") as f:
+            f.write(converter.convert())
+        acc = float(np.mean(their_plain.predict(xs, verbose=0).argmax(1) == ys))
+        rows[f"tfmot {target:.0%}"] = {"acc": acc, "gzip": gzipped_size(path)}
+    return rows, len(ys)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--prune-epochs", type=int, default=4)
+    parser.add_argument("--prune-lr", type=float, default=1e-3)
+    parser.add_argument("--qat-epochs", type=int, default=1)
+    parser.add_argument("--qat-lr", type=float, default=1e-4)
+    args = parser.parse_args()
+    print_header("benchmarks/pruning.py: magnitude pruning on digits, kerasplus vs dense / tfmot (tf_keras twin)")
+    print(
+        f"# seeds={args.seeds} epochs={args.epochs} prune_epochs={args.prune_epochs} prune_lr={args.prune_lr} "
+        f"qat_epochs={args.qat_epochs} qat_lr={args.qat_lr}; medians over seeds"
+    )
+    folder = tempfile.mkdtemp()
+    results = []
+    for seed in args.seeds:  # each seed's figures as soon as they are in (a long run can be read part way)
+        results.append(run(seed, args, folder))
+        rows = results[-1][0]
+        print(f"# seed {seed}: " + "; ".join(f"{n} acc {100 * r['acc']:.2f} gzip {r['gzip']}" for n, r in rows.items()))
+        sys.stdout.flush()
+    print(f"# test samples: {results[0][1]} (one sample = {100 / results[0][1]:.2f} points)")
+
+    def median(name, key):
+        return statistics.median(r[0][name][key] for r in results)
+
+    print(f"{'name':58s} {'ours':>10s} {'anchor':>10s} {'ratio':>7s}")
+
+    def row(label, ours, anchor):
+        print(f"{label:58s} {ours:10.3f} {anchor:10.3f} {ours / anchor:7.3f}")
+
+    for target in TARGETS:
+        t = f"{target:.0%}"
+        row(f"test acc %: ours {t} / tfmot {t}", 100 * median(f"ours {t}", "acc"), 100 * median(f"tfmot {t}", "acc"))
+        row(f"test acc %: ours {t} / dense", 100 * median(f"ours {t}", "acc"), 100 * median("dense", "acc"))
+        row(f"gzip bytes float: ours {t} / tfmot {t}", median(f"ours {t}", "gzip"), median(f"tfmot {t}", "gzip"))
+        row(f"gzip bytes float: ours {t} / dense", median(f"ours {t}", "gzip"), median("dense", "gzip"))
+        row(
+            f"test acc %: ours {t} int8 (PQAT) / dense int8 QAT",
+            100 * median(f"ours {t} int8", "acc"),
+            100 * median("dense int8", "acc"),
+        )
+        row(f"gzip bytes int8: ours {t} / dense int8", median(f"ours {t} int8", "gzip"), median("dense int8", "gzip"))
+        print(f"#   int8 weight zeros: ours {t}: {median(f'ours {t} int8', 'zeros'):.3f}")
+    print(f"# dense int8 weight zeros: {median('dense int8', 'zeros'):.3f}")
+
+
+if __name__ == "__main__":
+    main()
