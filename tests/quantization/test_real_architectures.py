@@ -23,8 +23,8 @@ file 1 step at the first layers, 5 at the fourth, ~50 by block 7, 255 at block
 14; the optimized vs the reference kernels on the same file 0, 0, 1, 3, ~20 by
 block 7, 255 at block 14). A computation can be within two steps of at most
 one of two integer computations 80-255 steps apart, so the test asserts the
-measured bounds (`END_TO_END_STEPS`) and that the kernel sets stay that far
-apart (the converter/kernel limit the README states).
+measured bounds (`END_TO_END_STEPS`) and that the kernel sets stay more than
+two steps apart (the converter/kernel limit the README states).
 """
 
 import re
