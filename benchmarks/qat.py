@@ -138,7 +138,11 @@ def run(kind, seed, args, folder):
     head = qat.layers[-1].output_range
     step = (float(head.maximum.numpy()) - float(head.minimum.numpy())) / 255
     keras_out = qat.predict(xs, verbose=0)
-    acc["agreement_steps"] = float(np.abs(evaluate_tflite(files["qat"], xs)["outputs"] - keras_out).max() / step)
+    default_out = evaluate_tflite(files["qat"], xs)["outputs"]
+    acc["agreement_steps"] = float(np.abs(default_out - keras_out).max() / step)
+    # The same file run with TFLite's reference kernels instead of the default (optimized, XNNPACK)
+    # ones: how far the file is from itself, the floor under any Keras-vs-file agreement.
+    acc["kernel_steps"] = float(np.abs(reference_outputs(files["qat"], xs) - default_out).max() / step)
     acc["keras_float"] = float_acc
     acc["tf_keras_float"] = tk_float_acc
     size = {name: os.path.getsize(path) for name, path in files.items()}
@@ -148,6 +152,23 @@ def run(kind, seed, args, folder):
             values.append(evaluate_tflite(files[name], xs, num_threads=1)["latency_ms"])
     latency = {name: statistics.median(values) for name, values in latency.items()}
     return acc, size, latency, len(ys)
+
+
+def reference_outputs(path, x):
+    """The file's outputs on `x`, one sample at a time, with TFLite's reference kernels."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=path, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, [1, *x.shape[1:]])
+    interpreter.allocate_tensors()
+    output = interpreter.get_output_details()[0]["index"]
+    outputs = []
+    for sample in x:
+        interpreter.set_tensor(index, sample[None].astype(np.float32))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(output).copy())
+    return np.concatenate(outputs)
 
 
 def main():
@@ -212,6 +233,10 @@ def report(kind, args, results):
     print(
         "# kerasplus QAT file vs the Keras QAT model, max |difference| over the test split in int8 steps of "
         "the output: " + ", ".join(f"seed {s}: {r[0]['agreement_steps']:.2f}" for s, r in zip(args.seeds, results))
+    )
+    print(
+        "# the same file with TFLite's reference vs its default (XNNPACK) kernels, in the same steps: "
+        + ", ".join(f"seed {s}: {r[0]['kernel_steps']:.2f}" for s, r in zip(args.seeds, results))
     )
     gap = 100 * (mean(0, "keras_float") - mean(0, "qat"))
     print(

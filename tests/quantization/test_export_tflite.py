@@ -157,7 +157,10 @@ keras.utils.set_random_seed(0)
 x, y = data()
 model = compile_for(build_float_model())
 model.fit(x, y, epochs=3, batch_size=16, verbose=0)
-qat = compile_for(quantize_model(model), jit_compile=True)
+# XLA on JAX; on PyTorch jit_compile=True means torch.compile, which recompiles for minutes on
+# 2 CPU cores (measured: the test took 600 s under load), so PyTorch trains eagerly as in the
+# backend matrix (tests/backends/matrix_runner.py).
+qat = compile_for(quantize_model(model), jit_compile=keras.backend.backend() != "torch")
 history = qat.fit(x, y, epochs=2, batch_size=16, verbose=0)
 qat.save(os.path.join(folder, "qat.keras"))
 np.save(os.path.join(folder, "predictions.npy"), keras.ops.convert_to_numpy(qat.predict(x, verbose=0)))
@@ -178,7 +181,7 @@ print("RESULT " + json.dumps(out), flush=True)
 
 @pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
 def test_qat_trained_on_another_backend_exports_the_file_tensorflow_gives(backend, tmp_path):
-    # QAT trains on `backend` (under jit_compile); export_tflite there converts in a
+    # QAT trains on `backend` (under jit_compile on JAX); export_tflite there converts in a
     # TensorFlow-backend child process. The file must be byte for byte what TensorFlow
     # writes for the same .keras model, int8 throughout, and agree with the model
     # trained on `backend` as the TensorFlow tests above require.
