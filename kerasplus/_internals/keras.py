@@ -550,7 +550,9 @@ def _canary_gradient_accumulators():
     require(len(accumulators) == 1, "Optimizer._accumulated_gradients holds one accumulator per trainable variable")
     require(tuple(accumulators[0].shape) == (1, 2), "an accumulator has its variable's shape")
     require(any(x is accumulators[0] for x in optimizer.variables), "the accumulators are optimizer variables")
-    require(gradient_accumulators(keras.optimizers.SGD(0.1)) == [], "no accumulators without gradient_accumulation_steps")
+    require(
+        gradient_accumulators(keras.optimizers.SGD(0.1)) == [], "no accumulators without gradient_accumulation_steps"
+    )
 
 
 @fenced(

@@ -22,7 +22,7 @@ from keras import ops
 from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _train_functions
+from kerasplus.callbacks import _accumulation, _train_functions
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
@@ -222,6 +222,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._installed = False
         self._optimizer = None
         self.driven_optimizer()  # raises now, before training, when the model holds several optimizers
+        _accumulation.refuse_unsupported(self.model, type(self).__name__)
         # Nothing of this fit is installed before the first epoch begins, so
         # anything recorded now is left over from a fit an exception cut short.
         self._restore_originals()

@@ -209,6 +209,17 @@ class LRFinder(ScheduleCallback):
         )
         self.result = None
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        steps = getattr(self.driven_optimizer(), "gradient_accumulation_steps", None)
+        if steps:
+            raise ValueError(
+                f"LRFinder: the optimizer has gradient_accumulation_steps={steps}; a range test records one loss "
+                "per batch at the rate of one update, which an update every few batches does not give. Run the "
+                f"range test with an optimizer without gradient_accumulation_steps and a batch size {steps} "
+                "times larger (the same updates for a loss averaged over the batch)."
+            )
+        super().on_train_begin(logs)
+
     def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
         self._lrs, self._losses, self._smoothed = [], [], []
         self._average, self._best, self._diverged = 0.0, math.inf, False

@@ -13,7 +13,7 @@ from keras import ops
 from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _train_functions
+from kerasplus.callbacks import _accumulation, _train_functions
 
 logger = logging.getLogger(__name__)
 # The train steps NaNGuard made: not a model's own step when found installed on it.
@@ -128,6 +128,7 @@ class NaNGuard(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._lowered()  # raises now, before training, when it cannot tell which rate to lower
+        _accumulation.refuse_unsupported(self.model, "NaNGuard")
         self.consecutive = 0
         self.stopped_reason = None
         self._good_steps = 0

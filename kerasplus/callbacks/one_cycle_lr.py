@@ -129,9 +129,7 @@ class OneCycleLR(ScheduleCallback):
         if self.total_steps is not None and self.params.get("steps") is None:
             fit_steps = None  # endless data: fit's length is the user's business
         else:
-            fit_steps = fit_total_steps(
-                self.params, self.epochs, self.steps_per_epoch, "OneCycleLR", optimizer
-            )
+            fit_steps = fit_total_steps(self.params, self.epochs, self.steps_per_epoch, "OneCycleLR", optimizer)
         total_steps = self.total_steps or fit_steps
         if fit_steps is not None and fit_steps > total_steps:
             warnings.warn(
