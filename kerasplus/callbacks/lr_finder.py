@@ -12,6 +12,7 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
+from kerasplus.callbacks import _model_snapshot
 from kerasplus.callbacks._schedule_callback import ScheduleCallback
 from kerasplus.schedules.exponential_sweep import ExponentialSweep
 
@@ -338,17 +339,8 @@ def lr_find(
             f"(received an uncompiled {type(model).__name__})."
         )
     dataset = _batches(x, y, batch_size, seed)
-    if not model.built:
-        first = next(iter(dataset))
-        model(first[0] if isinstance(first, tuple) else first)
-    optimizer = model.optimizer
-    if optimizer is None:
-        raise ValueError("lr_find needs a compiled model: call model.compile first.")
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    saved_model = [ops.convert_to_numpy(w) for w in model.variables]
-    saved_optimizer = [ops.convert_to_numpy(w) for w in optimizer.variables]
-    stop_training = model.stop_training
+    _model_snapshot.build_for(model, next(iter(dataset)))
+    snapshot = _model_snapshot.ModelSnapshot(model)
     try:
         model.fit(
             dataset,
@@ -359,9 +351,5 @@ def lr_find(
             verbose=verbose,
         )
     finally:
-        for variable, value in zip(model.variables, saved_model):
-            variable.assign(value)
-        for variable, value in zip(optimizer.variables, saved_optimizer):
-            variable.assign(value)
-        model.stop_training = stop_training
+        snapshot.restore()
     return finder.result
