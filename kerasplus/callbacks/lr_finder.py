@@ -12,7 +12,7 @@ from keras import ops
 
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _model_snapshot
+from kerasplus import _model_snapshot
 from kerasplus.callbacks._schedule_callback import ScheduleCallback
 from kerasplus.schedules.exponential_sweep import ExponentialSweep
 

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from kerasplus import _validation as v
-from kerasplus.callbacks import _model_snapshot
+from kerasplus import _model_snapshot
 
 MODES = ("power", "binsearch")
 _now = time.perf_counter  # the clock the trials are timed with
