@@ -133,7 +133,7 @@ class OneCycleLR(ScheduleCallback):
         total_steps = self.total_steps or fit_steps
         if fit_steps is not None and fit_steps > total_steps:
             warnings.warn(
-                f"OneCycleLR: fit runs {fit_steps} optimizer updates but the cycle "
+                f"OneCycleLR: fit runs {fit_steps} optimizer steps but the cycle "
                 f"has total_steps={total_steps}; past it the learning rate holds "
                 "at its final value (torch raises here).",
                 UserWarning,
