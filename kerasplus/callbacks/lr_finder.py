@@ -10,9 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasplus import _model_snapshot
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus import _model_snapshot
 from kerasplus.callbacks._schedule_callback import ScheduleCallback
 from kerasplus.schedules.exponential_sweep import ExponentialSweep
 

@@ -11,8 +11,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasplus import _validation as v
 from kerasplus import _model_snapshot
+from kerasplus import _validation as v
 
 MODES = ("power", "binsearch")
 _now = time.perf_counter  # the clock the trials are timed with
