@@ -180,6 +180,10 @@ def warmup_end(kwargs):
     return 2 * kwargs["warmup_steps"] + 10
 
 
+def swa_lr_end(kwargs):
+    return kwargs["start_step"] + (kwargs.get("anneal_epochs", 10) + 1) * kwargs["steps_per_epoch"]
+
+
 def function_of_steps(function, end):
     """A pure schedule function as an entry: calling it is constructing it."""
 
@@ -358,6 +362,17 @@ TABLE = [
         dict(max_lr=rate(), cycle_steps=count()),
         COSINE_RESTARTS_ARGS,
         values_work,
+    ),
+    schedule_entry(
+        schedules.SWALR,
+        dict(
+            before=wrapped_schedule(),
+            start_step=Arg(st.integers(0, 300), count().wild),
+            steps_per_epoch=count(),
+            swa_lr=rate(),
+        ),
+        dict(anneal_epochs=Arg(st.integers(0, 20), count().wild), anneal_strategy=choice("cos", "linear")),
+        swa_lr_end,
     ),
     Entry(schedules.Join, join_arguments(), {}, join_works),
     Entry(schedules.join, join_arguments(), {}, join_works),
