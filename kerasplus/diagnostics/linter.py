@@ -177,8 +177,8 @@ RULES = (
     Rule(
         "accumulation-under-tf-distribution",
         "error",
-        "an optimizer with gradient_accumulation_steps under a tf.distribute strategy (Keras 3.15 fails in its "
-        "first step: merge_call inside the accumulation's cond, keras-team/keras#20582)",
+        "an optimizer with gradient_accumulation_steps under a tf.distribute strategy other than OneDeviceStrategy "
+        "(Keras 3.15 fails in its first step: merge_call inside the accumulation's cond, keras-team/keras#20582)",
         "drop gradient_accumulation_steps=k and multiply the global batch size by k (the same update for a loss "
         "averaged over the batch), or train without the strategy",
     ),
@@ -618,7 +618,7 @@ def accumulation_under_distribution(model):
     import tensorflow as tf
 
     strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
-    if "_DefaultDistributionStrategy" in _class_names(strategy):
+    if _class_names(strategy) & {"_DefaultDistributionStrategy", "OneDeviceStrategy"}:  # these run it
         return None
     return _finding(
         "accumulation-under-tf-distribution",

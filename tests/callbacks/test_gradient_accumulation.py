@@ -229,9 +229,17 @@ def test_under_mirrored_strategy_the_callbacks_refuse_before_training_naming_the
         assert out[name + "_steps"] == 0  # refused before the first step
 
 
-def test_lint_finds_no_accumulation_problem_without_a_strategy():
+def test_lint_finds_no_accumulation_problem_without_a_strategy_or_under_one_device_strategy():
+    import tensorflow as tf
+
     model = mlp(k=2)
     assert [f.rule for f in lint(model)] == []
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        model = mlp(k=2)
+    assert [f.rule for f in lint(model)] == []
+    x, y = regression(40)
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[OneCycleLR(0.05), NaNGuard()])  # Keras runs it there
+    assert int(model.optimizer.iterations) == 5
 
 
 # ---------------------------------------------------------------- JAX and PyTorch
