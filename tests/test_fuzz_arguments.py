@@ -47,7 +47,7 @@ from kerasplus import (
     schedules,
     transfer,
 )
-from kerasplus.tuning import spaces
+from kerasplus.tuning import find_batch_size, spaces
 
 EXAMPLES = 64  # per entry; 18 entries give 1,152 cases
 
@@ -180,6 +180,10 @@ def warmup_end(kwargs):
     return 2 * kwargs["warmup_steps"] + 10
 
 
+def swa_lr_end(kwargs):
+    return kwargs["start_step"] + (kwargs.get("anneal_epochs", 10) + 1) * kwargs["steps_per_epoch"]
+
+
 def function_of_steps(function, end):
     """A pure schedule function as an entry: calling it is constructing it."""
 
@@ -229,6 +233,18 @@ lr_find_without_a_model.__wrapped__ = callbacks.lr_find
 
 def lr_find_checks(result, kwargs):
     raise AssertionError("lr_find(model=None, ...) must raise")
+
+
+def find_batch_size_without_a_model(**kwargs):
+    """`find_batch_size`'s argument checks run before it looks at the model."""
+    return find_batch_size(None, np.zeros((4, 1), "float32"), **kwargs)
+
+
+find_batch_size_without_a_model.__wrapped__ = find_batch_size
+
+
+def find_batch_size_checks(result, kwargs):
+    raise AssertionError("find_batch_size(model=None, ...) must raise")
 
 
 IMAGES = np.random.default_rng(0).random((2, 8, 8, 8)).astype("float32")  # 8x8 in either data format
@@ -314,7 +330,14 @@ def join_works(schedule, kwargs):
     schedule_works(schedule, max([0, *schedule.boundaries]) + 20)
 
 
-MIXING_ARGS = dict(num_classes=optional_count(), seed=seed(), data_format=choice("channels_last", "channels_first"))
+MIXING_ARGS = dict(
+    num_classes=optional_count(),
+    seed=seed(),
+    data_format=choice("channels_last", "channels_first"),
+    prob=fraction(),  # timm's options (issue 19)
+    mode=choice("elem", "pair", "batch"),
+    label_smoothing=fraction(),
+)
 
 TABLE = [
     # kerasplus.schedules (FiniteHorizonSchedule is an abstract base: its subclasses are here)
@@ -339,6 +362,17 @@ TABLE = [
         dict(max_lr=rate(), cycle_steps=count()),
         COSINE_RESTARTS_ARGS,
         values_work,
+    ),
+    schedule_entry(
+        schedules.SWALR,
+        dict(
+            before=wrapped_schedule(),
+            start_step=Arg(st.integers(0, 300), count().wild),
+            steps_per_epoch=count(),
+            swa_lr=rate(),
+        ),
+        dict(anneal_epochs=Arg(st.integers(0, 20), count().wild), anneal_strategy=choice("cos", "linear")),
+        swa_lr_end,
     ),
     Entry(schedules.Join, join_arguments(), {}, join_works),
     Entry(schedules.join, join_arguments(), {}, join_works),
@@ -431,6 +465,20 @@ TABLE = [
         lr_find_checks,
         expected_error=TypeError,  # model=None: "`model` must be a keras.Model"
     ),
+    Entry(
+        find_batch_size_without_a_model,
+        {},
+        dict(
+            mode=choice("power", "binsearch"),
+            init_val=count(),
+            max_batch_size=optional_count(),
+            max_trials=count(),
+            steps_per_trial=Arg(st.integers(2, 10), count().wild),
+            memory_limit=optional_count(),
+        ),
+        find_batch_size_checks,
+        expected_error=TypeError,  # model=None: "`model` must be a keras.Model"
+    ),
     # kerasplus.layers
     Entry(
         layers.Cutout,
@@ -461,11 +509,11 @@ TABLE = [
         layer_works,
     ),
     Entry(layers.Mixup, {}, dict(alpha=rate(), **MIXING_ARGS), layer_works),
-    Entry(layers.CutMix, {}, dict(alpha=rate(), **MIXING_ARGS), layer_works),
+    Entry(layers.CutMix, {}, dict(alpha=rate(), correct_lam=flag(), **MIXING_ARGS), layer_works),
     Entry(
         layers.MixupOrCutMix,
         {},
-        dict(mixup_alpha=rate(), cutmix_alpha=rate(), switch_prob=fraction(), **MIXING_ARGS),
+        dict(mixup_alpha=rate(), cutmix_alpha=rate(), switch_prob=fraction(), correct_lam=flag(), **MIXING_ARGS),
         layer_works,
     ),
 ]
@@ -783,7 +831,14 @@ def test_the_table_covers_every_public_schedule_lr_callback_and_layer():
     for name in layers.__all__:
         if name != "MixingLayer":  # the base of Mixup, CutMix and MixupOrCutMix, each fuzzed
             assert name in covered, name
-    for name in ("OneCycleLR", "CyclicLR", "WarmupLR", "LRFinder", "lr_find_without_a_model"):
+    for name in (
+        "OneCycleLR",
+        "CyclicLR",
+        "WarmupLR",
+        "LRFinder",
+        "lr_find_without_a_model",
+        "find_batch_size_without_a_model",
+    ):
         assert name in covered, name
     assert sum(entry.examples for entry in TABLE if entry.target.__module__.startswith(FIRST_TABLE)) >= 1000
     assert sum(entry.examples for entry in MORE) >= 1000

@@ -542,6 +542,33 @@ def remove_train_step(model) -> None:
     vars(model).pop("train_step", None)
 
 
+def _canary_gradient_accumulators():
+    optimizer = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
+    variable = keras.Variable([[1.0, 2.0]])
+    optimizer.build([variable])
+    accumulators = gradient_accumulators(optimizer)
+    require(len(accumulators) == 1, "Optimizer._accumulated_gradients holds one accumulator per trainable variable")
+    require(tuple(accumulators[0].shape) == (1, 2), "an accumulator has its variable's shape")
+    require(any(x is accumulators[0] for x in optimizer.variables), "the accumulators are optimizer variables")
+    require(
+        gradient_accumulators(keras.optimizers.SGD(0.1)) == [], "no accumulators without gradient_accumulation_steps"
+    )
+
+
+@fenced(
+    reason="NaNGuard checks the gradients a step adds to the accumulators: a step between updates changes no weight, "
+    "so a non-finite gradient there shows only in them",
+    waits_for="a public Optimizer accessor for its gradient accumulators (keras-team/keras)",
+    feature="NaNGuard skipping a non-finite step in the middle of a gradient accumulation",
+    canary=_canary_gradient_accumulators,
+)
+def gradient_accumulators(optimizer) -> list:
+    """The optimizer's gradient-accumulator Variables ([] without ``gradient_accumulation_steps``)."""
+    if not getattr(optimizer, "gradient_accumulation_steps", None):
+        return []
+    return [x for x in getattr(optimizer, "_accumulated_gradients", None) or [] if x is not None]
+
+
 # ---------------------------------------------------------------------------
 # Diagnostics, initializers, transfer, data, losses
 # ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ Python scalar, it is set from the same schedule before each step. When `fit` end
 
 from __future__ import annotations
 
+import warnings
 import weakref
 
 import keras
@@ -21,7 +22,7 @@ from keras import ops
 from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _train_functions
+from kerasplus.callbacks import _accumulation, _train_functions
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
@@ -53,8 +54,18 @@ def momentum_attribute(optimizer) -> str:
     )
 
 
-def fit_total_steps(params: dict, epochs=None, steps_per_epoch=None, who="callback") -> int:
-    """Optimizer steps `fit` will run, from explicit arguments or `fit`'s params."""
+def accumulation_steps(optimizer) -> int:
+    """The optimizer's ``gradient_accumulation_steps`` (1 without accumulation)."""
+    return int(getattr(optimizer, "gradient_accumulation_steps", None) or 1)
+
+
+def fit_total_steps(params: dict, epochs=None, steps_per_epoch=None, who="callback", optimizer=None) -> int:
+    """Optimizer updates `fit` will run, from explicit arguments or `fit`'s params.
+
+    `epochs` x `steps_per_epoch` counts batches, as `fit` does; with an `optimizer`
+    that accumulates gradients over k batches it is divided by k (one update per
+    k batches), with a warning when k does not divide it.
+    """
     epochs = epochs if epochs is not None else params.get("epochs")
     steps = steps_per_epoch if steps_per_epoch is not None else params.get("steps")
     if steps is None:
@@ -64,7 +75,17 @@ def fit_total_steps(params: dict, epochs=None, steps_per_epoch=None, who="callba
             "got no steps_per_epoch. Pass steps_per_epoch=... to fit, or "
             f"total_steps=... (or steps_per_epoch=...) to {who}."
         )
-    return int(epochs) * int(steps)
+    batches = int(epochs) * int(steps)
+    k = accumulation_steps(optimizer)
+    if k > 1 and batches % k:
+        warnings.warn(
+            f"{who}: fit runs {batches} batches but the optimizer has gradient_accumulation_steps={k}; "
+            f"the last {batches % k} batches are accumulated without an update in this fit, and the schedule "
+            f"covers the {batches // k} updates. Make the batches of a fit a multiple of {k}.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return max(batches // k, 1)
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")
@@ -74,10 +95,17 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
     What a callback installs, so a cycle starts where its `fit` starts (a second
     `fit` runs a new cycle) and a resumed `fit` (``initial_epoch > 0``)
     continues the curve. Serializable, so checkpoints saved mid-`fit` load.
+
+    With ``gradient_accumulation_steps=k`` Keras calls the schedule with its batch
+    count; the schedule then counts updates: ``schedule(step // k - first_step // k)``,
+    so update u (applied at batch ``u*k + k - 1`` when the fit starts on an update
+    boundary) gets the schedule's value at u, as torch's schedulers stepped once per
+    ``optimizer.step()`` do.
     """
 
-    def __init__(self, schedule, first_step: int = 0):
+    def __init__(self, schedule, first_step: int = 0, gradient_accumulation_steps: int = 1):
         self.schedule = schedule
+        self.gradient_accumulation_steps = int(gradient_accumulation_steps or 1)
         self._first_step = None
         self.first_step = first_step
 
@@ -106,9 +134,14 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def steps_since_start(self, step):
         """``step - first_step``, reading the first step as the traced step must (a Variable on TensorFlow)."""
         step = ops.convert_to_tensor(step)
+        k = self.gradient_accumulation_steps
         if self._first_step is None:
-            return step - self._first_step_value
-        return step - ops.cast(self._first_step, step.dtype)
+            first = ops.convert_to_tensor(self._first_step_value, step.dtype)
+        else:
+            first = ops.cast(self._first_step, step.dtype)
+        if k > 1:  # batches -> updates (Keras calls the schedule with its batch count)
+            return ops.floor_divide(step, k) - ops.floor_divide(first, k)
+        return step - first
 
     def __call__(self, step):
         return self.schedule(self.steps_since_start(step))
@@ -117,6 +150,7 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {
             "schedule": keras.saving.serialize_keras_object(self.schedule),
             "first_step": self.first_step,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
 
     @classmethod
@@ -188,6 +222,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._installed = False
         self._optimizer = None
         self.driven_optimizer()  # raises now, before training, when the model holds several optimizers
+        _accumulation.refuse_unsupported(self.model, type(self).__name__)
         # Nothing of this fit is installed before the first epoch begins, so
         # anything recorded now is left over from a fit an exception cut short.
         self._restore_originals()
@@ -239,6 +274,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         # usual `fit(..., callbacks=[OneCycleLR(...)])` in a loop) reuses them too.
         fingerprint = (
             type(self).__name__,
+            accumulation_steps(optimizer),
             _fingerprint(schedule),
             _fingerprint(momentum_fn) if self.cycle_momentum else None,
         )
@@ -247,7 +283,8 @@ class ScheduleCallback(keras.callbacks.Callback):
             started, momentum_scalar = kept
             started.first_step = first_step
         else:
-            started, momentum_scalar = StartedSchedule(schedule, first_step), None
+            started = StartedSchedule(schedule, first_step, accumulation_steps(optimizer))
+            momentum_scalar = None
         internal_keras.replace_learning_rate(optimizer, started)
         # A model saved mid-fit (ModelCheckpoint) then reloads an optimizer with the same
         # variables as the one that was saved (a float rate keeps its variable), so the

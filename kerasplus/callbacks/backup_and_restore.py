@@ -12,7 +12,13 @@ import keras
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus._internals import tensorflow as internal_tensorflow
-from kerasplus.callbacks import _background_write, _callback_state, _training_state, _worker_agreement
+from kerasplus.callbacks import (
+    _accumulation,
+    _background_write,
+    _callback_state,
+    _training_state,
+    _worker_agreement,
+)
 from kerasplus.callbacks._checkpoint_store import CheckpointStore
 from kerasplus.callbacks._data_position import DataCursor
 from kerasplus.callbacks._preemption import Preempted, SignalCatcher
@@ -249,6 +255,7 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         _worker_agreement.refuse_jax_multi_process()
+        _accumulation.refuse_unsupported(self.model, "BackupAndRestore")
         _background_write.drain(self.backup_dir)  # a write an earlier fit (perhaps crashed) left in flight
         epoch_iterator, callback_list = internal_keras.find_running_fit()
         self._cursor = DataCursor(epoch_iterator) if epoch_iterator is not None else None

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasplus import _model_snapshot
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._schedule_callback import ScheduleCallback
@@ -209,6 +210,17 @@ class LRFinder(ScheduleCallback):
         )
         self.result = None
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        steps = getattr(self.driven_optimizer(), "gradient_accumulation_steps", None)
+        if steps:
+            raise ValueError(
+                f"LRFinder: the optimizer has gradient_accumulation_steps={steps}; a range test records one loss "
+                "per batch at the rate of one update, which an update every few batches does not give. Run the "
+                f"range test with an optimizer without gradient_accumulation_steps and a batch size {steps} "
+                "times larger (the same updates for a loss averaged over the batch)."
+            )
+        super().on_train_begin(logs)
+
     def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
         self._lrs, self._losses, self._smoothed = [], [], []
         self._average, self._best, self._diverged = 0.0, math.inf, False
@@ -327,17 +339,8 @@ def lr_find(
             f"(received an uncompiled {type(model).__name__})."
         )
     dataset = _batches(x, y, batch_size, seed)
-    if not model.built:
-        first = next(iter(dataset))
-        model(first[0] if isinstance(first, tuple) else first)
-    optimizer = model.optimizer
-    if optimizer is None:
-        raise ValueError("lr_find needs a compiled model: call model.compile first.")
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    saved_model = [ops.convert_to_numpy(w) for w in model.variables]
-    saved_optimizer = [ops.convert_to_numpy(w) for w in optimizer.variables]
-    stop_training = model.stop_training
+    _model_snapshot.build_for(model, next(iter(dataset)))
+    snapshot = _model_snapshot.ModelSnapshot(model)
     try:
         model.fit(
             dataset,
@@ -348,9 +351,5 @@ def lr_find(
             verbose=verbose,
         )
     finally:
-        for variable, value in zip(model.variables, saved_model):
-            variable.assign(value)
-        for variable, value in zip(optimizer.variables, saved_optimizer):
-            variable.assign(value)
-        model.stop_training = stop_training
+        snapshot.restore()
     return finder.result

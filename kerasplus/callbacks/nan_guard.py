@@ -13,7 +13,7 @@ from keras import ops
 from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
-from kerasplus.callbacks import _train_functions
+from kerasplus.callbacks import _accumulation, _train_functions
 
 logger = logging.getLogger(__name__)
 # The train steps NaNGuard made: not a model's own step when found installed on it.
@@ -65,7 +65,8 @@ class NaNGuard(keras.callbacks.Callback):
             failure; 1 keeps it.
         check_weights: also check the trainable weights the step produced (the
             loss of a step is computed before its update, so weights can turn
-            non-finite first).
+            non-finite first) and, with ``gradient_accumulation_steps``, the
+            gradient accumulators (a step between updates writes only them).
         optimizer: the optimizer whose rate `lr_factor` lowers: one the model
             holds, or the name of its attribute (``"g_optimizer"``); None
             takes the model's only optimizer. With ``lr_factor < 1`` and
@@ -127,6 +128,7 @@ class NaNGuard(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._lowered()  # raises now, before training, when it cannot tell which rate to lower
+        _accumulation.refuse_unsupported(self.model, "NaNGuard")
         self.consecutive = 0
         self.stopped_reason = None
         self._good_steps = 0
@@ -268,12 +270,18 @@ def _mark_skipped(logs, finite):
 def guarded_train_step(model, train_step, check_weights):
     """`train_step` that keeps the state from before it when its loss or new weights are not finite."""
     backend = keras.backend.backend()
+    # Under gradient accumulation a step between updates writes only the accumulators: checked with the weights.
+    accumulators = internal_keras.gradient_accumulators(model.optimizer) if model.optimizer is not None else []
     if backend == "jax":
         import jax
 
+        held = [id(x) for x in accumulators]
+        accumulator_positions = [i for i, x in enumerate(model.optimizer.variables) if id(x) in held] if held else []
+
         def guarded(state, data):
             logs, new_state = train_step(state, data)
-            finite = _step_finite(logs, new_state[0] if check_weights else [])
+            checked = list(new_state[0]) + [new_state[2][i] for i in accumulator_positions] if check_weights else []
+            finite = _step_finite(logs, checked)
             kept = jax.tree_util.tree_map(lambda new, old: jax.numpy.where(finite, new, old), new_state, state)
             return _mark_skipped(logs, finite), kept
 
@@ -286,7 +294,7 @@ def guarded_train_step(model, train_step, check_weights):
             else:
                 before = [ops.copy(x.value) for x in variables]  # in-graph reads (tf.identity), before the step writes
             logs = train_step(data)
-            weights = [x.value for x in model.trainable_variables] if check_weights else []
+            weights = [x.value for x in model.trainable_variables + accumulators] if check_weights else []
             finite = _step_finite(logs, weights)
 
             def undo():

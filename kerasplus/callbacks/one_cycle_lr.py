@@ -35,11 +35,17 @@ class OneCycleLR(ScheduleCallback):
     Because the schedule depends only on `optimizer.iterations`, a run resumed
     from a checkpoint (with ``initial_epoch``) continues the same curve.
 
+    With an optimizer made with ``gradient_accumulation_steps=k`` the cycle
+    counts optimizer updates (one per k batches, as torch's scheduler stepped
+    after each ``optimizer.step()``): taken from `fit`, `total_steps` is
+    ``epochs * steps_per_epoch // k`` (a warning when k does not divide it);
+    a `total_steps` you give counts updates.
+
     Args:
         max_lr: peak learning rate, > 0.
         epochs: override what `fit` reports; each >= 1.
         steps_per_epoch: override what `fit` reports; each >= 1.
-        total_steps: length of the cycle in optimizer steps; overrides both.
+        total_steps: length of the cycle in optimizer updates; overrides both.
         pct_start: as `kerasplus.schedules.OneCycle`.
         anneal_strategy:
             as `kerasplus.schedules.OneCycle`.
@@ -123,7 +129,7 @@ class OneCycleLR(ScheduleCallback):
         if self.total_steps is not None and self.params.get("steps") is None:
             fit_steps = None  # endless data: fit's length is the user's business
         else:
-            fit_steps = fit_total_steps(self.params, self.epochs, self.steps_per_epoch, "OneCycleLR")
+            fit_steps = fit_total_steps(self.params, self.epochs, self.steps_per_epoch, "OneCycleLR", optimizer)
         total_steps = self.total_steps or fit_steps
         if fit_steps is not None and fit_steps > total_steps:
             warnings.warn(

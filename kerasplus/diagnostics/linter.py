@@ -128,7 +128,8 @@ RULES = (
         "mixing-with-label-smoothing",
         "warning",
         "Mixup/CutMix/MixupOrCutMix together with label_smoothing > 0 in the loss (targets softened twice)",
-        "set label_smoothing=0 in the loss when mixing labels",
+        "set label_smoothing=0 in the loss when mixing labels (a mixing layer's own label_smoothing, timm's "
+        "mixup_target, alone is fine)",
     ),
     Rule(
         "batchnorm-small-batch",
@@ -172,6 +173,14 @@ RULES = (
         "MirroredStrategy with more than one replica and jit_compile=True or steps_per_execution > 1 "
         "(InvalidArgumentError on Keras 3.15)",
         "compile with jit_compile=False and steps_per_execution=1 under MirroredStrategy",
+    ),
+    Rule(
+        "accumulation-under-tf-distribution",
+        "error",
+        "an optimizer with gradient_accumulation_steps under a tf.distribute strategy other than OneDeviceStrategy "
+        "(Keras 3.15 fails in its first step: merge_call inside the accumulation's cond, keras-team/keras#20582)",
+        "drop gradient_accumulation_steps=k and multiply the global batch size by k (the same update for a loss "
+        "averaged over the batch), or train without the strategy",
     ),
 )
 """The technique compatibility matrix: every `Rule` that `lint` checks, a tuple.
@@ -430,6 +439,18 @@ def _check_mixing_with_smoothing(model, loss_infos, augmentation):
     smoothing = [info for info in loss_infos if info is not None and info.label_smoothing > 0]
     if not (mixing and smoothing):
         return []
+    own = [layer for layer in mixing if float(getattr(layer, "label_smoothing", 0.0) or 0.0) > 0]
+    if own:  # timm's mixup_target smoothing in the layer, and the loss's on top
+        return [
+            _finding(
+                "mixing-with-label-smoothing",
+                f"{type(own[0]).__name__} smooths its mixed targets with its own "
+                f"label_smoothing={float(own[0].label_smoothing):g} and {smoothing[0].name} adds "
+                f"label_smoothing={smoothing[0].label_smoothing:g}: the targets are smoothed twice.",
+                f"keep one: label_smoothing=0 in the loss (the layer's smoothing is timm's mixup_target), "
+                f"or label_smoothing=0 in {type(own[0]).__name__}",
+            )
+        ]
     return [
         _finding(
             "mixing-with-label-smoothing",
@@ -586,6 +607,34 @@ def _replicas(model):
     return strategy, int(getattr(strategy, "num_replicas_in_sync", 1) or 1)
 
 
+def accumulation_under_distribution(model):
+    """The finding when the model's optimizer accumulates gradients under a tf.distribute strategy, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    optimizer = _inner_optimizer(model)
+    steps = getattr(optimizer, "gradient_accumulation_steps", None)
+    if not steps:
+        return None
+    import tensorflow as tf
+
+    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    if _class_names(strategy) & {"_DefaultDistributionStrategy", "OneDeviceStrategy"}:  # these run it
+        return None
+    return _finding(
+        "accumulation-under-tf-distribution",
+        f"the optimizer has gradient_accumulation_steps={steps} under {type(strategy).__name__}; Keras 3.15's "
+        "accumulating optimizer fails in the first step there (merge_call called inside the cond that chooses "
+        "between accumulating and updating, keras-team/keras#20582).",
+        f"drop gradient_accumulation_steps={steps} and multiply the global batch size by {steps} (the same "
+        "update for a loss averaged over the batch), or train without the strategy",
+    )
+
+
+def _check_accumulation(model):
+    finding = accumulation_under_distribution(model)
+    return [] if finding is None else [finding]
+
+
 def _check_mirrored(model, strategy, replicas):
     if replicas <= 1 or "MirroredStrategy" not in _class_names(strategy) or not model.compiled:
         return []
@@ -668,6 +717,7 @@ def lint(
         + _check_relu_glorot(model)
         + _check_l2_with_weight_decay(model)
         + _check_mirrored(model, strategy, replicas)
+        + _check_accumulation(model)
     )
     return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))
 

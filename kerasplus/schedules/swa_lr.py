@@ -64,7 +64,9 @@ class SWALR(keras.optimizers.schedules.LearningRateSchedule):
         if isinstance(before, keras.optimizers.schedules.LearningRateSchedule):
             self.before = before
         elif isinstance(before, bool) or not isinstance(before, (int, float)):
-            raise TypeError(f"before must be a float rate or a keras LearningRateSchedule; received before={before!r}.")
+            raise TypeError(
+                f"`before` must be a float rate or a keras LearningRateSchedule; received before={before!r}."
+            )
         else:
             self.before = v.check_float32_non_negative("before", before)
         self.start_step = v.check_int("start_step", start_step, minimum=0, maximum=v.MAX_STEPS)

@@ -685,6 +685,47 @@ def _():
 # ----------------------------------------------------------------- tuning, quantization
 
 
+@component("callbacks under gradient_accumulation_steps=2 (OneCycleLR per update, NaNGuard's accumulators)")
+def _():
+    model, x, y = rate_probe(12, keras.optimizers.SGD(1.0, gradient_accumulation_steps=2))
+    model.fit(
+        x,
+        y,
+        batch_size=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kerasplus.callbacks.OneCycleLR(0.4, cycle_momentum=False)],
+    )
+    rates = numbers(applied_rates(model) * 2)  # update u's rate, written into batches 2u and 2u + 1
+    xs, ys = batch(16, classes=3)
+    xs[4:8] = np.inf  # batch 1 (of 4): the first of an accumulation
+    net = mlp(seed=1)
+    net.compile(
+        keras.optimizers.Adam(0.01, gradient_accumulation_steps=2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    guard = kerasplus.callbacks.NaNGuard()
+    net.fit(xs, ys, batch_size=4, shuffle=False, verbose=0, callbacks=[guard])
+    accumulators = [v for v in net.optimizer.variables if "gradient_accumulator" in v.path]
+    return {"rates": rates, "failures": guard.failures, "accumulated": [numbers(v) for v in accumulators]}
+
+
+@component("tuning.find_batch_size (memory_limit; state restored)")
+def _():
+    x, y = batch(64)
+    model = mlp(seed=2)
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x[:8], y[:8], batch_size=4, verbose=0)
+    before = [ops.convert_to_numpy(v).copy() for v in model.variables + model.optimizer.variables]
+    limit = kerasplus.tuning.estimated_training_bytes(model, 20)
+    result = kerasplus.tuning.find_batch_size(
+        model, x, y, mode="binsearch", init_val=16, memory_limit=limit, steps_per_trial=2
+    )
+    after = [ops.convert_to_numpy(v) for v in model.variables + model.optimizer.variables]
+    restored = all(np.array_equal(a, b) for a, b in zip(before, after))
+    return {"max": result.max_batch_size, "tried": [t.batch_size for t in result.trials], "restored": restored}
+
+
 @component("tuning.search (tiny)")
 def _():
     x, y = batch(48)

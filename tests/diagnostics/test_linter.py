@@ -362,3 +362,18 @@ def test_an_output_is_named_by_its_layer_not_its_tensor(build):
     found = lint(model)
     assert rules(found) == ["probabilities-with-from-logits"]
     assert expected in found[0].message and "keras_tensor" not in found[0].message
+
+
+# ------------------------------------------------ timm's label_smoothing in the mixing layer
+@pytest.mark.parametrize("layer", [Mixup(0.2, num_classes=3, label_smoothing=0.1), CutMix(1.0, label_smoothing=0.1)])
+def test_mixing_layer_smoothing_plus_loss_smoothing_is_double_smoothing(layer):
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+    found = lint(classifier(loss=loss), augmentation=[layer])
+    assert rules(found) == ["mixing-with-label-smoothing"]
+    assert "its own label_smoothing=0.1" in found[0].message and "smoothed twice" in found[0].message
+    assert "label_smoothing=0 in the loss" in found[0].fix
+
+
+def test_a_mixing_layers_own_label_smoothing_alone_is_fine():
+    layer = Mixup(0.2, num_classes=3, label_smoothing=0.1)
+    assert lint(classifier(loss=keras.losses.CategoricalCrossentropy()), augmentation=[layer]) == []
