@@ -1,25 +1,32 @@
-"""`fit` time with checkpoints every 50 steps on a ResNet50-sized model, against bare `fit` and other checkpointers.
+"""Whole-`fit` time with a checkpoint every 50 steps on a ResNet50-sized model, against bare `fit` and Keras's checkpointers.
 
-Variants, all in this one process, one model, order rotated each repeat. `--model`:
+All variants run in this one process, on one model (compiled once, trained on
+across runs), interleaved: each repeat runs every variant once, in an order
+rotated by one each repeat, so a change of the machine's load falls on all of
+them alike. `--model`:
   resnet50  keras.applications.ResNet50(weights=None), 32x32 inputs, 10 classes: 23.6M parameters
-            (Adam: ~71M floats of state); a step is slow on 2 CPU cores, so saves are a small part of a fit
+            (Adam: ~71M floats, 283 MB of state per checkpoint)
   mlp       Dense 1024 -> 4096 -> 4096 -> 512 -> 10 (relu): 23.1M parameters, Adam; the same state to save
-            with a step ~10x shorter, where saving every 50 steps really shows in the fit time
+            with a step ~10x shorter, where a save every 50 steps really shows in the fit time
 Variants; every run is one `fit` of `--steps` steps of batch `--batch` on random
 data, the first (tracing) run excluded:
   bare          no callback (the anchor)
   ours          kerasplus BackupAndRestore(save_freq=50), async_save=True (the default)
   ours-sync     the same with async_save=False
   keras         keras.callbacks.BackupAndRestore(save_freq=50)
-  orbax         keras.callbacks.OrbaxCheckpoint(save_freq=50, save_on_background=True), if orbax-checkpoint
-                is installed (it runs on the TensorFlow backend: the state is handed to it as numpy)
+  orbax         keras.callbacks.OrbaxCheckpoint(save_freq=50, save_on_background=True), when
+                orbax-checkpoint is importable (on TensorFlow and torch Keras hands it numpy)
 
-Each checkpointer's `fit` includes waiting for its last write (ours and Orbax
-wait at `on_train_end`). Ratios are medians over repeats of the ratio within one
-repeat. "blocked ms/save" is the time our callback holds the training thread
-per save (snapshot to host numpy; with async_save=False, the whole write).
+Every checkpointer's `fit` includes waiting for its last write (ours and Orbax
+wait at `on_train_end`; Keras's BackupAndRestore writes in the training
+thread). The default 220 steps make 4 saves (steps 50, 100, 150, 200), the last
+one with 20 steps of training left to overlap its write. Ratios are medians
+over repeats of the ratio within one repeat. "held ms/save" is the time our
+callback holds the training thread per save (the snapshot; with
+async_save=False, the whole write).
 
-Run: python benchmarks/checkpoint_overhead.py [--model resnet50|mlp] [--repeats 3] [--steps 150] [--batch 16]
+Run: python benchmarks/checkpoint_overhead.py [--backend tensorflow|jax|torch] [--model resnet50|mlp]
+     [--repeats 3] [--steps 220] [--batch 16] [--variants bare,ours,...] [--per-save-only]
 """
 
 import argparse
@@ -30,6 +37,26 @@ import sys
 import tempfile
 import time
 
+VARIANTS = ("bare", "ours", "ours-sync", "keras", "orbax")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--backend", choices=["tensorflow", "jax", "torch"], default=None, help="default: KERAS_BACKEND"
+    )
+    parser.add_argument("--model", choices=["resnet50", "mlp"], default="resnet50")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=220)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ",".join(VARIANTS))
+    parser.add_argument("--per-save-only", action="store_true", help="only time single saves (no fit rows)")
+    return parser.parse_args(argv)
+
+
+ARGS = parse_args()
+if ARGS.backend:
+    os.environ["KERAS_BACKEND"] = ARGS.backend  # before keras is imported
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -55,12 +82,15 @@ class TimedBackup(BackupAndRestore):
             TimedBackup.blocked[self.async_save].append(time.perf_counter() - start)
 
 
-def orbax_available():
+def orbax_version():
+    """orbax-checkpoint's version, or None when it is not importable."""
     try:
+        from importlib.metadata import version
+
         import orbax.checkpoint  # noqa: F401
     except ImportError:
-        return False
-    return True
+        return None
+    return version("orbax-checkpoint")
 
 
 def make_callback(name, directory):
@@ -75,6 +105,15 @@ def make_callback(name, directory):
     if name == "orbax":
         return [keras.callbacks.OrbaxCheckpoint(directory, save_freq=SAVE_FREQ, save_on_background=True)]
     raise ValueError(name)
+
+
+def orbax_state(model):
+    """The state tree as keras.callbacks.OrbaxCheckpoint hands it to Orbax (numpy, scalars as numbers, off JAX)."""
+    if keras.backend.backend() == "jax":
+        return model.get_state_tree()
+    return keras.tree.map_structure(
+        lambda a: a.item() if np.ndim(a) == 0 else a, model.get_state_tree(value_format="numpy_array")
+    )
 
 
 def per_save(model, repeats):
@@ -95,7 +134,7 @@ def per_save(model, repeats):
     try:
         for _ in range(repeats):
             start = time.perf_counter()
-            arrays, meta = _training_state.assemble(model, 0, 1, None, {})
+            arrays, meta = _training_state.assemble(model, 0, 1, None, {}, defer_host_copy=True)  # as async_save
             arrays = _background_write.snapshot(arrays)
             snapshot = time.perf_counter()
             store.write(arrays, meta)
@@ -104,15 +143,12 @@ def per_save(model, repeats):
             model.save_weights(os.path.join(root, "keras.weights.h5"))  # what keras.callbacks.BackupAndRestore does
             elapsed = time.perf_counter() - start
             record("keras save_weights", elapsed, elapsed)
-            if orbax_available():
+            if orbax_version():
                 from orbax.checkpoint.experimental import v1 as ocp  # what keras's OrbaxCheckpoint uses
 
                 path = os.path.join(root, f"orbax-{len(results['ours'])}")
                 start = time.perf_counter()
-                state = keras.tree.map_structure(  # as OrbaxCheckpoint does on TensorFlow: scalars as Python numbers
-                    lambda a: a.item() if np.ndim(a) == 0 else a, model.get_state_tree(value_format="numpy_array")
-                )
-                future = ocp.save_pytree_async(path, state)
+                future = ocp.save_pytree_async(path, orbax_state(model))
                 blocked = time.perf_counter() - start
                 future.result()
                 record("orbax save_pytree_async", blocked, time.perf_counter() - start)
@@ -135,15 +171,10 @@ def build_model(name):
     return keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")]), (1024,)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--per-save-only", action="store_true", help="only time single saves (no fit rows)")
-    parser.add_argument("--model", choices=["resnet50", "mlp"], default="resnet50")
-    args = parser.parse_args()
-    print_header("checkpoint_overhead.py: fit with a checkpoint every 50 steps vs bare fit, ResNet50-sized")
+def main(args):
+    print_header("checkpoint_overhead.py: whole fit with a checkpoint every 50 steps vs bare fit, ResNet50-sized")
+    version = orbax_version()
+    print(f"# orbax-checkpoint {version or 'not installed (no orbax rows)'}")
     load = os.getloadavg()
     keras.utils.set_random_seed(0)
     model, shape = build_model(args.model)
@@ -152,10 +183,14 @@ def main():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, *shape)).astype("float32")
     y = rng.integers(0, 10, size=(n,))
-    variants = ["bare", "ours", "ours-sync", "keras"] + (["orbax"] if orbax_available() else [])
+    variants = [name for name in args.variants.split(",") if name != "orbax" or version]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     print(
-        f"# model={args.model} params={model.count_params()} steps={args.steps} batch={args.batch} save_freq={SAVE_FREQ} "
-        f"repeats={args.repeats} variants={variants} loadavg(1,5,15)={load[0]:.1f},{load[1]:.1f},{load[2]:.1f}"
+        f"# model={args.model} params={model.count_params()} steps={args.steps} batch={args.batch} "
+        f"save_freq={SAVE_FREQ} repeats={args.repeats} variants={variants} "
+        f"loadavg(1,5,15)={load[0]:.1f},{load[1]:.1f},{load[2]:.1f}"
     )
     if args.per_save_only:
         model.fit(x[: args.batch], y[: args.batch], batch_size=args.batch, verbose=0)
@@ -173,6 +208,7 @@ def main():
         shutil.rmtree(directory, ignore_errors=True)
         return elapsed
 
+    started = time.perf_counter()
     try:
         run("bare")  # tracing
         times = {name: [] for name in variants}
@@ -183,28 +219,33 @@ def main():
                 print(f"# repeat {repeat} {name:<10} {times[name][-1]:7.2f} s", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"# loadavg(1,5,15) at the end={','.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(
+        f"# loadavg(1,5,15) at the end={','.join(f'{v:.1f}' for v in os.getloadavg())}; "
+        f"fit rows took {time.perf_counter() - started:.0f} s"
+    )
     print("# ours/anchor: median fit seconds; ratio: median of per-repeat ratios (lower is better)")
-    print(f"{'name':<44}{'ours':>9}{'anchor':>9}{'ratio':>8}")
+    print(f"{'name':<48}{'ours':>9}{'anchor':>9}{'ratio':>8}")
 
     def row(label, mine, anchor):
+        if mine not in times or anchor not in times:
+            return
         ratio = statistics.median(a / b for a, b in zip(times[mine], times[anchor]))
-        print(f"{label:<44}{statistics.median(times[mine]):9.2f}{statistics.median(times[anchor]):9.2f}{ratio:8.3f}")
+        print(f"{label:<48}{statistics.median(times[mine]):9.2f}{statistics.median(times[anchor]):9.2f}{ratio:8.3f}")
 
     row("fit s: ours (async) / bare fit", "ours", "bare")
+    row("fit s: ours (async) / keras OrbaxCheckpoint", "ours", "orbax")
     row("fit s: ours (async) / keras BackupAndRestore", "ours", "keras")
-    if "orbax" in times:
-        row("fit s: ours (async) / keras OrbaxCheckpoint", "ours", "orbax")
-        row("fit s: orbax / bare fit", "orbax", "bare")
     row("fit s: ours (async_save=False) / bare fit", "ours-sync", "bare")
+    row("fit s: keras OrbaxCheckpoint / bare fit", "orbax", "bare")
     row("fit s: keras BackupAndRestore / bare fit", "keras", "bare")
-    per_save(model, args.repeats)
     for asynchronous, blocked in TimedBackup.blocked.items():
-        print(
-            f"# ours (async_save={asynchronous}) held the training thread {1000 * statistics.median(blocked):.0f} "
-            f"ms per save (median of {len(blocked)}; the last save's wait at on_train_end not included)"
-        )
+        if blocked:
+            print(
+                f"# ours (async_save={asynchronous}) held the training thread {1000 * statistics.median(blocked):.0f} "
+                f"ms per save (median of {len(blocked)}; the last save's wait at on_train_end not included)"
+            )
+    per_save(model, args.repeats)
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

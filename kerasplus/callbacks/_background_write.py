@@ -24,15 +24,22 @@ import weakref
 
 import numpy as np
 
+from kerasplus.callbacks._training_state import HostCopyLater
+
 _writers = weakref.WeakSet()
 _writers_lock = threading.Lock()
 
 
 def snapshot(arrays: dict) -> dict:
-    """`arrays` with every array that may share memory with a live variable (a torch view) copied."""
+    """`arrays` with every array that may share memory with a live variable (a torch view) copied.
+
+    An immutable TensorFlow read (`_training_state.HostCopyLater`) is kept as
+    it is: the write copies it to host memory, in the background thread.
+    """
     return {
         name: value
-        if isinstance(value, np.ndarray) and value.flags.owndata and value.flags.c_contiguous
+        if isinstance(value, HostCopyLater)
+        or (isinstance(value, np.ndarray) and value.flags.owndata and value.flags.c_contiguous)
         else np.array(value, order="C", copy=True)
         for name, value in arrays.items()
     }

@@ -115,7 +115,9 @@ def optimizer_targets(model) -> dict:
     return targets
 
 
-def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batch_size=None) -> tuple[dict, dict]:
+def assemble(
+    model, epoch: int, step: int, position, callbacks, steps=None, batch_size=None, defer_host_copy: bool = False
+) -> tuple[dict, dict]:
     """``(arrays, meta)`` of the training state now; raises `NonFiniteWeights` first if a weight is not finite.
 
     Args:
@@ -126,14 +128,19 @@ def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batc
         callbacks: ``{state key: callback}``, the stateful callbacks whose state it holds.
         steps: the steps per epoch and the batch size of this fit (None if unknown).
         batch_size: the steps per epoch and the batch size of this fit (None if unknown).
+        defer_host_copy: on TensorFlow outside a distribution strategy, hold each variable as a
+            `HostCopyLater` (an immutable read, taken in microseconds) instead of copying it to numpy
+            now; the copy is made where the arrays are written (the background thread of an
+            asynchronous save).
     """
     targets = optimizer_targets(model)
     groups = variable_groups(model)
+    defer = defer_host_copy and _can_read_later()
     arrays, described = {}, {}
     for group, variables in groups.items():
         described[group] = []
         for i, variable in enumerate(variables):
-            value = _to_numpy(variable)
+            value = _read_later(variable) if defer else _to_numpy(variable)
             arrays[f"{group}/{i}"] = value
             described[group].append([variable.path, list(value.shape), str(value.dtype)])
     for i, variable in enumerate(groups["model"]):
@@ -159,6 +166,8 @@ def assemble(model, epoch: int, step: int, position, callbacks, steps=None, batc
 
 
 def _finite(value) -> bool:
+    if isinstance(value, HostCopyLater):  # checked where the tensor is, without a host copy
+        return not np.issubdtype(value.dtype, np.inexact) or bool(keras.ops.all(keras.ops.isfinite(value.tensor)))
     return not np.issubdtype(value.dtype, np.inexact) or bool(np.all(np.isfinite(value)))
 
 
@@ -482,3 +491,43 @@ def _to_numpy(variable):
     if keras.backend.backend() == "tensorflow" and hasattr(value, "numpy"):  # also MirroredVariable
         return np.asarray(value.numpy())
     return keras.ops.convert_to_numpy(value)  # torch: detached (a parameter requires grad)
+
+
+class HostCopyLater:
+    """A TensorFlow variable's value read at the step, copied to host numpy only when written.
+
+    A `tf.Variable` read is an immutable tensor: a later `assign` of the
+    variable writes a new buffer while a read still holds the old one
+    (copy-on-write), so the value is the step's even if it is copied to numpy
+    after training went on. ``np.asarray`` makes the copy.
+    """
+
+    __slots__ = ("tensor", "shape", "dtype")
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+        self.shape = tuple(tensor.shape.as_list())
+        self.dtype = np.dtype(tensor.dtype.as_numpy_dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        value = np.asarray(self.tensor.numpy())
+        return value if dtype is None else value.astype(dtype, copy=False)
+
+
+def _can_read_later() -> bool:
+    """Whether `HostCopyLater` applies: TensorFlow's own variables (a distributed one is read as before)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.distribute.has_strategy()
+
+
+def _read_later(variable):
+    """The variable's value now, as a `HostCopyLater` (a plain tf.Variable) or numpy (anything else)."""
+    import tensorflow as tf
+
+    value = variable.value
+    if isinstance(value, tf.Variable) and not isinstance(value, tf.distribute.DistributedValues):
+        return HostCopyLater(value.read_value())
+    return _to_numpy(variable)

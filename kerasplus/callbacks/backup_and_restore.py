@@ -598,7 +598,9 @@ class BackupAndRestore(keras.callbacks.Callback):
     def _save(self, epoch, step, replace=None):
         """Writes a checkpoint (or rewrites `replace`); returns its path, or None when the weights are not finite.
 
-        The state is copied to host memory here; the file is written by
+        The state is read here (on TensorFlow with `async_save`, as immutable
+        tensor reads that the background thread copies to host memory;
+        otherwise copied to host memory here); the file is written by
         `self._writer` (in the background with `async_save`), after the
         previous write is done (a failed one raises here).
         """
@@ -613,6 +615,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                 self._stateful,
                 steps=self.params.get("steps"),
                 batch_size=self._batch_size(),
+                defer_host_copy=self.async_save,
             )
         except _training_state.NonFiniteWeights as error:
             warnings.warn(

@@ -1134,6 +1134,26 @@ def test_async_checkpoints_equal_sync_ones_and_the_weights_at_their_step(tmp_pat
             np.testing.assert_array_equal(saved[k].arrays[f"model/{i}"], w)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the deferred host copy is TensorFlow's")
+def test_an_asynchronous_save_copies_the_variables_to_host_in_the_writer_thread_only(tmp_path, monkeypatch):
+    import threading
+
+    from kerasplus.callbacks import _training_state
+
+    real_array, copied_in = _training_state.HostCopyLater.__array__, []
+
+    def recording_array(self, dtype=None, copy=None):
+        copied_in.append(threading.current_thread().name)
+        return real_array(self, dtype, copy)
+
+    monkeypatch.setattr(_training_state.HostCopyLater, "__array__", recording_array)
+    model = make_model()
+    fit(model, [BackupAndRestore(tmp_path, save_freq=5, delete_checkpoint=False)], epochs=1)  # 10 steps: 2 saves
+    every = len(model.variables) + len(model.optimizer.variables)
+    assert len(copied_in) >= 2 * every  # each save's variables (the metrics' too) ...
+    assert set(copied_in) == {"kerasplus-checkpoint-write"}  # ... copied to numpy off the training thread
+
+
 def test_at_most_one_write_is_in_flight(tmp_path, monkeypatch):
     import threading
 
