@@ -421,12 +421,20 @@ def sequence():
         y[row] = np.nan
         return x, y
 
+    # Run eagerly as the applications are: tracing LSTM + GRU costs ~8 s per fit on 2 CPU cores, more
+    # than the few steps a cell runs (every cell recompiles, so every cell would trace again).
     def recompile(model, optimizer):
-        model.compile(optimizer or _sgd(), "binary_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer or _sgd(), "binary_crossentropy", metrics=["accuracy"], run_eagerly=True)
 
     recompile(model, None)
     return Spec(
-        "sequence", model, data, recompile, ("Embedding", "LSTM", "GRU", "Conv1D", "recurrent", "int"), poison=poison
+        "sequence",
+        model,
+        data,
+        recompile,
+        ("Embedding", "LSTM", "GRU", "Conv1D", "recurrent", "int"),
+        poison=poison,
+        eager=True,
     )
 
 
