@@ -214,6 +214,8 @@ def test_swa_without_swa_lr_needs_no_optimizer_on_the_gan_and_with_one_asks_for_
     with pytest.raises(ValueError, match=r"holds 3 optimizers.*optimizer='d_optimizer'"):
         model.fit(digits(4), batch_size=4, epochs=2, verbose=0,
                   callbacks=[kerasplus.callbacks.StochasticWeightAveraging(swa_start=1, swa_lr=0.01)])  # fmt: skip
-    swa = kerasplus.callbacks.StochasticWeightAveraging(swa_start=1, swa_lr=0.01, anneal_epochs=0, optimizer="d_optimizer")
+    swa = kerasplus.callbacks.StochasticWeightAveraging(
+        swa_start=1, swa_lr=0.01, anneal_epochs=0, optimizer="d_optimizer"
+    )
     model.fit(digits(4), batch_size=4, epochs=2, verbose=0, callbacks=[swa])
     assert swa.averaged_epochs == 1

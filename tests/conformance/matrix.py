@@ -109,7 +109,7 @@ SHORT = {"EXACT": "exact", "WORKS": "works", "SILENT": "**SILENT**", "CRASH": "*
 def reason(detail: str, limit: int = 110) -> str:
     """A refusal's message, shortened for a table cell: its first sentence, cut at a word."""
     text = re.sub(r"^\w+Error: ", "", detail).replace("|", "/").replace("\n", " ")
-    text = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0].rstrip(".;")
+    text = re.split(r"(?<=\.)\s(?=[A-Z])", text, maxsplit=1)[0].rstrip(".")
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0] + " …"
     return text
