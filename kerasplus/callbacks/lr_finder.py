@@ -245,6 +245,7 @@ class LRFinder(ScheduleCallback):
         count = batch - self._last_batch
         loss = ((batch + 1) * mean - (self._last_batch + 1) * self._last_mean) / count
         self._last_batch, self._last_mean = batch, mean
+        internal_keras.sync_training_state(self.model)  # JAX: fit holds the step count outside the variable
         iterations = int(ops.convert_to_numpy(internal_keras.schedule_step(self.driven_optimizer())))
         step = iterations - 1 - self.first_step  # the sweep step just applied
         if not math.isfinite(loss):
