@@ -128,6 +128,13 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+def check_name(name: str, value: Any) -> str:
+    """A non-empty string (a logs key, an attribute name)."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"`{name}` must be a non-empty string; {_received(name, value)}.")
+    return value
+
+
 def check_less(name_a: str, a: float, name_b: str, b: float) -> None:
     """`a < b` for two already-checked numbers."""
     if not a < b:

@@ -109,6 +109,11 @@ def optimizer_choice():
     )
 
 
+def logs_key():
+    """A key of fit's logs (LRFinder's `monitor`)."""
+    return Arg(st.sampled_from(["loss", "d_loss", "val_loss"]), st.sampled_from(["", 3, None, ["loss"]]))
+
+
 def seed():
     return Arg(st.one_of(st.none(), st.integers(0, 1000)), st.one_of(st.integers(-(2**64), 2**64), GARBAGE))
 
@@ -447,6 +452,7 @@ TABLE = [
             diverge_threshold=rate(),
             optimizer=optimizer_choice(),
             override_schedule=flag(),
+            monitor=logs_key(),
         ),
         fitted_schedules_work,
     ),
@@ -461,6 +467,8 @@ TABLE = [
             beta=fraction(),
             diverge_threshold=rate(),
             seed=seed(),
+            optimizer=optimizer_choice(),
+            monitor=logs_key(),
         ),  # fmt: skip
         lr_find_checks,
         expected_error=TypeError,  # model=None: "`model` must be a keras.Model"
@@ -958,6 +966,7 @@ THIRD = [
             anneal_epochs=Arg(st.integers(0, 20), count().wild),
             anneal_strategy=choice("cos", "linear"),
             bn_batch_size=Arg(st.integers(1, 64), count().wild),
+            optimizer=optimizer_choice(),
         ),
         swa_works,
         examples=20,

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasplus import _model_snapshot
+from kerasplus import _model_snapshot, _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._schedule_callback import ScheduleCallback
@@ -185,6 +185,10 @@ class LRFinder(ScheduleCallback):
             for this `fit` on purpose; False (the default) raises at the
             start of `fit` with `kerasplus.diagnostics.lint`'s
             ``lr-callback-over-schedule`` message.
+        monitor: the key of the batch logs holding the loss to record
+            (``"d_loss"`` for the discriminator of the Keras guide's GAN, whose
+            `train_step` logs no ``loss``). A model compiled without a loss is
+            refused at the start of `fit` while `monitor` is ``"loss"``.
 
     Example:
 
@@ -201,14 +205,21 @@ class LRFinder(ScheduleCallback):
         diverge_threshold: float = 4.0,
         optimizer: keras.optimizers.Optimizer | str | None = None,
         override_schedule: bool = False,
+        monitor: str = "loss",
     ) -> None:
         super().__init__(cycle_momentum=False, optimizer=optimizer, override_schedule=override_schedule)
         self.schedule = ExponentialSweep(start_lr, end_lr, num_steps)
+        self.monitor = v.check_name("monitor", monitor)
         self.beta = v.check_range("beta", beta, 0.0, 1.0, high_inclusive=False)
         self.diverge_threshold = v.check_range(
             "diverge_threshold", diverge_threshold, 1.0, math.inf, low_inclusive=False
         )
         self.result = None
+
+    def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
+        self._lrs, self._losses, self._smoothed = [], [], []
+        self._average, self._best, self._diverged = 0.0, math.inf, False
+        return self.schedule, None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         steps = getattr(self.driven_optimizer(), "gradient_accumulation_steps", None)
@@ -220,21 +231,29 @@ class LRFinder(ScheduleCallback):
                 "times larger (the same updates for a loss averaged over the batch)."
             )
         super().on_train_begin(logs)
-
-    def make_schedules(self, optimizer: keras.optimizers.Optimizer) -> tuple:
-        self._lrs, self._losses, self._smoothed = [], [], []
-        self._average, self._best, self._diverged = 0.0, math.inf, False
-        return self.schedule, None
+        if self.monitor == "loss" and getattr(self.model, "loss", None) is None:
+            raise ValueError(
+                f"LRFinder: model {self.model.name!r} ({type(self.model).__name__}) was compiled without a loss, so "
+                "its own train_step logs its losses under its own names and LRFinder cannot read logs['loss']; "
+                "pass monitor='<the logged loss of the driven optimizer>' (monitor='d_loss' with "
+                "optimizer='d_optimizer' for the Keras guide's GAN)."
+            )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_begin(epoch, logs)
         self._last_batch, self._last_mean = -1, 0.0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        mean = float(logs["loss"])
+        if self.monitor not in (logs or {}):
+            raise ValueError(
+                f"LRFinder: the batch logs of model {self.model.name!r} hold no {self.monitor!r} "
+                f"(they hold {sorted(logs or {})}); pass monitor= one of those."
+            )
+        mean = float(logs[self.monitor])
         count = batch - self._last_batch
         loss = ((batch + 1) * mean - (self._last_batch + 1) * self._last_mean) / count
         self._last_batch, self._last_mean = batch, mean
+        internal_keras.sync_training_state(self.model)  # JAX: fit holds the step count outside the variable
         iterations = int(ops.convert_to_numpy(internal_keras.schedule_step(self.driven_optimizer())))
         step = iterations - 1 - self.first_step  # the sweep step just applied
         if not math.isfinite(loss):
@@ -290,6 +309,8 @@ def lr_find(
     diverge_threshold: float = 4.0,
     seed: int = 0,
     verbose: int = 0,
+    optimizer: keras.optimizers.Optimizer | str | None = None,
+    monitor: str = "loss",
 ) -> LRFinderResult:
     """Runs a learning-rate range test on a compiled model, then puts it back.
 
@@ -311,6 +332,12 @@ def lr_find(
         batch_size: batch size for numpy inputs, >= 1.
         seed: shuffle seed for numpy inputs.
         verbose: passed to `fit`.
+        optimizer: the optimizer to sweep, as in `LRFinder` (an optimizer the
+            model holds or the name of its attribute, ``"d_optimizer"`` for the
+            Keras guide's GAN); None sweeps the model's only optimizer and
+            raises when it holds several. Every optimizer the model holds is
+            restored afterwards.
+        monitor: the logged loss to record, as in `LRFinder`.
 
     Returns:
         `LRFinderResult` with `lrs`, `losses`, `suggestion` and `plot(path)`.
@@ -328,7 +355,16 @@ def lr_find(
     >>> model.optimizer.learning_rate = result.suggestion  # then train as usual
     """
     # The range test replaces a scheduled rate on purpose; everything is put back afterwards.
-    finder = LRFinder(start_lr, end_lr, num_steps, beta, diverge_threshold, override_schedule=True)
+    finder = LRFinder(
+        start_lr,
+        end_lr,
+        num_steps,
+        beta,
+        diverge_threshold,
+        optimizer=optimizer,
+        override_schedule=True,
+        monitor=monitor,
+    )
     v.check_int("batch_size", batch_size, minimum=1)
     v.check_int("seed", seed)
     if not isinstance(model, keras.Model):
@@ -338,6 +374,7 @@ def lr_find(
             "lr_find needs a compiled model: call model.compile(optimizer, loss) first "
             f"(received an uncompiled {type(model).__name__})."
         )
+    _optimizer_choice.chosen_optimizer(model, optimizer, "lr_find")  # several optimizers and none named: raise now
     dataset = _batches(x, y, batch_size, seed)
     _model_snapshot.build_for(model, next(iter(dataset)))
     snapshot = _model_snapshot.ModelSnapshot(model)

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks._schedule_callback import ScheduleCallback, StartedSchedule
@@ -63,6 +64,9 @@ class StochasticWeightAveraging(ScheduleCallback):
             tuple, a `tf.data.Dataset` or an iterable of batches); None for a
             model without trainable BatchNormalization layers.
         bn_batch_size: batch size `update_bn` uses for array `bn_data`, >= 1.
+        optimizer: the optimizer whose rate `swa_lr` anneals, as in `OneCycleLR`
+            (an optimizer the model holds or the name of its attribute); only
+            needed with a `swa_lr` on a model holding several optimizers.
 
     Example:
 
@@ -83,8 +87,9 @@ class StochasticWeightAveraging(ScheduleCallback):
         anneal_strategy: str = "cos",
         bn_data: Any = None,
         bn_batch_size: int = 32,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
     ) -> None:
-        super().__init__(cycle_momentum=False)
+        super().__init__(cycle_momentum=False, optimizer=optimizer)
         if isinstance(swa_start, bool) or not isinstance(swa_start, (int, float, np.integer, np.floating)):
             raise TypeError(
                 "`swa_start` must be an epoch index (int >= 0) or a fraction of the fit in (0, 1); "
@@ -111,6 +116,7 @@ class StochasticWeightAveraging(ScheduleCallback):
             "anneal_strategy": self.anneal_strategy,
             "bn_data": None,  # data, not configuration
             "bn_batch_size": self.bn_batch_size,
+            "optimizer": _optimizer_choice.config_value(self.optimizer),
         }
 
     # ---------------------------------------------------------------- state
@@ -143,7 +149,8 @@ class StochasticWeightAveraging(ScheduleCallback):
         return int(self.swa_start * (int(self.params["epochs"]) - 1))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        super().on_train_begin(logs)
+        if self.swa_lr is not None:  # only then is an optimizer's rate driven (and must be chosen)
+            super().on_train_begin(logs)
         self.average, self.averaged_epochs = None, 0
         if self.bn_data is None and batch_norm_layers(self.model):
             names = [layer.name for layer in batch_norm_layers(self.model)]
@@ -199,7 +206,8 @@ class StochasticWeightAveraging(ScheduleCallback):
         self.averaged_epochs += 1
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        super().on_train_end(logs)
+        if self.swa_lr is not None:  # nothing of an optimizer to put back otherwise
+            super().on_train_end(logs)
         if self.average is None:
             return
         for variable, value in zip(self.model.trainable_variables, self.average):

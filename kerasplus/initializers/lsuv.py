@@ -118,13 +118,13 @@ def lsuv(
     >>> [(row["layer"], row["converged"], round(row["variance"], 1)) for row in report]
     [('hidden', True, 1.0), ('out', True, 1.0)]
     """
-    check_built(model, "lsuv")
-    if not getattr(model, "inputs", None):
+    if not isinstance(model, keras.Sequential) and not getattr(model, "inputs", None):
         raise TypeError(
             f"lsuv needs a Sequential or functional model, whose layers' inputs it can feed; {model.name!r} is a "
             f"subclassed {type(model).__name__} without model.inputs. Call lsuv on its functional sub-models "
             "(e.g. a GAN's generator and discriminator), or build the model functionally with keras.Input."
         )
+    check_built(model, "lsuv")
     tol = v.check_range("tol", tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     max_iters = v.check_int("max_iters", max_iters, minimum=1)
     v.check_optional_int("seed", seed)
@@ -134,10 +134,10 @@ def lsuv(
     if hidden:
         owner = custom_owner(model, hidden[0])
         raise ValueError(
-            f"lsuv cannot feed {hidden[0].name!r} inside the custom layer {owner.name!r} "
-            f"({type(owner).__name__}): it measures each kernel layer's output on the batch, and a custom "
-            "layer's sublayers are not in the model's graph. Build the block from layers in a functional "
-            "model, or use kerasplus.initializers.reinitialize."
+            f"lsuv cannot feed {hidden[0].name!r} inside the layer {owner.name!r} "
+            f"({type(owner).__name__}): it measures each kernel layer's output on the batch, and the sublayers "
+            "a layer calls itself (a custom layer's, a recurrent layer's cell) are not in the model's graph. "
+            "Build the block from layers in a functional model, or use kerasplus.initializers.reinitialize."
         )
     report = []
     for index, layer in enumerate(kernel_layers(model)):

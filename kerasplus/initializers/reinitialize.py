@@ -26,7 +26,10 @@ def seeded(initializer, seed):
 def check_built(model, who):
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras Model; received {type(model).__name__}.")
-    if not model.built:
+    layers = list(getattr(model, "layers", []))
+    if not model.built and not (layers and all(layer.built for layer in layers)):
+        # A subclassed model that is never called itself but whose layers are built (the Keras guide's GAN,
+        # holding a built generator and discriminator) has its kernels: it counts as built.
         raise ValueError(f"{who} needs a built model: create it with keras.Input or call it on a batch first.")
 
 

@@ -172,3 +172,50 @@ def test_gan_resumes_bit_exactly_with_both_optimizers(save_freq, interrupt):
     for (name, value), (got_name, got_value) in zip(want, got):
         assert got_value.shape == value.shape, (name, got_name)
         np.testing.assert_array_equal(got_value, value, err_msg=name)
+
+
+def test_lr_finder_on_the_gan_asks_for_the_logged_loss_then_sweeps_only_the_named_optimizer():
+    model = gan()
+    with pytest.raises(ValueError, match=r"compiled without a loss.*monitor='d_loss'"):
+        model.fit(digits(8), batch_size=2, epochs=1, verbose=0,
+                  callbacks=[kerasplus.callbacks.LRFinder(1e-4, 1e-1, num_steps=3, optimizer="d_optimizer")])  # fmt: skip
+    assert int(model.d_optimizer.iterations) == 0
+    finder = kerasplus.callbacks.LRFinder(1e-4, 1e-1, num_steps=3, optimizer="d_optimizer", monitor="d_loss")
+    model.fit(digits(8), batch_size=2, epochs=1, verbose=0, callbacks=[finder])
+    np.testing.assert_allclose(finder.result.lrs, 1e-4 * 1000.0 ** (np.arange(3) / 2), rtol=1e-6)  # the sweep's formula
+    assert np.all(np.isfinite(finder.result.losses)) and len(finder.result.losses) == 3
+    assert float(model.g_optimizer.learning_rate) == pytest.approx(3e-4)
+
+
+def test_lr_find_on_the_gan_refuses_without_a_name_and_puts_back_every_optimizer_with_one():
+    model = gan()
+    with pytest.raises(ValueError, match=r"holds 3 optimizers.*optimizer='d_optimizer'"):
+        kerasplus.lr_find(model, digits(8), num_steps=3, batch_size=2)
+    for optimizer in (model.d_optimizer, model.g_optimizer):
+        optimizer.build(model.trainable_variables)
+    before = [np.array(v) for v in [*model.variables, *model.d_optimizer.variables, *model.g_optimizer.variables]]
+    result = kerasplus.lr_find(model, digits(8), start_lr=1e-4, end_lr=1e-1, num_steps=3, batch_size=2,
+                               optimizer="d_optimizer", monitor="d_loss")  # fmt: skip
+    assert len(result.lrs) == 3
+    after = [np.array(v) for v in [*model.variables, *model.d_optimizer.variables, *model.g_optimizer.variables]]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_swa_without_swa_lr_needs_no_optimizer_on_the_gan_and_with_one_asks_for_it():
+    model = gan()
+    seen = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append([np.array(v, np.float64) for v in model.trainable_variables])
+    )
+    swa = kerasplus.callbacks.StochasticWeightAveraging(swa_start=1)
+    model.fit(digits(4), batch_size=4, epochs=3, verbose=0, callbacks=[probe, swa])
+    for variable, a, b in zip(model.trainable_variables, seen[1], seen[2]):
+        np.testing.assert_allclose(np.array(variable), (a + b) / 2, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match=r"holds 3 optimizers.*optimizer='d_optimizer'"):
+        model.fit(digits(4), batch_size=4, epochs=2, verbose=0,
+                  callbacks=[kerasplus.callbacks.StochasticWeightAveraging(swa_start=1, swa_lr=0.01)])  # fmt: skip
+    swa = kerasplus.callbacks.StochasticWeightAveraging(
+        swa_start=1, swa_lr=0.01, anneal_epochs=0, optimizer="d_optimizer"
+    )
+    model.fit(digits(4), batch_size=4, epochs=2, verbose=0, callbacks=[swa])
+    assert swa.averaged_epochs == 1

@@ -79,3 +79,22 @@ def test_every_cell_starts_from_the_same_weights(binary):
     classify(binary, record)
     classify(binary, record)
     assert all(np.array_equal(a, b) for a, b in zip(*seen))
+
+
+def test_a_check_against_a_reference_is_exact_and_a_plain_run_works(binary):
+    assert classify(binary, lambda run: cells.Exact("rates as scheduled")).status == cells.EXACT
+    assert classify(binary, lambda run: "ran").status == cells.WORKS
+
+
+def test_the_table_shows_a_refusals_first_sentence_and_reads_back():
+    from tests.conformance import matrix
+
+    detail = "ValueError: Cutout: `images` must be a batch of rank 4 | 3; received shape (None, 8). Pass images."
+    results = {"tensorflow": {"cells": {"Timer|binary": {"status": "EXACT", "detail": ""},
+                                        "Cutout/Mixup/CutMix|binary": {"status": "REFUSES", "detail": detail}}}}  # fmt: skip
+    shown = matrix.parse(matrix.render(results))
+    assert shown[("tensorflow", "binary", "Timer")] == "exact"
+    assert shown[("tensorflow", "binary", "Cutout/Mixup/CutMix")] == (
+        "refuses: Cutout: `images` must be a batch of rank 4 / 3; received shape (None, 8)"
+    )
+    assert shown[("tensorflow", "gan", "Timer")] == "not run"

@@ -80,3 +80,22 @@ def test_dict_and_multi_input_batches_give_unit_variance():
         lsuv(keras.Model({"a": a, "b": b}, out), batch["a"])
     with pytest.raises(ValueError, match=r"`batch`\['b'\] must have shape \(n, 5\)"):
         lsuv(keras.Model({"a": a, "b": b}, out), {"a": batch["a"], "b": batch["a"]})
+
+
+class TwoNets(keras.Model):
+    """A subclassed model holding built sub-models but never built itself (as the Keras guide's GAN)."""
+
+    def __init__(self):
+        super().__init__()
+        self.left = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+
+
+def test_a_subclassed_model_is_named_as_such_before_it_is_asked_to_be_built():
+    with pytest.raises(TypeError, match=r"subclassed TwoNets without model.inputs.*functional sub-models"):
+        lsuv(TwoNets(), np.zeros((4, 4), "float32"))
+
+
+def test_a_recurrent_layers_cell_is_refused_naming_the_layer_not_as_a_custom_layer():
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, name="lstm"), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"inside the layer 'lstm' \(LSTM\).*recurrent layer's cell"):
+        lsuv(model, np.random.default_rng(0).normal(size=(8, 5, 3)).astype("float32"))

@@ -135,3 +135,19 @@ def test_kernel_layers_inside_custom_layers_are_reached_and_an_unseen_activation
     assert expand.var() * 64 == pytest.approx(2.0, rel=0.1)
     with pytest.raises(ValueError, match="`activations`"):
         reinitialize(model, activations={"missing": "relu"})
+
+
+def test_a_subclassed_model_whose_sub_models_are_built_is_reinitialized_as_the_guides_gan():
+    class TwoNets(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.left = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu")])
+            self.right = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="tanh")])
+
+    model = TwoNets()
+    assert not model.built
+    report = reinitialize(model, seed=0)
+    assert len(report) == 2
+    left, right = (np.asarray(net.layers[0].kernel) for net in (model.left, model.right))
+    assert abs(left.var() / (2.0 / 64) - 1) < 0.2  # He before relu: variance 2 / fan_in
+    assert abs(right.var() / (2.0 / 128) - 1) < 0.2  # Glorot before tanh: 2 / (fan_in + fan_out)
