@@ -13,6 +13,7 @@ Python scalar, it is set from the same schedule before each step. When `fit` end
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import keras
@@ -127,13 +128,28 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _fingerprint(schedule):
-    """A schedule's serialized config (equal for equal curves), or its identity if it has none."""
+    """A schedule's serialized config (equal for equal curves), or its identity if it has none.
+
+    A `functools.partial` of a pure function (CyclicLR's momentum curve) is the
+    same curve when its function and arguments are the same: fingerprinted by
+    those, so a new callback with equal arguments does not retrace.
+    """
     if schedule is None:
         return None
+    if isinstance(schedule, functools.partial):
+        keywords = tuple(sorted((k, _fingerprint_argument(a)) for k, a in schedule.keywords.items()))
+        return ("partial", id(schedule.func), tuple(_fingerprint_argument(a) for a in schedule.args), keywords)
     try:
         return repr(keras.saving.serialize_keras_object(schedule))
     except Exception:  # not serializable: only the same object is the same curve
         return id(schedule)
+
+
+def _fingerprint_argument(value):
+    """Plain values by value, anything else (a user's `scale_fn`) by identity."""
+    if value is None or type(value) in (bool, int, float, str):
+        return (type(value).__name__, value)
+    return ("id", id(value))
 
 
 class ScheduleCallback(keras.callbacks.Callback):
