@@ -274,6 +274,8 @@ def guarded_train_step(model, train_step, check_weights):
             kept = jax.tree_util.tree_map(lambda new, old: jax.numpy.where(finite, new, old), new_state, state)
             return _mark_skipped(logs, finite), kept
 
+    elif backend == "torch" and _defers_update(model, train_step):
+        guarded = _torch_deferred_guard(model, train_step, check_weights)
     else:
 
         def guarded(data):
@@ -299,6 +301,84 @@ def guarded_train_step(model, train_step, check_weights):
 
     guarded._kerasplus_nan_guard = True
     return guarded
+
+
+def _defers_update(model, train_step):
+    """Whether the PyTorch step can be guarded by holding back its update: Keras's own train step, plain optimizer.
+
+    Keras's `train_step` writes the trainable weights and the optimizer's
+    variables only in its one ``model.optimizer.apply`` call, after the loss
+    and gradients are computed; a custom `train_step` may write anything, and a
+    `LossScaleOptimizer` must see non-finite gradients itself (it lowers its
+    scale), so those keep the copy-and-restore path.
+    """
+    step = getattr(train_step, "__func__", None)
+    optimizer = model.optimizer
+    return (
+        step is keras.Model.train_step
+        and getattr(train_step, "__self__", None) is model
+        and optimizer is not None
+        and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        and len(_optimizer_choice.tracked_optimizers(model)) == 1
+    )
+
+
+def _torch_deferred_guard(model, train_step, check_weights):
+    """PyTorch, Keras's own train step: the update is applied only when the step's loss and gradients are finite.
+
+    The step runs with ``optimizer.apply`` held back; its loss (and metrics)
+    and gradients are then checked, and the update is applied, as Keras would
+    have (`compute_metrics` reads the predictions, not the updated weights),
+    only if all are finite. What the forward pass writes before the update
+    (non-trainable variables: BatchNormalization statistics, seed states; the
+    metric accumulators) is copied and put back for a skipped step: small next
+    to the weights and optimizer slots, which a skipped step never touches.
+    With `check_weights`, a finite update can still overflow the weights; the
+    variables the update writes are then copied just before it, so it can be
+    undone exactly (as the copy-and-restore path does).
+    """
+    import torch
+
+    optimizer = model.optimizer
+
+    def guarded(data):
+        forward = _forward_variables(model)
+        before = [x.value.detach().clone() for x in forward]
+        with internal_keras.deferred_optimizer_apply(optimizer) as pending:
+            logs = train_step(data)
+        grads = [g for g in (pending[0][0] if pending else []) if g is not None]
+        finite = bool(_step_finite(logs, grads))
+        if finite and pending:
+            grads, variables = pending[0]
+            written = _update_variables(model) if check_weights else []
+            kept = [x.value.detach().clone() for x in written]
+            with torch.no_grad():
+                optimizer.apply(grads, variables)
+            if check_weights and not bool(_all_finite([x.value for x in model.trainable_variables])):
+                finite = False
+                for variable, value in zip(written, kept):
+                    variable.assign(value)
+        if not finite:
+            for variable, value in zip(forward, before):
+                variable.assign(value)
+        return _mark_skipped(logs, ops.convert_to_tensor(finite))
+
+    return guarded
+
+
+def _forward_variables(model):
+    """What Keras's train step writes before its update: non-trainable variables and metric accumulators."""
+    seen, variables = set(), []
+    for variable in list(model.non_trainable_variables) + list(model.metrics_variables):
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            variables.append(variable)
+    return variables
+
+
+def _update_variables(model):
+    """What ``optimizer.apply`` writes: the trainable weights and the optimizer's own variables."""
+    return list(model.trainable_variables) + list(model.optimizer.variables)
 
 
 def _state_variables(model):
