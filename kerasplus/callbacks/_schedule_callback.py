@@ -27,6 +27,8 @@ from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
 _ORIGINALS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Longest fit (in steps) whose momentum PyTorch tabulates at the start of the fit.
+TABLE_LIMIT = 1 << 22
 # optimizer -> {(callback class, schedule fingerprint, momentum fingerprint): (StartedSchedule, ScheduledScalar)}
 _KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -170,6 +172,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._momentum_fn = None
         self._momentum_attribute = None
         self._eager_momentum = None
+        self._momentum_table = None
         self._installed = False
         self.first_step = None
         self._resumed_first_step = None
@@ -271,6 +274,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         # when training resumes. Removed when fit ends.
         internal_keras.report_config_as_compiled(optimizer, original_rate, originals)
         self._momentum_fn = None
+        self._momentum_table = None
         if self.cycle_momentum:
             base = float(originals.setdefault(name, getattr(optimizer, name)))
             iterations = internal_keras.schedule_step(optimizer)
@@ -280,6 +284,7 @@ class ScheduleCallback(keras.callbacks.Callback):
             if keras.backend.backend() == "torch":
                 # PyTorch's optimizers read it as a Python scalar, in an eager step
                 # (steps_per_execution is 1 there): set before each step.
+                self._momentum_table = self._tabulate_momentum(momentum_schedule, started, iterations)
                 self._set_eager_momentum(optimizer)
             else:
                 if momentum_scalar is None or float(momentum_scalar) != base:
@@ -294,13 +299,32 @@ class ScheduleCallback(keras.callbacks.Callback):
         # one traced with these, or trace anew.
         _train_functions.select(self.model)
 
+    def _tabulate_momentum(self, momentum_schedule, started, iterations):
+        """PyTorch: ``(values, first_step, iterations)`` of the momentum at every step of this `fit`, or None.
+
+        Computed once, the same function on all the fit's steps at once, so
+        each batch reads one entry (three tensor ops) instead of evaluating the
+        schedule (a dozen); None when the fit's length is unknown or too long.
+        """
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if steps is None or epochs is None or int(steps) * int(epochs) > TABLE_LIMIT:
+            return None
+        relative = ops.arange(int(steps) * int(epochs) + 1, dtype="int64")
+        values = ops.convert_to_tensor(ops.cast(momentum_schedule(relative), "float32"))
+        return values, started, iterations
+
     def _set_eager_momentum(self, optimizer):
         """PyTorch: the momentum for the next step, in one tensor updated in place.
 
         A tensor rather than a float, so a `torch.compile`d step (``jit_compile=True``)
         reads it as an input instead of recompiling for every new value.
         """
-        value = ops.cast(self._momentum_fn(), "float32")
+        if self._momentum_table is not None:
+            values, started, iterations = self._momentum_table
+            index = (iterations.value - started.first_step).clamp(0, values.shape[0] - 1)
+            value = values[index]
+        else:
+            value = ops.cast(self._momentum_fn(), "float32")
         if getattr(optimizer, self._momentum_attribute) is self._eager_momentum:
             self._eager_momentum.copy_(value)
         else:
