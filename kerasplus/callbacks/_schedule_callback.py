@@ -304,13 +304,19 @@ class ScheduleCallback(keras.callbacks.Callback):
 
         Computed once, the same function on all the fit's steps at once, so
         each batch reads one entry (three tensor ops) instead of evaluating the
-        schedule (a dozen); None when the fit's length is unknown or too long.
+        schedule (a dozen); None when the fit's length is unknown or too long,
+        or the schedule does not take all steps at once (a user's `scale_fn`).
         """
         steps, epochs = self.params.get("steps"), self.params.get("epochs")
         if steps is None or epochs is None or int(steps) * int(epochs) > TABLE_LIMIT:
             return None
         relative = ops.arange(int(steps) * int(epochs) + 1, dtype="int64")
-        values = ops.convert_to_tensor(ops.cast(momentum_schedule(relative), "float32"))
+        try:
+            values = ops.convert_to_tensor(ops.cast(momentum_schedule(relative), "float32"))
+        except Exception:  # noqa: BLE001 - e.g. a user's scale_fn written for one step at a time
+            return None
+        if tuple(values.shape) != tuple(relative.shape):
+            return None
         return values, started, iterations
 
     def _set_eager_momentum(self, optimizer):
