@@ -236,10 +236,22 @@ def _class_train_step(model):
 
 
 def _all_finite(tensors):
+    if keras.backend.backend() == "torch":
+        return _torch_all_finite(tensors)
     flags = [ops.all(ops.isfinite(x)) for x in tensors if "float" in str(x.dtype)]
     if not flags:
         return ops.convert_to_tensor(True)
     return ops.all(ops.stack(flags)) if len(flags) > 1 else flags[0]
+
+
+def _torch_all_finite(tensors):
+    """PyTorch (eager): one check over every tensor at once (a concatenation), not two ops per tensor."""
+    import torch
+
+    flat = [x.detach().reshape(-1) for x in tensors if torch.is_tensor(x) and x.is_floating_point()]
+    if not flat:
+        return torch.tensor(True)
+    return torch.isfinite(torch.cat(flat)).all()
 
 
 def _step_finite(logs, weights):
