@@ -569,6 +569,51 @@ def gradient_accumulators(optimizer) -> list:
     return [x for x in getattr(optimizer, "_accumulated_gradients", None) or [] if x is not None]
 
 
+
+def _canary_deferred_apply():
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
+    model.compile(keras.optimizers.SGD(0.1), "mse", run_eagerly=True)
+    model.build((None, 1))
+    model.optimizer.build(model.trainable_variables)
+    before = [np.array(w) for w in model.get_weights()]
+    with deferred_optimizer_apply(model.optimizer) as pending:
+        model.train_on_batch(np.ones((2, 1), "float32"), np.zeros((2, 1), "float32"))
+    if keras.backend.backend() != "torch":
+        return  # the feature (NaNGuard's deferred update) is PyTorch's only
+    require(len(pending) == 1, "Keras's torch train_step calls model.optimizer.apply once per step")
+    require(len(pending[0][0]) == len(model.trainable_variables), "apply receives one gradient per trainable weight")
+    require(
+        all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())),
+        "an apply set on the optimizer instance is what the train step calls (weights untouched while deferred)",
+    )
+    require("apply" not in vars(model.optimizer), "deferred_optimizer_apply removes the instance's apply")
+
+
+@fenced(
+    reason="NaNGuard on PyTorch: with Keras's own train step, record the update the step asks for and apply it only "
+    "once the loss and gradients are known finite, instead of copying every variable before each eager step",
+    waits_for="Optax-style apply_if_finite in Keras optimizers, or a public hook around optimizer.apply "
+    "(keras-team/keras)",
+    feature="NaNGuard on PyTorch skipping a non-finite step without a copy of the weights and optimizer slots",
+    canary=_canary_deferred_apply,
+)
+@contextlib.contextmanager
+def deferred_optimizer_apply(optimizer):
+    """While active, ``optimizer.apply(grads, variables)`` only records its arguments in the yielded list."""
+    pending = []
+
+    def record(grads, trainable_variables=None):
+        pending.append((list(grads), None if trainable_variables is None else list(trainable_variables)))
+
+    vars(optimizer)["apply"] = record
+    try:
+        yield pending
+    finally:
+        vars(optimizer).pop("apply", None)
+
+
 # ---------------------------------------------------------------------------
 # Diagnostics, initializers, transfer, data, losses
 # ---------------------------------------------------------------------------

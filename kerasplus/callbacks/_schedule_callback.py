@@ -13,6 +13,7 @@ Python scalar, it is set from the same schedule before each step. When `fit` end
 
 from __future__ import annotations
 
+import functools
 import warnings
 import weakref
 
@@ -27,6 +28,8 @@ from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
 _ORIGINALS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Longest fit (in steps) whose momentum PyTorch tabulates at the start of the fit.
+TABLE_LIMIT = 1 << 22
 # optimizer -> {(callback class, schedule fingerprint, momentum fingerprint): (StartedSchedule, ScheduledScalar)}
 _KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -161,13 +164,28 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _fingerprint(schedule):
-    """A schedule's serialized config (equal for equal curves), or its identity if it has none."""
+    """A schedule's serialized config (equal for equal curves), or its identity if it has none.
+
+    A `functools.partial` of a pure function (CyclicLR's momentum curve) is the
+    same curve when its function and arguments are the same: fingerprinted by
+    those, so a new callback with equal arguments does not retrace.
+    """
     if schedule is None:
         return None
+    if isinstance(schedule, functools.partial):
+        keywords = tuple(sorted((k, _fingerprint_argument(a)) for k, a in schedule.keywords.items()))
+        return ("partial", id(schedule.func), tuple(_fingerprint_argument(a) for a in schedule.args), keywords)
     try:
         return repr(keras.saving.serialize_keras_object(schedule))
     except Exception:  # not serializable: only the same object is the same curve
         return id(schedule)
+
+
+def _fingerprint_argument(value):
+    """Plain values by value, anything else (a user's `scale_fn`) by identity."""
+    if value is None or type(value) in (bool, int, float, str):
+        return (type(value).__name__, value)
+    return ("id", id(value))
 
 
 class ScheduleCallback(keras.callbacks.Callback):
@@ -188,6 +206,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._momentum_fn = None
         self._momentum_attribute = None
         self._eager_momentum = None
+        self._momentum_table = None
         self._installed = False
         self.first_step = None
         self._resumed_first_step = None
@@ -292,6 +311,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         # when training resumes. Removed when fit ends.
         internal_keras.report_config_as_compiled(optimizer, original_rate, originals)
         self._momentum_fn = None
+        self._momentum_table = None
         if self.cycle_momentum:
             base = float(originals.setdefault(name, getattr(optimizer, name)))
             iterations = internal_keras.schedule_step(optimizer)
@@ -301,6 +321,7 @@ class ScheduleCallback(keras.callbacks.Callback):
             if keras.backend.backend() == "torch":
                 # PyTorch's optimizers read it as a Python scalar, in an eager step
                 # (steps_per_execution is 1 there): set before each step.
+                self._momentum_table = self._tabulate_momentum(momentum_schedule, started, iterations)
                 self._set_eager_momentum(optimizer)
             else:
                 if momentum_scalar is None or float(momentum_scalar) != base:
@@ -315,13 +336,38 @@ class ScheduleCallback(keras.callbacks.Callback):
         # one traced with these, or trace anew.
         _train_functions.select(self.model)
 
+    def _tabulate_momentum(self, momentum_schedule, started, iterations):
+        """PyTorch: ``(values, first_step, iterations)`` of the momentum at every step of this `fit`, or None.
+
+        Computed once, the same function on all the fit's steps at once, so
+        each batch reads one entry (three tensor ops) instead of evaluating the
+        schedule (a dozen); None when the fit's length is unknown or too long,
+        or the schedule does not take all steps at once (a user's `scale_fn`).
+        """
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if steps is None or epochs is None or int(steps) * int(epochs) > TABLE_LIMIT:
+            return None
+        relative = ops.arange(int(steps) * int(epochs) + 1, dtype="int64")
+        try:
+            values = ops.convert_to_tensor(ops.cast(momentum_schedule(relative), "float32"))
+        except Exception:  # noqa: BLE001 - e.g. a user's scale_fn written for one step at a time
+            return None
+        if tuple(values.shape) != tuple(relative.shape):
+            return None
+        return values, started, iterations
+
     def _set_eager_momentum(self, optimizer):
         """PyTorch: the momentum for the next step, in one tensor updated in place.
 
         A tensor rather than a float, so a `torch.compile`d step (``jit_compile=True``)
         reads it as an input instead of recompiling for every new value.
         """
-        value = ops.cast(self._momentum_fn(), "float32")
+        if self._momentum_table is not None:
+            values, started, iterations = self._momentum_table
+            index = (iterations.value - started.first_step).clamp(0, values.shape[0] - 1)
+            value = values[index]
+        else:
+            value = ops.cast(self._momentum_fn(), "float32")
         if getattr(optimizer, self._momentum_attribute) is self._eager_momentum:
             self._eager_momentum.copy_(value)
         else:

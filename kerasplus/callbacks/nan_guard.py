@@ -241,10 +241,22 @@ def _class_train_step(model):
 
 
 def _all_finite(tensors):
+    if keras.backend.backend() == "torch":
+        return _torch_all_finite(tensors)
     flags = [ops.all(ops.isfinite(x)) for x in tensors if "float" in str(x.dtype)]
     if not flags:
         return ops.convert_to_tensor(True)
     return ops.all(ops.stack(flags)) if len(flags) > 1 else flags[0]
+
+
+def _torch_all_finite(tensors):
+    """PyTorch (eager): one check over every tensor at once (a concatenation), not two ops per tensor."""
+    import torch
+
+    flat = [x.detach().reshape(-1) for x in tensors if torch.is_tensor(x) and x.is_floating_point()]
+    if not flat:
+        return torch.tensor(True)
+    return torch.isfinite(torch.cat(flat)).all()
 
 
 def _step_finite(logs, weights):
@@ -285,6 +297,8 @@ def guarded_train_step(model, train_step, check_weights):
             kept = jax.tree_util.tree_map(lambda new, old: jax.numpy.where(finite, new, old), new_state, state)
             return _mark_skipped(logs, finite), kept
 
+    elif backend == "torch" and _defers_update(model, train_step):
+        guarded = _torch_deferred_guard(model, train_step, check_weights)
     else:
 
         def guarded(data):
@@ -310,6 +324,86 @@ def guarded_train_step(model, train_step, check_weights):
 
     _GUARDED_STEPS.add(guarded)
     return guarded
+
+
+def _defers_update(model, train_step):
+    """Whether the PyTorch step can be guarded by holding back its update: Keras's own train step, plain optimizer.
+
+    Keras's `train_step` writes the trainable weights and the optimizer's
+    variables only in its one ``model.optimizer.apply`` call, after the loss
+    and gradients are computed; a custom `train_step` may write anything, and a
+    `LossScaleOptimizer` must see non-finite gradients itself (it lowers its
+    scale), so those keep the copy-and-restore path, as does an optimizer with
+    ``gradient_accumulation_steps`` (its accumulators are checked there).
+    """
+    step = getattr(train_step, "__func__", None)
+    optimizer = model.optimizer
+    return (
+        step is keras.Model.train_step
+        and getattr(train_step, "__self__", None) is model
+        and optimizer is not None
+        and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        and not getattr(optimizer, "gradient_accumulation_steps", None)  # the accumulators' check is the copy path's
+        and len(_optimizer_choice.tracked_optimizers(model)) == 1
+    )
+
+
+def _torch_deferred_guard(model, train_step, check_weights):
+    """PyTorch, Keras's own train step: the update is applied only when the step's loss and gradients are finite.
+
+    The step runs with ``optimizer.apply`` held back; its loss (and metrics)
+    and gradients are then checked, and the update is applied, as Keras would
+    have (`compute_metrics` reads the predictions, not the updated weights),
+    only if all are finite. What the forward pass writes before the update
+    (non-trainable variables: BatchNormalization statistics, seed states; the
+    metric accumulators) is copied and put back for a skipped step: small next
+    to the weights and optimizer slots, which a skipped step never touches.
+    With `check_weights`, a finite update can still overflow the weights; the
+    variables the update writes are then copied just before it, so it can be
+    undone exactly (as the copy-and-restore path does).
+    """
+    import torch
+
+    optimizer = model.optimizer
+
+    def guarded(data):
+        forward = _forward_variables(model)
+        before = [x.value.detach().clone() for x in forward]
+        with internal_keras.deferred_optimizer_apply(optimizer) as pending:
+            logs = train_step(data)
+        grads = [g for g in (pending[0][0] if pending else []) if g is not None]
+        finite = bool(_step_finite(logs, grads))
+        if finite and pending:
+            grads, variables = pending[0]
+            written = _update_variables(model) if check_weights else []
+            kept = [x.value.detach().clone() for x in written]
+            with torch.no_grad():
+                optimizer.apply(grads, variables)
+            if check_weights and not bool(_all_finite([x.value for x in model.trainable_variables])):
+                finite = False
+                for variable, value in zip(written, kept):
+                    variable.assign(value)
+        if not finite:
+            for variable, value in zip(forward, before):
+                variable.assign(value)
+        return _mark_skipped(logs, ops.convert_to_tensor(finite))
+
+    return guarded
+
+
+def _forward_variables(model):
+    """What Keras's train step writes before its update: non-trainable variables and metric accumulators."""
+    seen, variables = set(), []
+    for variable in list(model.non_trainable_variables) + list(model.metrics_variables):
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            variables.append(variable)
+    return variables
+
+
+def _update_variables(model):
+    """What ``optimizer.apply`` writes: the trainable weights and the optimizer's own variables."""
+    return list(model.trainable_variables) + list(model.optimizer.variables)
 
 
 def _state_variables(model):

@@ -76,6 +76,11 @@ ops = _Ops()
 random = _Random()
 
 
+def eager_torch() -> bool:
+    """True when `ops` are PyTorch's (the torch backend, outside a tf.data graph): torch-only fast paths apply."""
+    return _TF_BACKEND.get() is None and keras.backend.backend() == "torch"
+
+
 @contextlib.contextmanager
 def _tensorflow_ops():
     token = _TF_BACKEND.set(internal_keras.tensorflow_backend())

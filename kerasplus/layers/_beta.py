@@ -86,9 +86,10 @@ def _johnk(seed_generator, batch, a, b):
     """
     acceptance = math.exp(math.lgamma(a + 1) + math.lgamma(b + 1) - math.lgamma(a + b + 1))
     proposals = _proposals_for(acceptance)
-    shape = (proposals, batch)
-    log_x = ops.log(random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / a
-    log_y = ops.log(random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / b
+    # One draw for both variates (one random-number kernel, not two); the
+    # reduction below keeps it out of any per-pixel pass that consumes lam.
+    u = ops.log(random.uniform((2, proposals, batch), minval=1e-12, maxval=1.0, seed=seed_generator))
+    log_x, log_y = u[0] / a, u[1] / b
     accept = ops.logaddexp(log_x, log_y) <= 0.0
     ranks = ops.where(accept, ops.arange(proposals, dtype="float32")[:, None], float(proposals - 1))
     first = ops.cast(ops.min(ranks, axis=0), "int32")

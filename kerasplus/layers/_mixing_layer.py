@@ -129,6 +129,11 @@ class MixingLayer(DataPipelineLayer):
 
     def draw(self, alpha: float, batch: int) -> Any:
         """Mixing weights ``lam ~ Beta(alpha, alpha)``, tied by `mode`, and 1 where `prob` says not to mix."""
+        if self.mode == "batch":  # one draw for the batch, broadcast: no per-image draws to tie
+            lam = beta_sample(self.seed_generator, 1, alpha, alpha)
+            if self.prob < 1.0:
+                lam = ops.where(random.uniform((1,), seed=self.seed_generator) < self.prob, lam, 1.0)
+            return ops.broadcast_to(lam, (batch,))
         lam = self.tie(beta_sample(self.seed_generator, batch, alpha, alpha))
         if self.prob < 1.0:
             mixed = self.tie(random.uniform((batch,), seed=self.seed_generator)) < self.prob

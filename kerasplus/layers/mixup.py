@@ -7,15 +7,13 @@ from typing import Any
 import keras
 
 from kerasplus.layers import _images as im
-from kerasplus.layers._backend import ops
 from kerasplus.layers._beta import check_alpha
 from kerasplus.layers._mixing_layer import MixingLayer
 
 
 def mixup_images(x, shift, lam):
     """``lam * x + (1 - lam) * partner(x)`` with one `lam` per image."""
-    weight = ops.reshape(lam, (-1, 1, 1, 1))
-    return weight * x + (1.0 - weight) * im.partner(x, shift)
+    return im.blend(x, shift, lam)
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")

@@ -204,3 +204,70 @@ def test_an_epoch_whose_every_step_was_undone_under_mixed_float16_reports_nan():
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert np.isnan(history.history["loss"][0])
+
+
+class OwnStep(keras.Sequential):
+    """A custom train step (Keras's own, called through super): NaNGuard takes its copy-and-restore path."""
+
+    def train_step(self, *args):
+        return super().train_step(*args)
+
+
+class HugeAtStep(keras.optimizers.schedules.LearningRateSchedule):
+    """0.01, except 3e38 at one step: a finite loss and gradient, an update that overflows the weights."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __call__(self, step):
+        return keras.ops.where(keras.ops.equal(step, self.step), 3e38, 0.01)
+
+
+def guarded_run(cls, poison):
+    keras.utils.set_random_seed(5)
+    model = cls(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(1),
+        ]
+    )
+    rate = HugeAtStep(2) if poison == "overflow" else 0.01
+    model.compile(
+        keras.optimizers.Adam(rate) if poison == "nan" else keras.optimizers.SGD(rate), "mse", metrics=["mae"]
+    )
+    x, y = data()
+    if poison == "nan":
+        x = x.copy()
+        x[13] = np.nan  # batch 3 of 8
+    else:
+        y = y * 100.0  # large gradients: at step 2 the update overflows
+    guard = NaNGuard()
+    history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[guard])
+    state = [np.asarray(keras.ops.convert_to_numpy(v)) for v in model.variables + model.optimizer.variables]
+    return guard.failures, history.history, state
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the deferred update is PyTorch's path")
+@pytest.mark.parametrize("poison", ["nan", "overflow"])
+def test_torch_deferred_update_matches_the_copy_and_restore_path_exactly(poison):
+    """Keras's own step holds back its update until the loss and gradients are finite; same result as the copy path."""
+    from kerasplus.callbacks import nan_guard
+
+    probe = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    probe.compile("sgd", "mse")
+    assert nan_guard._defers_update(probe, probe.train_step)
+    own = OwnStep([keras.Input((4,)), keras.layers.Dense(1)])
+    own.compile("sgd", "mse")
+    assert not nan_guard._defers_update(own, own.train_step)
+
+    fast_failures, fast_history, fast_state = guarded_run(keras.Sequential, poison)
+    copy_failures, copy_history, copy_state = guarded_run(OwnStep, poison)
+    assert fast_failures == copy_failures >= 1
+    assert fast_history == copy_history
+    assert len(fast_state) == len(copy_state)
+    for got, want in zip(fast_state, copy_state):
+        np.testing.assert_array_equal(got, want)
+    assert all(np.isfinite(s).all() for s in fast_state)

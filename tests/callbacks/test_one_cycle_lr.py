@@ -250,3 +250,22 @@ def test_the_callbacks_defaults_are_the_schedules(schedule):
     for name, parameter in inspect.signature(schedule).parameters.items():
         if parameter.default is not inspect.Parameter.empty:
             assert ours[name].default == parameter.default, name
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch sets the momentum before each eager step")
+def test_torch_reads_the_momentum_from_a_table_made_at_the_start_of_fit_equal_to_the_schedule():
+    steps = 10
+    _, momenta = torch_curve("OneCycleLR", steps, total_steps=steps, max_lr=0.05, base_momentum=0.6, max_momentum=0.95)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(self.model.optimizer.momentum))
+
+    callback = OneCycleLR(max_lr=0.05, base_momentum=0.6, max_momentum=0.95)
+    model = scalar_model(keras.optimizers.SGD(learning_rate=0.01, momentum=0.9))
+    x = np.ones((steps, 1), "float32")
+    model.fit(x, np.zeros_like(x), batch_size=1, shuffle=False, verbose=0, callbacks=[callback, Record()])
+    assert callback._momentum_table is not None
+    np.testing.assert_allclose(seen, momenta[:steps], rtol=1e-6)
+    assert float(model.optimizer.momentum) == pytest.approx(0.9)  # given back when fit ends

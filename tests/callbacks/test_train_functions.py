@@ -47,6 +47,21 @@ def test_a_second_fit_with_the_same_or_equal_lr_callbacks_traces_nothing_new():
     assert len(TRACES) == guarded == traced + 1 > 0
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="JAX retraces per fit (see _train_functions)")
+def test_a_new_cyclic_lr_with_cycled_momentum_traces_nothing_new():
+    """Its momentum curve (a partial of the pure function) is fingerprinted by its arguments, not its identity."""
+    x, y = data()
+    model = counting_model()
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[CyclicLR(0.01, 0.05, step_size_up=3)])
+    traced = len(TRACES)
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[CyclicLR(0.01, 0.05, step_size_up=3)])
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[CyclicLR(0.01, 0.05, step_size_up=3)])
+    assert len(TRACES) == traced > 0
+    # The test can fail: other momentum bounds are another curve, traced anew.
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[CyclicLR(0.01, 0.05, step_size_up=3, base_momentum=0.7)])
+    assert len(TRACES) == traced + 1
+
+
 def test_reused_functions_apply_each_fits_own_rate():
     """A reused trace still follows the new fit's curve (its start moved) and a bare fit the optimizer's own rate."""
     x, y = data()
