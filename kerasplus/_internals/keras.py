@@ -569,7 +569,6 @@ def gradient_accumulators(optimizer) -> list:
     return [x for x in getattr(optimizer, "_accumulated_gradients", None) or [] if x is not None]
 
 
-
 def _canary_deferred_apply():
     import numpy as np
 
