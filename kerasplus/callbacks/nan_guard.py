@@ -44,6 +44,13 @@ class NaNGuard(keras.callbacks.Callback):
     warning). After `max_consecutive` failed steps in a row it stops training
     with a message saying so, and `stopped_reason` holds the message.
 
+    Under a TensorFlow distribution strategy with several replicas
+    (`MirroredStrategy`, `MultiWorkerMirroredStrategy`) the step is not
+    wrapped (a conditional assign inside the replicated step is not allowed):
+    the callback keeps an on-device copy of the same state after each kept
+    step and puts it back after a bad one, as every replica agrees on the
+    reduced loss.
+
     Weights made non-finite outside the train step (by another callback, say)
     are not repaired: every later step then fails and training stops after
     `max_consecutive` of them. With ``steps_per_execution=k`` each step of a
@@ -104,6 +111,7 @@ class NaNGuard(keras.callbacks.Callback):
         self._good_steps = 0
         self._installed = False
         self._previous_step = None
+        self._snapshot = None
 
     def get_config(self) -> dict:
         return {
@@ -143,6 +151,13 @@ class NaNGuard(keras.callbacks.Callback):
         optimizer = model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(model.trainable_variables)
+        self._snapshot = None
+        if _replicated(model):
+            # A tf.distribute strategy with several replicas: variables cannot be put back inside the
+            # replicated step (a conditional assign there needs a merge_call), so the state is copied
+            # after each kept step and put back from the callback, where every replica's is one.
+            self._take_snapshot()
+            return
         # The same wrapper in the next fit, from this guard or a new one: its traced function is reused.
         own = _class_train_step(model)
         kept = internal_keras.kerasplus_slot(model).setdefault("nan_guard_steps", {})
@@ -155,6 +170,7 @@ class NaNGuard(keras.callbacks.Callback):
         _train_functions.select(model)
 
     def _uninstall(self):
+        self._snapshot = None
         if not self._installed:
             return
         self._installed = False
@@ -193,12 +209,29 @@ class NaNGuard(keras.callbacks.Callback):
                 return False, "non-finite loss or weights"
         return True, ""
 
+    def _take_snapshot(self):
+        self._snapshot = [(x, ops.copy(x.value)) for x in _state_variables(self.model)]
+
+    def _restore(self):
+        for variable, value in self._snapshot:
+            variable.assign(value)
+
+    def _weights_finite(self):
+        flags = [ops.all(ops.isfinite(x.value)) for x in self.model.trainable_variables]
+        return not flags or bool(ops.convert_to_numpy(ops.all(ops.stack(flags))))
+
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         finite, what = self._finite(logs)
+        if self._snapshot is not None and finite and self.check_weights and not self._weights_finite():
+            finite, what = False, "non-finite weights"
         if finite:
             self.consecutive = 0
             self._good_steps += 1
+            if self._snapshot is not None:
+                self._take_snapshot()
             return
+        if self._snapshot is not None:
+            self._restore()
         self.failures += 1
         self.consecutive += 1
         message = (
@@ -230,6 +263,14 @@ class NaNGuard(keras.callbacks.Callback):
         rate = float(ops.convert_to_numpy(optimizer.learning_rate)) * self.lr_factor
         optimizer.learning_rate = rate
         return f"; learning rate lowered to {rate:g}"
+
+
+def _replicated(model) -> bool:
+    """Whether the model trains under a TensorFlow distribution strategy with more than one replica."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy is not None and strategy.num_replicas_in_sync > 1
 
 
 def _class_train_step(model):
