@@ -118,6 +118,8 @@ def lsuv(
     >>> [(row["layer"], row["converged"], round(row["variance"], 1)) for row in report]
     [('hidden', True, 1.0), ('out', True, 1.0)]
     """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras Model; received {type(model).__name__}.")
     if not isinstance(model, keras.Sequential) and not getattr(model, "inputs", None):
         raise TypeError(
             f"lsuv needs a Sequential or functional model, whose layers' inputs it can feed; {model.name!r} is a "
