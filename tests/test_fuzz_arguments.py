@@ -352,7 +352,7 @@ TABLE = [
     schedule_entry(
         schedules.Warmup,
         dict(schedule=wrapped_schedule(), warmup_steps=count()),
-        {**WARMUP_ARGS, "shift_schedule": flag(), "optimizer": optimizer_choice()},
+        {**WARMUP_ARGS, "shift_schedule": flag()},
         warmup_end,
     ),
     Entry(schedules.ExponentialSweep, dict(start_lr=rate(), end_lr=rate(), num_steps=count()), {}, sweep_works),
