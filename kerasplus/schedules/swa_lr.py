@@ -60,7 +60,7 @@ class SWALR(keras.optimizers.schedules.LearningRateSchedule):
         swa_lr: float,
         anneal_epochs: int = 10,
         anneal_strategy: str = "cos",
-    ):
+    ) -> None:
         if isinstance(before, keras.optimizers.schedules.LearningRateSchedule):
             self.before = before
         elif isinstance(before, bool) or not isinstance(before, (int, float)):

@@ -153,7 +153,7 @@ def _output_bytes(tensor, what) -> int:
     return math.prod(shape) * _itemsize(tensor.dtype)
 
 
-def estimated_training_bytes(model, batch_size: int) -> int:
+def estimated_training_bytes(model: keras.Model, batch_size: int) -> int:
     """The `memory_limit` estimate of one training step at `batch_size`, in bytes.
 
     The model's and optimizer's variables, one gradient per trainable weight,
