@@ -217,8 +217,7 @@ class NaNGuard(keras.callbacks.Callback):
             variable.assign(value)
 
     def _weights_finite(self):
-        flags = [ops.all(ops.isfinite(x.value)) for x in self.model.trainable_variables]
-        return not flags or bool(ops.convert_to_numpy(ops.all(ops.stack(flags))))
+        return bool(ops.convert_to_numpy(_all_finite([x.value for x in self.model.trainable_variables])))
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         finite, what = self._finite(logs)
