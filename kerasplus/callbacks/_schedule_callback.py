@@ -136,8 +136,14 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def steps_since_start(self, step):
         """``step - first_step``, reading the first step as the traced step must (a Variable on TensorFlow)."""
-        step = ops.convert_to_tensor(step)
         k = self.gradient_accumulation_steps
+        if k == 1 and self._first_step is None and keras.backend.backend() == "torch":
+            # Eager PyTorch calls this at every step: one torch op instead of three Keras ops.
+            import torch
+
+            if isinstance(step, torch.Tensor):
+                return step - self._first_step_value
+        step = ops.convert_to_tensor(step)
         if self._first_step is None:
             first = ops.convert_to_tensor(self._first_step_value, step.dtype)
         else:
@@ -207,6 +213,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._momentum_attribute = None
         self._eager_momentum = None
         self._momentum_table = None
+        self._momentum_list = None  # the table's values as Python floats (PyTorch on CPU)
         self._installed = False
         self.first_step = None
         self._resumed_first_step = None
@@ -322,6 +329,7 @@ class ScheduleCallback(keras.callbacks.Callback):
                 # PyTorch's optimizers read it as a Python scalar, in an eager step
                 # (steps_per_execution is 1 there): set before each step.
                 self._momentum_table = self._tabulate_momentum(momentum_schedule, started, iterations)
+                self._momentum_list = None
                 self._set_eager_momentum(optimizer)
             else:
                 if momentum_scalar is None or float(momentum_scalar) != base:
@@ -364,8 +372,19 @@ class ScheduleCallback(keras.callbacks.Callback):
         """
         if self._momentum_table is not None:
             values, started, iterations = self._momentum_table
-            index = (iterations.value - started.first_step).clamp(0, values.shape[0] - 1)
-            value = values[index]
+            step = iterations.value
+            if step.device.type == "cpu":
+                # Read on the host (no device sync to wait for): a Python list lookup and one
+                # in-place fill, a third of the tensor ops' cost on a small model's eager step.
+                if self._momentum_list is None:
+                    self._momentum_list = values.tolist()  # the float32 values, exactly
+                index = min(max(int(step) - started.first_step, 0), len(self._momentum_list) - 1)
+                if getattr(optimizer, self._momentum_attribute) is self._eager_momentum:
+                    self._eager_momentum.fill_(self._momentum_list[index])
+                    return
+                value = values[index].clone()  # not a view: the fills above must not write the table
+            else:
+                value = values[(step - started.first_step).clamp(0, values.shape[0] - 1)]
         else:
             value = ops.cast(self._momentum_fn(), "float32")
         if getattr(optimizer, self._momentum_attribute) is self._eager_momentum:
