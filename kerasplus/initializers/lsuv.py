@@ -149,8 +149,8 @@ def lsuv(
         raise ValueError(
             f"lsuv cannot feed {layer.name!r} inside the nested model {owner.name!r} ({type(owner).__name__}): "
             "it feeds each kernel layer from the model's inputs, and a nested model's layers read that model's "
-            "own inputs. Call lsuv on the nested model with the batch it receives, build the model from the "
-            "nested model's layers in one functional graph, or use kerasplus.initializers.reinitialize."
+            "own inputs. Build the model from the nested model's layers in one functional graph, or use "
+            "kerasplus.initializers.reinitialize (it needs no batch)."
         )
     report = []
     for index, layer in enumerate(kernel_layers(model)):
