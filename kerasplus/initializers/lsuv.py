@@ -141,6 +141,17 @@ def lsuv(
             "a layer calls itself (a custom layer's, a recurrent layer's cell) are not in the model's graph. "
             "Build the block from layers in a functional model, or use kerasplus.initializers.reinitialize."
         )
+    nested = [
+        (owner, layer) for owner in model.layers if isinstance(owner, keras.Model) for layer in kernel_layers(owner)
+    ]
+    if nested:
+        owner, layer = nested[0]
+        raise ValueError(
+            f"lsuv cannot feed {layer.name!r} inside the nested model {owner.name!r} ({type(owner).__name__}): "
+            "it feeds each kernel layer from the model's inputs, and a nested model's layers read that model's "
+            "own inputs. Build the model from the nested model's layers in one functional graph, or use "
+            "kerasplus.initializers.reinitialize (it needs no batch)."
+        )
     report = []
     for index, layer in enumerate(kernel_layers(model)):
         kernel = kernel_of(layer)

@@ -8,6 +8,7 @@ import numpy as np
 from kerasplus.quantization.quantization_config import QuantizationConfig
 from kerasplus.quantization.quantize_output import QuantizeOutput
 from kerasplus.quantization.quantize_wrapper import (
+    FUSED_ACTIVATIONS,
     INT8_ACTIVATIONS,
     WEIGHTED_LAYERS,
     QuantizeWrapper,
@@ -38,12 +39,12 @@ OUTPUT_RANGE_LAYERS = (
     L.Subtract,
     L.Multiply,
     L.Concatenate,
-    L.AveragePooling1D,
-    L.AveragePooling2D,
     L.GlobalAveragePooling1D,
     L.GlobalAveragePooling2D,
     L.BatchNormalization,
 )
+# Layers whose int8 op must keep its input's scale.
+SAME_SCALE_LAYERS = (L.AveragePooling1D, L.AveragePooling2D)
 # Preprocessing layers that are a per-channel affine map x * a + b.
 AFFINE_LAYERS = (L.Rescaling, L.Normalization)
 # Arithmetic between a tensor and a Python number in a functional graph (``x + 3.0``,
@@ -80,6 +81,14 @@ def quantize_model(model: keras.Model, config: QuantizationConfig | None = None)
     * a ReLU or ReLU6 (activation argument, `ReLU` layer or `Activation`
       layer) that directly follows such a layer is fused into it, so there is
       one int8 range after the activation;
+    * a `BatchNormalization` with nothing to fold into (DenseNet's
+      pre-activation BN after a `Concatenate`) runs, on images, as its
+      inference-mode map ``x * a + b``: a 1x1 `DepthwiseConv2D` whose kernel
+      and bias train in place of gamma and beta (TFLite's int8
+      DEPTHWISE_CONV_2D, a following ReLU fused into it);
+    * an `AveragePooling2D` keeps its input's int8 scale, as TFLite's int8
+      op must: after a convolution it alone reads, it takes over that
+      convolution's output range;
     * the model input gets an int8 range (the quantize op at the start of
       the TFLite file).
 
@@ -267,12 +276,23 @@ def _activation_kind(layer):
 
 
 def _affine(layer):
-    """`(a, b)` per channel with ``layer(x) == x * a + b`` for a Rescaling or last-axis Normalization
-    on a rank-4 (image) tensor, else None."""
+    """`(a, b)` per channel with ``layer(x) == x * a + b`` for a Rescaling, a last-axis Normalization
+    or an inference-mode last-axis BatchNormalization on a rank-4 (image) tensor, else None."""
     shape = layer.input.shape
     if len(shape) != 4 or shape[-1] is None:
         return None
     channels = shape[-1]
+    if type(layer) is L.BatchNormalization:
+        if layer.axis not in (-1, 3):
+            return None
+
+        def value(variable, default):
+            return default if variable is None else keras.ops.convert_to_numpy(variable).astype(np.float64)
+
+        gamma = value(layer.gamma, np.ones(channels))
+        beta = value(layer.beta, np.zeros(channels))
+        a = gamma / np.sqrt(value(layer.moving_variance, None) + layer.epsilon)
+        return a, beta - value(layer.moving_mean, None) * a
     if type(layer) is L.Rescaling:
         scale = np.asarray(keras.ops.convert_to_numpy(layer.scale), np.float64)
         offset = np.asarray(keras.ops.convert_to_numpy(layer.offset), np.float64)
@@ -346,7 +366,7 @@ def _plan(model, config):
         single_consumer = parent is not None and consumers.get(id(parent), 0) == 1
         weighted_producer = producer_role == "weighted" and single_consumer
         activation = _activation_kind(layer)
-        affine = _affine(layer) if type(layer) in AFFINE_LAYERS else None
+        affine = _affine(layer) if type(layer) in (*AFFINE_LAYERS, L.BatchNormalization) else None
         scalar = _scalar_rescaling(layer, args, kwargs) if not isinstance(layer, L.Layer) else None
         if isinstance(layer, L.Layer) and layer.name in config.keep_float:
             plan[id(layer)] = {"role": "float"}
@@ -377,7 +397,14 @@ def _plan(model, config):
             plan[id(layer)] = {"role": "skip"}
             owner[id(layer)] = parent
             quantized[id(layer)] = True
-        elif activation is not None and weighted_producer and plan[id(producer)]["activation"] == "linear":
+        elif (
+            activation is not None
+            and producer_role in ("weighted", "affine")
+            and single_consumer
+            and plan[id(producer)]["activation"] == "linear"
+        ):
+            # Also after a standalone BatchNormalization (an int8 1x1 depthwise convolution, below):
+            # DenseNet's pre-activation BN + ReLU is one DEPTHWISE_CONV_2D with a fused ReLU.
             plan[id(producer)]["activation"] = activation
             plan[id(layer)] = {"role": "skip"}
             owner[id(layer)] = producer
@@ -395,7 +422,13 @@ def _plan(model, config):
             plan[id(layer)] = {"role": "skip"}
             owner[id(layer)] = producer
             quantized[id(layer)] = True
-        elif affine is not None and producer_role == "affine" and single_consumer:
+        elif (
+            affine is not None
+            and type(layer) in AFFINE_LAYERS
+            and producer_role == "affine"
+            and not plan[id(producer)]["trainable"]
+            and single_consumer
+        ):
             # Rescaling then Normalization (EfficientNet's preprocessing): one affine map.
             step = plan[id(producer)]
             step["a"], step["b"] = step["a"] * affine[0], step["b"] * affine[0] + affine[1]
@@ -407,6 +440,10 @@ def _plan(model, config):
                 "role": "affine",
                 "a": affine[0],
                 "b": affine[1],
+                "activation": "linear",
+                # A BatchNormalization's gamma and beta train (as the kernel of the 1x1 convolution);
+                # preprocessing stays fixed.
+                "trainable": type(layer) is L.BatchNormalization,
                 "quantize_inputs": not inputs_quantized,
             }
             quantized[id(layer)] = True
@@ -415,6 +452,21 @@ def _plan(model, config):
         ):
             plan[id(layer)] = {"role": "clone"}
             quantized[id(layer)] = inputs_quantized
+        elif type(layer) in SAME_SCALE_LAYERS:
+            # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale (the converter rejects another range).
+            # After a convolution it alone reads, the pool takes over the convolution's output range and
+            # rounds its own output onto it, as the int8 op does; otherwise it passes its input's grid on
+            # (its averages then fall between the steps TFLite rounds them to: up to half a step).
+            if (
+                producer_role in ("weighted", "affine")
+                and single_consumer
+                and plan[id(producer)]["activation"] in FUSED_ACTIVATIONS
+            ):
+                plan[id(producer)]["quantize_outputs"] = False
+                plan[id(layer)] = {"role": "output", "same_scale": True}
+            else:
+                plan[id(layer)] = {"role": "clone"}
+            quantized[id(layer)] = True
         elif type(layer) in OUTPUT_RANGE_LAYERS or type(layer) in AFFINE_LAYERS or activation is not None:
             plan[id(layer)] = {"role": "output"}
             quantized[id(layer)] = True
@@ -474,9 +526,14 @@ def _rebuild(model, plan, config):
         if step["role"] == "affine":
             # x * a + b per channel: a 1x1 depthwise convolution, which TFLite runs in int8 with
             # per-channel int8 weights (each channel's single weight is exact) and an int32 bias.
-            inner = L.DepthwiseConv2D(1, use_bias=True, name=layer.name, trainable=False)
+            inner = L.DepthwiseConv2D(1, use_bias=True, name=layer.name, trainable=step["trainable"])
             new = QuantizeWrapper(
-                inner, quantize_inputs=step["quantize_inputs"], ema_decay=config.ema_decay, name=f"quant_{layer.name}"
+                inner,
+                activation=step["activation"],
+                quantize_inputs=step["quantize_inputs"],
+                quantize_outputs=step.get("quantize_outputs", True),
+                ema_decay=config.ema_decay,
+                name=f"quant_{layer.name}",
             )
             clones[id(layer)] = (layer, new)
             return new
@@ -492,6 +549,7 @@ def _rebuild(model, plan, config):
                 quantize_inputs=step["quantize_inputs"],
                 ema_decay=config.ema_decay,
                 preserve_sparsity=config.preserve_sparsity,
+                quantize_outputs=step.get("quantize_outputs", True),
                 name=f"quant_{layer.name}",
             )
         elif step["role"] == "output":
@@ -499,6 +557,7 @@ def _rebuild(model, plan, config):
                 type(layer).from_config(layer_config),
                 ema_decay=config.ema_decay,
                 activation=step.get("activation", "linear"),
+                same_scale=step.get("same_scale", False),
                 name=f"quant_{layer.name}",
             )
         else:
@@ -511,6 +570,10 @@ def _rebuild(model, plan, config):
             return args[0]
         if id(layer) in scalar_layers:  # the tensor operand of `x + 3.0`
             return layer(next(a for a in args if isinstance(a, keras.KerasTensor)))
+        if isinstance(layer, QuantizeWrapper):
+            # A functional BatchNormalization call records ``mask=None``: the 1x1 convolution that
+            # replaces it computes the inference-mode map, which no mask changes.
+            kwargs = {k: value for k, value in kwargs.items() if k != "mask"}
         return layer(*args, **kwargs)
 
     quantized = keras.models.clone_model(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import keras
@@ -44,6 +45,12 @@ class QuantizeOutput(keras.layers.Wrapper):
             applied to the layer's output before the range: the activation
             TFLite fuses into an int8 ADD, SUB or MUL (as after ResNet's
             residual ``Add``), so there is one int8 output, not two.
+        same_scale: the output keeps the input's int8 grid, as TFLite's
+            int8 ``AVERAGE_POOL_2D`` must: the range is learned on the
+            input, which is fake-quantized over it (TFLite requantizes to it),
+            and the output is rounded onto the same grid (halves upwards;
+            TFLite rounds a tie away from zero, so such an average can
+            differ by one step).
 
     Example:
 
@@ -55,24 +62,37 @@ class QuantizeOutput(keras.layers.Wrapper):
     """
 
     def __init__(
-        self, layer: keras.layers.Layer, ema_decay: float = 0.99, activation: str = "linear", **kwargs
+        self,
+        layer: keras.layers.Layer,
+        ema_decay: float = 0.99,
+        activation: str = "linear",
+        same_scale: bool = False,
+        **kwargs,
     ) -> None:
         super().__init__(layer, **kwargs)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
         self.fused_activation = v.check_choice("activation", activation, FUSABLE)
+        self.same_scale = v.check_bool("same_scale", same_scale)
 
     def build(self, input_shape: tuple) -> None:
         super().build(input_shape)
         self.activation = _activation(self.layer)
+        self.takes_mask = "mask" in inspect.signature(self.layer.call).parameters
         self.output_range = None if self.activation in FIXED_RANGES else MovingRange(self, "output")
 
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        # `mask`: what the model's graph passes the wrapped layer (a functional BatchNormalization
+        # call records ``mask=None``); it reaches the layer when the layer's call takes one.
         if self.activation is not None:
             y = quantized_activation(inputs, self.activation, training)
             if self.activation in FIXED_RANGES:
                 return y
         else:
-            y = self.layer(inputs, training=training)
+            extra = {"mask": mask} if mask is not None and self.takes_mask else {}
+            if self.same_scale:
+                x = self.output_range(inputs, training, self.ema_decay)
+                return self.output_range(self.layer(x, training=training, **extra), False, self.ema_decay)
+            y = self.layer(inputs, training=training, **extra)
             if self.fused_activation != "linear":
                 y = keras.activations.get(self.fused_activation)(y)
         return self.output_range(y, training, self.ema_decay)
@@ -82,5 +102,5 @@ class QuantizeOutput(keras.layers.Wrapper):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(ema_decay=self.ema_decay, activation=self.fused_activation)
+        config.update(ema_decay=self.ema_decay, activation=self.fused_activation, same_scale=self.same_scale)
         return config

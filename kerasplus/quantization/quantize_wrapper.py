@@ -69,6 +69,12 @@ class QuantizeWrapper(keras.layers.Wrapper):
             needed where the input does not come from a quantized layer, e.g.
             the model input.
         ema_decay: decay of the moving-average ranges, in ``[0, 1)``.
+        quantize_outputs: give the output its int8 range (default). False
+            where the next layer owns it: `quantize_model` sets it for a
+            convolution followed by an `AveragePooling2D`, whose int8 TFLite
+            op must keep its input's scale (its `QuantizeOutput` with
+            ``same_scale=True`` rounds both onto one range). Only with an
+            activation TFLite fuses (linear, relu, relu6).
         preserve_sparsity: multiply the kernel by a fixed, non-trainable 0/1
             `sparsity_mask` (all ones until set, e.g. by `quantize_model` with
             ``QuantizationConfig(preserve_sparsity=True)`` to the kernel's
@@ -92,6 +98,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         quantize_inputs: bool = False,
         ema_decay: float = 0.99,
         preserve_sparsity: bool = False,
+        quantize_outputs: bool = True,
         **kwargs,
     ) -> None:
         if type(layer) not in WEIGHTED_LAYERS:
@@ -125,6 +132,12 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.quantize_inputs = v.check_bool("quantize_inputs", quantize_inputs)
         self.ema_decay = v.check_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=False)
         self.preserve_sparsity = v.check_bool("preserve_sparsity", preserve_sparsity)
+        self.quantize_outputs = v.check_bool("quantize_outputs", quantize_outputs)
+        if not self.quantize_outputs and self.activation not in FUSED_ACTIVATIONS:
+            raise ValueError(
+                f"`quantize_outputs=False` needs an activation TFLite fuses {FUSED_ACTIVATIONS}; "
+                f"received activation={self.activation!r}."
+            )
 
     @property
     def fused(self) -> bool:
@@ -135,7 +148,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.input_range = MovingRange(self, "input") if self.quantize_inputs else None
         self.pre_activation_range = None if self.fused else MovingRange(self, "pre_activation")
         fixed = self.activation in FIXED_RANGE_ACTIVATIONS
-        self.output_range = None if fixed else MovingRange(self, "output")
+        self.output_range = None if fixed or not self.quantize_outputs else MovingRange(self, "output")
         self.sparsity_mask = None
         if self.preserve_sparsity:
             self.sparsity_mask = self.add_weight(
@@ -217,5 +230,6 @@ class QuantizeWrapper(keras.layers.Wrapper):
             quantize_inputs=self.quantize_inputs,
             ema_decay=self.ema_decay,
             preserve_sparsity=self.preserve_sparsity,
+            quantize_outputs=self.quantize_outputs,
         )
         return config

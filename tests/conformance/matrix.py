@@ -60,8 +60,6 @@ HEAVY_IN_SUITE = ("OneCycleLR", "reinitialize", "lint")
 KNOWN_GAPS: dict[tuple, str] = {
     ("NaNGuard", "binary", "torch"): "issue 16: on PyTorch, Keras's binary_crossentropy clips a NaN probability to "
     "NaN and torch's binary_cross_entropy raises on it inside the step, before NaNGuard sees the loss — upstream",
-    ("quantize_model+export_tflite", "DenseNet121"): "issue 16: quantize_model fails on DenseNet121 with "
-    "\"TypeError: got an unexpected keyword argument 'mask'\" (no refusal naming the layer) — branch qatagree",
 }
 
 

@@ -99,3 +99,17 @@ def test_a_recurrent_layers_cell_is_refused_naming_the_layer_not_as_a_custom_lay
     model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, name="lstm"), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match=r"inside the layer 'lstm' \(LSTM\).*recurrent layer's cell"):
         lsuv(model, np.random.default_rng(0).normal(size=(8, 5, 3)).astype("float32"))
+
+
+def test_a_nested_models_kernel_layer_is_refused_naming_the_nested_model():
+    stem = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, name="stem_conv")], name="stem")
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.GlobalAveragePooling2D()(stem(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    before = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    with pytest.raises(
+        ValueError, match=r"'stem_conv' inside the nested model 'stem' \(Sequential\).*one functional graph"
+    ):
+        lsuv(model, np.random.default_rng(0).normal(size=(8, 8, 8, 1)).astype("float32"))
+    for old, new in zip(before, model.weights):  # refused before touching a weight
+        np.testing.assert_array_equal(old, keras.ops.convert_to_numpy(new))

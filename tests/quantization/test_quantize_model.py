@@ -325,3 +325,106 @@ def test_preserve_sparsity_on_tf_keras_uses_tfmot_prune_preserve_scheme():
     assert type(qat.layers[-1].quantize_config.weight_quantizer).__name__ == "PrunePreserveDefault8BitWeightsQuantizer"
     with pytest.raises(ValueError, match="cannot be combined"):
         quantize_model(model, QuantizationConfig(preserve_sparsity=True, keep_float=["dense"]))
+
+
+def dense_block_model():
+    """DenseNet's pattern at toy size: pre-activation BatchNormalization + ReLU before each convolution
+    (after a Concatenate or a convolution read twice, so nothing to fold into), then Concatenate; a
+    last BN (no ReLU) before the head. (Its transition's AveragePooling2D is tested below.)"""
+    inputs = keras.Input((6, 6, 3))
+    x = L.Conv2D(4, 3, padding="same", name="stem")(inputs)
+    for i in range(2):
+        y = L.BatchNormalization(epsilon=1.001e-5, name=f"b{i}_bn")(x)
+        y = L.Activation("relu", name=f"b{i}_relu")(y)
+        y = L.Conv2D(4, 3, padding="same", use_bias=False, name=f"b{i}_conv")(y)
+        x = L.Concatenate(name=f"b{i}_concat")([x, y])
+    x = L.BatchNormalization(name="final_bn")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(3, name="head")(x), name="dense_block")
+
+
+def test_pre_activation_batch_norm_of_a_dense_block_becomes_an_int8_depthwise_with_fused_relu(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerasplus.quantization import evaluate_tflite, export_tflite
+
+    model = dense_block_model()
+    randomize_batch_norms(model)
+    qat = quantize_model(model)  # a functional BatchNormalization call records mask=None: no TypeError
+    bn = qat.get_layer("quant_b0_bn")
+    assert isinstance(bn, QuantizeWrapper) and isinstance(bn.layer, L.DepthwiseConv2D)
+    assert bn.activation == "relu" and bn.layer.trainable and not bn.quantize_inputs
+    assert "quant_b0_relu" not in [layer.name for layer in qat.layers]
+    final = qat.get_layer("quant_final_bn")
+    assert final.activation == "linear" and isinstance(final.layer, L.DepthwiseConv2D)
+    x = np.random.default_rng(1).normal(size=(8, 6, 6, 3)).astype("float32")
+    # The 1x1 depthwise computes Keras's inference-mode BatchNormalization.
+    reference = keras.Model(model.inputs, model.get_layer("final_bn").output)
+    before = keras.Model(model.inputs, model.get_layer("b1_concat").output)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(final.layer(before(x))),
+        keras.ops.convert_to_numpy(reference(x)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    qat.compile(keras.optimizers.SGD(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(x, np.arange(8) % 3, batch_size=4, epochs=1, verbose=0)
+    path = export_tflite(qat, tmp_path / "dense_block.tflite")
+    interpreter = Interpreter(model_path=path)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()
+    names = [op["op_name"] for op in ops]
+    assert names.count("DEPTHWISE_CONV_2D") == 3 and "MUL" not in names and "RELU" not in names
+    assert names.count("DEQUANTIZE") == 1  # only the float output: every op in between is int8
+    for op in ops:
+        if op["op_name"] == "DEPTHWISE_CONV_2D":
+            assert [tensors[i]["dtype"] for i in op["inputs"]] == [np.int8, np.int8, np.int32]
+    expected = qat.predict(x, verbose=0)
+    got = np.asarray(evaluate_tflite(path, x)["outputs"]).reshape(expected.shape)
+    head = qat.get_layer("quant_head").output_range
+    step = (float(head.maximum.numpy()) - float(head.minimum.numpy())) / 255
+    assert np.abs(got - expected).max() <= 2 * step + 1e-6
+
+
+def test_standalone_batch_norm_on_features_keeps_a_range_and_accepts_its_mask_argument(tmp_path):
+    inputs = keras.Input((5,))
+    a = L.Dense(4, name="a")(inputs)
+    b = L.Dense(4, name="b")(inputs)
+    s = L.BatchNormalization(name="bn")(L.Add(name="sum")([a, b]))  # rank 2: no depthwise map
+    model = keras.Model(inputs, L.Dense(2, name="head")(s))
+    randomize_batch_norms(model)
+    qat = quantize_model(model)
+    bn = qat.get_layer("quant_bn")
+    assert isinstance(bn, QuantizeOutput) and isinstance(bn.layer, L.BatchNormalization)
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    qat(x, training=True)
+    assert float(bn.output_range.maximum.numpy()) != 6.0  # the first batch set the range (from [-6, 6])
+    qat.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(qat(x)))
+
+
+def test_average_pooling_takes_over_the_range_of_the_convolution_it_follows(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerasplus.quantization import evaluate_tflite, export_tflite
+
+    inputs = keras.Input((6, 6, 3))
+    x = L.AveragePooling2D(2, name="pool")(L.Conv2D(4, 1, name="conv")(inputs))
+    qat = quantize_model(keras.Model(inputs, L.Flatten()(x)))
+    conv, pool = qat.get_layer("quant_conv"), qat.get_layer("quant_pool")
+    assert not conv.quantize_outputs and conv.output_range is None and pool.same_scale
+    x = np.random.default_rng(0).normal(size=(8, 6, 6, 3)).astype("float32")
+    qat(x, training=True)
+    # TFLite's int8 AVERAGE_POOL_2D must keep its input's scale: another range fails the conversion.
+    path = export_tflite(qat, tmp_path / "pool.tflite")
+    interpreter = Interpreter(model_path=path)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    (op,) = [op for op in interpreter._get_ops_details() if op["op_name"] == "AVERAGE_POOL_2D"]
+    assert tensors[op["inputs"][0]]["quantization"] == tensors[op["outputs"][0]]["quantization"]
+    expected = qat.predict(x, verbose=0)
+    got = np.asarray(evaluate_tflite(path, x)["outputs"]).reshape(expected.shape)
+    step = tensors[op["outputs"][0]]["quantization"][0]
+    # Averages are rounded onto the same grid; a tie (a sum of 4 at .5) can round the other way.
+    assert np.abs(got - expected).max() <= step * (1 + 1e-4)
+    assert (np.abs(got - expected) > step / 2).mean() < 0.2
