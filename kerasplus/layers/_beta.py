@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from kerasplus import _validation as v
-from kerasplus.layers._backend import ops, random
+from kerasplus.layers._backend import eager_torch, ops, random
 
 PROPOSALS = 8
 
@@ -86,10 +86,20 @@ def _johnk(seed_generator, batch, a, b):
     """
     acceptance = math.exp(math.lgamma(a + 1) + math.lgamma(b + 1) - math.lgamma(a + b + 1))
     proposals = _proposals_for(acceptance)
-    # One draw for both variates (one random-number kernel, not two); the
-    # reduction below keeps it out of any per-pixel pass that consumes lam.
-    u = ops.log(random.uniform((2, proposals, batch), minval=1e-12, maxval=1.0, seed=seed_generator))
-    log_x, log_y = u[0] / a, u[1] / b
+    if eager_torch():
+        # Eager PyTorch runs op by op: one draw for both variates is one
+        # random-number kernel instead of two.
+        u = ops.log(random.uniform((2, proposals, batch), minval=1e-12, maxval=1.0, seed=seed_generator))
+        log_x, log_y = u[0] / a, u[1] / b
+    else:
+        # Under XLA one draw per variate, both of one shape: TensorFlow's XLA
+        # CPU keeps two same-shaped Philox draws in one out-of-line rng
+        # computation, but inlines a lone draw into the fusion that consumes
+        # it, where each number costs ~0.5 us (the one shared draw made Mixup
+        # ~10x slower there: 0.73x Keras's MixUp, benchmarks/augmentation.py).
+        shape = (proposals, batch)
+        log_x = ops.log(random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / a
+        log_y = ops.log(random.uniform(shape, minval=1e-12, maxval=1.0, seed=seed_generator)) / b
     accept = ops.logaddexp(log_x, log_y) <= 0.0
     ranks = ops.where(accept, ops.arange(proposals, dtype="float32")[:, None], float(proposals - 1))
     first = ops.cast(ops.min(ranks, axis=0), "int32")

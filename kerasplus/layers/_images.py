@@ -61,6 +61,12 @@ def box_mask(y0, y1, x0, x1, height, width, data_format):
     cols = ops.arange(width, dtype="float32")[None, :]
     inside_y = ops.logical_and(rows >= y0[:, None], rows < y1[:, None])
     inside_x = ops.logical_and(cols >= x0[:, None], cols < x1[:, None])
+    if eager_torch():
+        # Eager PyTorch computes each op once, nothing to fuse: a broadcast AND
+        # is one boolean pass (a batched matmul with k=1 plus a comparison were
+        # a third of CutMix's time there, benchmarks/augmentation.py).
+        mask = ops.logical_and(inside_y[:, :, None], inside_x[:, None, :])
+        return mask[:, :, :, None] if data_format == "channels_last" else mask[:, None, :, :]
     # An outer product (a dot, which XLA does not fuse into its consumers) so
     # the box coordinates, which come from random draws, are computed once per
     # row and column rather than once per pixel.
@@ -113,6 +119,28 @@ def partner_shift(seed_generator, batch):
 def partner(x, shift):
     """The partner of every row: ``x[(i - shift) % batch]``."""
     return ops.roll(x, shift, axis=0)
+
+
+def paste_partner(mask, x, shift):
+    """``where(mask, partner(x), x)``: each image takes its partner's pixels where `mask` is True.
+
+    Under XLA the roll fuses into the selection. Eager PyTorch would first copy
+    the whole rolled batch; there the two contiguous halves of the roll are
+    selected straight into the output instead (one pass over the images, not two).
+    """
+    if not eager_torch() or x.requires_grad:  # `out=` writes are not differentiable
+        return ops.where(mask, partner(x, shift), x)
+    import torch
+
+    batch = x.shape[0]
+    shift = int(shift) % batch
+    if shift == 0:  # a batch of one is its own partner
+        return x.clone()
+    out = torch.empty_like(x)
+    # partner(x)[i] is x[i - shift] for i >= shift and x[batch - shift + i] below.
+    torch.where(mask[shift:], x[: batch - shift], x[shift:], out=out[shift:])
+    torch.where(mask[:shift], x[batch - shift :], x[:shift], out=out[:shift])
+    return out
 
 
 def split_inputs(data, who):

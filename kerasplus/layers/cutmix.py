@@ -28,7 +28,7 @@ def cutmix_images(x, shift, lam, seed_generator, data_format, tie=None, correct_
     box_w = ops.floor(width * ratio)
     y0, y1, x0, x1 = im.random_box(seed_generator, ops.shape(x)[0], height, width, box_h, box_w, tie)
     mask = im.box_mask(y0, y1, x0, x1, height, width, data_format)
-    out = ops.where(mask, im.partner(x, shift), x)
+    out = im.paste_partner(mask, x, shift)
     if not correct_lam:
         return out, lam
     pasted = (y1 - y0) * (x1 - x0) / float(height * width)

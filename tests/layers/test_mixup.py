@@ -29,6 +29,27 @@ def test_lambda_follows_beta_alpha_alpha(alpha):
     assert stats.kstest(lambdas, stats.beta(alpha * 3, alpha * 3).cdf).pvalue < 1e-6
 
 
+def test_small_alpha_draws_each_variate_apart_off_eager_torch(monkeypatch):
+    """Jöhnk's two variates come from two uniform draws of one shape (one shared draw on eager PyTorch only).
+
+    One shared, sliced draw made TensorFlow's XLA CPU inline the Philox computation into the
+    fusion that consumes it: Mixup ran ~10x slower under jit_compile (benchmarks/augmentation.py).
+    """
+    shapes = []
+    uniform = keras.random.uniform
+
+    def recording(shape, *args, **kwargs):
+        shapes.append(tuple(shape))
+        return uniform(shape, *args, **kwargs)
+
+    monkeypatch.setattr(keras.random, "uniform", recording)
+    Mixup(0.2, seed=0)((np.zeros((16, 2, 2, 1), "float32"), np.eye(16, dtype="float32")), training=True)
+    if keras.backend.backend() == "torch":
+        assert len(shapes) == 1 and shapes[0][0] == 2 and shapes[0][2] == 16, shapes
+    else:
+        assert len(shapes) == 2 and shapes[0] == shapes[1] and shapes[0][1] == 16, shapes
+
+
 def test_images_are_the_convex_combination_of_the_pair_with_the_label_weight():
     rng = np.random.default_rng(0)
     images = rng.random((32, 5, 4, 3)).astype("float32")
