@@ -146,34 +146,30 @@ def run(kind, seed, args, folder):
     layer_names = tfmot_layers if tfmot_layers != prunable else None
     for target in TARGETS:
         schedule = dict(initial_sparsity=0.0, final_sparsity=target, begin_step=0, end_step=end_step, frequency=10)
-        pruned = prune_model(dense, PolynomialDecay(**schedule))
-        compile_keras(pruned, args.prune_lr)
-        pruned.fit(xt, yt, epochs=args.prune_epochs, batch_size=32, verbose=0)
-        plain = strip_pruning(pruned)
-        compile_keras(plain, args.prune_lr)
-        path = float_tflite(plain, os.path.join(folder, f"{kind}_ours{target}_{seed}.tflite"))
-        rows[f"ours {target:.0%}"] = {
-            "acc": plain.evaluate(xs, ys, verbose=0)[1],
-            "gzip": gzipped_size(path),
-            "sparsity": kernel_sparsity(plain),
-        }
+
+        def fine_tune_pruned(file_stem, target=target, schedule=schedule, **prune_kwargs):
+            """Prune `dense` with this target's schedule, fine-tune, strip; (plain model, its row)."""
+            pruned = prune_model(dense, PolynomialDecay(**schedule), **prune_kwargs)
+            compile_keras(pruned, args.prune_lr)
+            pruned.fit(xt, yt, epochs=args.prune_epochs, batch_size=32, verbose=0)
+            plain = strip_pruning(pruned)
+            compile_keras(plain, args.prune_lr)
+            path = float_tflite(plain, os.path.join(folder, f"{kind}_{file_stem}{target}_{seed}.tflite"))
+            row = {
+                "acc": plain.evaluate(xs, ys, verbose=0)[1],
+                "gzip": gzipped_size(path),
+                "sparsity": kernel_sparsity(plain),
+            }
+            return plain, row
+
+        plain, rows[f"ours {target:.0%}"] = fine_tune_pruned("ours")
         if args.qat_epochs:
             rows[f"ours {target:.0%} int8"] = int8_row(
                 plain, args, xt, yt, xs, ys, os.path.join(folder, f"{kind}_ours_int8_{target}_{seed}"), sparse=True
             )
 
         if layer_names is not None:  # the same fine-tune, pruning only the layers tfmot prunes
-            pruned = prune_model(dense, PolynomialDecay(**schedule), layer_names=layer_names)
-            compile_keras(pruned, args.prune_lr)
-            pruned.fit(xt, yt, epochs=args.prune_epochs, batch_size=32, verbose=0)
-            plain = strip_pruning(pruned)
-            compile_keras(plain, args.prune_lr)
-            path = float_tflite(plain, os.path.join(folder, f"{kind}_ours_tfmot_layers{target}_{seed}.tflite"))
-            rows[f"ours-tfmot-layers {target:.0%}"] = {
-                "acc": plain.evaluate(xs, ys, verbose=0)[1],
-                "gzip": gzipped_size(path),
-                "sparsity": kernel_sparsity(plain),
-            }
+            _, rows[f"ours-tfmot-layers {target:.0%}"] = fine_tune_pruned("ours_tfmot_layers", layer_names=layer_names)
 
         twin = build(kind, tf_keras, args)
         twin.set_weights(dense.get_weights())
