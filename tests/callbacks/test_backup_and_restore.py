@@ -420,6 +420,23 @@ def test_discarding_a_timeline_that_was_not_resumed(tmp_path):
     assert os.path.basename(store.write({"x": np.zeros(1)}, {"epoch": 0, "step": 9})) == "ckpt-00000001.npz"
 
 
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="posix_fadvise is POSIX-only (Linux CI has it)")
+def test_a_written_checkpoint_is_dropped_from_the_page_cache_after_its_fsync(tmp_path, monkeypatch):
+    from kerasplus.callbacks._checkpoint_store import CheckpointStore
+
+    calls, real_fsync = [], os.fsync
+
+    def fsync(fd):
+        calls.append(("fsync", os.fstat(fd).st_size))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, *args: calls.append(("fadvise", os.fstat(fd).st_size, args)))
+    path = CheckpointStore(tmp_path, keep=2).write({"x": np.arange(1000.0)}, {"epoch": 0, "step": 1})
+    size = os.path.getsize(path)
+    assert calls[:2] == [("fsync", size), ("fadvise", size, (0, 0, os.POSIX_FADV_DONTNEED))]
+
+
 def test_a_single_process_run_says_it_does_not_resume_a_multi_worker_runs_checkpoints(tmp_path):
     from kerasplus.callbacks._checkpoint_store import CheckpointStore
 
