@@ -33,7 +33,7 @@ callback holds the training thread per save (the snapshot; with
 async_save=False, the whole write).
 
 Run: python benchmarks/checkpoint_overhead.py [--backend tensorflow|jax|torch] [--model resnet50|mlp]
-     [--repeats 3] [--steps 220] [--batch 16] [--variants bare,ours,...] [--per-save-only]
+     [--repeats 3] [--steps 220] [--batch 16] [--variants bare,ours,...] [--per-save-only] [--train-threads N]
 """
 
 import argparse
@@ -58,6 +58,13 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ",".join(VARIANTS))
     parser.add_argument("--per-save-only", action="store_true", help="only time single saves (no fit rows)")
+    parser.add_argument(
+        "--train-threads",
+        type=int,
+        default=0,
+        help="TensorFlow intra-op threads for training (0: TensorFlow's default, every core); "
+        "fewer leaves cores free for a background write, as an accelerator's host does",
+    )
     return parser.parse_args(argv)
 
 
@@ -69,6 +76,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+if ARGS.train_threads and keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(ARGS.train_threads)
 
 from benchmarks._header import print_header  # noqa: E402
 from kerasplus.callbacks import BackupAndRestore  # noqa: E402
@@ -206,7 +218,7 @@ def main(args):
         raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     print(
         f"# model={args.model} params={model.count_params()} steps={args.steps} batch={args.batch} "
-        f"save_freq={SAVE_FREQ} repeats={args.repeats} variants={variants} "
+        f"save_freq={SAVE_FREQ} repeats={args.repeats} variants={variants} train_threads={args.train_threads or 'default'} "
         f"loadavg(1,5,15)={load[0]:.1f},{load[1]:.1f},{load[2]:.1f}"
     )
     if args.per_save_only:

@@ -16,11 +16,13 @@ repeat to repeat:
 Rows:
   per step          steps/s over the epochs after the first of each fit, as a
                     ratio to bare fit's (median over fits of the ratio to the
-                    bare fit of the same repeat)
+                    bare fit of the same repeat); an epoch is timed from its
+                    first on_train_batch_begin (see EpochTimer)
   traces            train-step traces in the variant's first fit / in its later
                     fits (Python code in `train_step` runs only while it is traced)
-  first fit s       the extra seconds of the variant's first fit over its
-                    per-step time (tracing, `on_train_begin` work, first saves)
+  first fit s       the extra seconds of the variant's first fit (from calling
+                    `fit` to the last `on_train_end`) over its per-step time
+                    (tracing, `on_train_begin`/`on_epoch_end` work, first saves)
   later fit s       the same for its later fits
 
 Run: python benchmarks/real_architecture_overhead.py [--backend tensorflow] [--fits 3] [--epochs 3] [--steps 40]
@@ -68,14 +70,36 @@ def make_model():
 
 
 class EpochTimer(keras.callbacks.Callback):
+    """First in the callback list: each epoch from its first `on_train_batch_begin` to `on_epoch_end`.
+
+    Not from `on_epoch_begin`: with numpy input on TensorFlow, Keras makes the
+    epoch's `tf.data` iterator after `on_epoch_begin`, and deleting the previous
+    one waits for its autotune thread's next wake-up (TF 2.21: up to tens of
+    seconds, at 10·(2^k-1) ms marks), whatever the callbacks do.
+    """
+
     def on_train_begin(self, logs=None):
-        self.durations = []
+        self.durations, self.gaps = [], []  # gaps: on_epoch_begin to the first on_train_batch_begin
+        self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        self._epoch_begin = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._start is None:
+            self._start = time.perf_counter()
+            self.gaps.append(self._start - self._epoch_begin)
 
     def on_epoch_end(self, epoch, logs=None):
         self.durations.append(time.perf_counter() - self._start)
+        self._start = None
+
+
+class EndMark(keras.callbacks.Callback):
+    """Last in the callback list: when every callback's `on_train_end` has run (before fit's own teardown)."""
+
+    def on_train_end(self, logs=None):
+        self.time = time.perf_counter()
 
 
 def variants(backup_dir):
@@ -102,16 +126,17 @@ def variants(backup_dir):
 
 
 def one_fit(model, x, y, callbacks, epochs, backup_dir):
-    """(steps/s after the first epoch, traces, extra seconds of the whole fit over its per-step time)."""
-    timer = EpochTimer()
+    """(steps/s after the first epoch, traces, extra seconds of the whole fit over its per-step time, epoch gaps)."""
+    timer, end = EpochTimer(), EndMark()
     before = len(TRACES)
     start = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, shuffle=False, callbacks=[*callbacks, timer])
-    total = time.perf_counter() - start
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer, *callbacks, end])
+    total = end.time - start  # not the iterator teardown after on_train_end (see EpochTimer)
     shutil.rmtree(backup_dir, ignore_errors=True)
     steps = len(x) // BATCH
     per_step = sum(timer.durations[1:]) / (steps * (len(timer.durations) - 1))
-    return 1.0 / per_step, len(TRACES) - before, total - per_step * steps * len(timer.durations)
+    swaps = sum(timer.gaps[1:])  # deleting the previous epoch's iterator (see EpochTimer): left out
+    return 1.0 / per_step, len(TRACES) - before, total - swaps - per_step * steps * len(timer.durations), timer.gaps
 
 
 def main():
@@ -138,10 +163,12 @@ def main():
     rates = {n: [] for n in names}
     traces = {n: [] for n in names}
     extra = {n: [] for n in names}
+    gaps = []
     for r in range(args.fits):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            rate, traced, fixed = one_fit(model, x, y, table[name](), args.epochs, backup_dir)
+            rate, traced, fixed, epoch_gaps = one_fit(model, x, y, table[name](), args.epochs, backup_dir)
+            gaps.extend(epoch_gaps[1:])  # epochs after the first: where an old iterator is deleted
             rates[name].append(rate)
             traces[name].append(traced)
             extra[name].append(fixed)
@@ -162,6 +189,11 @@ def main():
             f"{extra[name][0]:9.2f} {later:8.2f}"
         )
     print("# per-fit steps/s: " + "; ".join(f"{n}: " + ", ".join(f"{v:.2f}" for v in rates[n]) for n in names))
+    if gaps:
+        print(
+            f"# on_epoch_begin -> first on_train_batch_begin, epochs after the first ({len(gaps)}): median "
+            f"{statistics.median(gaps):.3f} s, max {max(gaps):.3f} s (the iterator swap; left out of every column)"
+        )
 
 
 if __name__ == "__main__":

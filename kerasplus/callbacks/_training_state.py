@@ -494,12 +494,14 @@ def _to_numpy(variable):
 
 
 class HostCopyLater:
-    """A TensorFlow variable's value read at the step, copied to host numpy only when written.
+    """A TensorFlow variable's value read at the step, brought to host numpy only when written.
 
     A `tf.Variable` read is an immutable tensor: a later `assign` of the
     variable writes a new buffer while a read still holds the old one
-    (copy-on-write), so the value is the step's even if it is copied to numpy
-    after training went on. ``np.asarray`` makes the copy.
+    (copy-on-write), so the value is the step's even if it is read as numpy
+    after training went on. ``np.asarray`` gives it without a copy where the
+    tensor is in host memory (`EagerTensor.__array__` views its buffer and
+    keeps it alive; `.numpy()` would copy it), else copies it to the host.
     """
 
     __slots__ = ("tensor", "shape", "dtype")
@@ -510,7 +512,7 @@ class HostCopyLater:
         self.dtype = np.dtype(tensor.dtype.as_numpy_dtype)
 
     def __array__(self, dtype=None, copy=None):
-        value = np.asarray(self.tensor.numpy())
+        value = np.asarray(self.tensor)  # a read-only use: the writer hashes and writes it
         return value if dtype is None else value.astype(dtype, copy=False)
 
 

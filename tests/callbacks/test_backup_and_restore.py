@@ -1135,6 +1135,7 @@ def test_async_checkpoints_equal_sync_ones_and_the_weights_at_their_step(tmp_pat
     real_write = _checkpoint_store.CheckpointStore.write
 
     def slow_write(self, arrays, meta, replace=None):
+        arrays = {name: np.asarray(value) for name, value in arrays.items()}  # host views, then training goes on
         time.sleep(0.05)
         return real_write(self, arrays, meta, replace=replace)
 
@@ -1149,6 +1150,19 @@ def test_async_checkpoints_equal_sync_ones_and_the_weights_at_their_step(tmp_pat
     for k, step in enumerate([3, 6, 9]):  # model/<i>: model.variables[i]
         for i, w in enumerate(weights[step]):
             np.testing.assert_array_equal(saved[k].arrays[f"model/{i}"], w)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the deferred host copy is TensorFlow's")
+def test_a_deferred_read_is_written_from_the_tensors_buffer_and_later_assigns_do_not_change_it():
+    from kerasplus.callbacks._training_state import HostCopyLater
+
+    variable = tf.Variable(np.arange(100_000, dtype="float32"))
+    held = HostCopyLater(variable.read_value())
+    first, second = np.asarray(held), np.asarray(held)
+    assert np.shares_memory(first, second)  # no host copy of a CPU tensor (`.numpy()` copies)
+    variable.assign_add(tf.ones_like(variable))  # copy-on-write: the read keeps its buffer
+    variable.assign(tf.zeros_like(variable))
+    np.testing.assert_array_equal(first, np.arange(100_000, dtype="float32"))
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the deferred host copy is TensorFlow's")
