@@ -25,9 +25,11 @@ TensorFlow 2.21, as `fit` returns, deleting its `tf.data` iterator waits for the
 autotune thread's next wake-up, which comes after 10, 20, 40, ... ms of sleep
 (at 20.47 s, 40.95 s, ... after the iterator was made), so the time around
 `fit` is the span rounded up to those marks, whatever ran inside (measured:
-bare and checkpointed fits of 18.7-24.9 s all took 20.5 s or 41.0 s). That
-wait is printed as "teardown" and left out of every ratio. The default 220 steps make 4 saves (steps 50, 100, 150, 200), the last
-one with 20 steps of training left to overlap its write. Ratios are medians
+bare and checkpointed fits of 18.7-24.9 s all took 20.5 s or 41.0 s). The
+rest of `fit`'s time (that wait, and `fit`'s setup before `on_train_begin`) is
+printed as "teardown" and left out of every ratio. The default 220 steps make
+4 saves (steps 50, 100, 150, 200), the last one with 20 steps of training left
+to overlap its write. Ratios are medians
 over repeats of the ratio within one repeat. "held ms/save" is the time our
 callback holds the training thread per save (the snapshot; with
 async_save=False, the whole write).

@@ -126,7 +126,12 @@ def variants(backup_dir):
 
 
 def one_fit(model, x, y, callbacks, epochs, backup_dir):
-    """(steps/s after the first epoch, traces, extra seconds of the whole fit over its per-step time, epoch gaps)."""
+    """(steps/s after the first epoch, traces, extra seconds of the whole fit over its per-step time, iterator swaps).
+
+    The swaps: the gaps before the first batch of the epochs after the first
+    (where the previous epoch's iterator is deleted, see EpochTimer), left out
+    of the extra seconds.
+    """
     timer, end = EpochTimer(), EndMark()
     before = len(TRACES)
     start = time.perf_counter()
@@ -135,8 +140,8 @@ def one_fit(model, x, y, callbacks, epochs, backup_dir):
     shutil.rmtree(backup_dir, ignore_errors=True)
     steps = len(x) // BATCH
     per_step = sum(timer.durations[1:]) / (steps * (len(timer.durations) - 1))
-    swaps = sum(timer.gaps[1:])  # deleting the previous epoch's iterator (see EpochTimer): left out
-    return 1.0 / per_step, len(TRACES) - before, total - swaps - per_step * steps * len(timer.durations), timer.gaps
+    swaps = timer.gaps[1:]
+    return 1.0 / per_step, len(TRACES) - before, total - sum(swaps) - per_step * steps * len(timer.durations), swaps
 
 
 def main():
@@ -167,8 +172,8 @@ def main():
     for r in range(args.fits):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            rate, traced, fixed, epoch_gaps = one_fit(model, x, y, table[name](), args.epochs, backup_dir)
-            gaps.extend(epoch_gaps[1:])  # epochs after the first: where an old iterator is deleted
+            rate, traced, fixed, swaps = one_fit(model, x, y, table[name](), args.epochs, backup_dir)
+            gaps.extend(swaps)
             rates[name].append(rate)
             traces[name].append(traced)
             extra[name].append(fixed)
