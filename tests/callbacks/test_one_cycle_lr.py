@@ -269,3 +269,67 @@ def test_torch_reads_the_momentum_from_a_table_made_at_the_start_of_fit_equal_to
     assert callback._momentum_table is not None
     np.testing.assert_allclose(seen, momenta[:steps], rtol=1e-6)
     assert float(model.optimizer.momentum) == pytest.approx(0.9)  # given back when fit ends
+
+
+class EagerRates(keras.callbacks.Callback):
+    """After the schedule callback: what its rate (and momentum) evaluate to eagerly at each epoch end."""
+
+    def __init__(self, schedule_callback):
+        super().__init__()
+        self.schedule_callback = schedule_callback
+        self.rates, self.momenta = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        if self.schedule_callback._momentum_fn is not None:
+            self.momenta.append(float(keras.ops.convert_to_numpy(self.schedule_callback._momentum_fn())))
+
+
+def test_epoch_end_logs_read_a_table_built_once_and_equal_the_eager_values(monkeypatch):
+    from kerasplus.callbacks import _schedule_callback
+
+    calls = {"in_epoch_end": False, "count": 0}
+    original_call = _schedule_callback.StartedSchedule.__call__
+
+    def counting_call(self, step):
+        calls["count"] += calls["in_epoch_end"]
+        return original_call(self, step)
+
+    monkeypatch.setattr(_schedule_callback.StartedSchedule, "__call__", counting_call)
+
+    class Counting(OneCycleLR):
+        def on_epoch_end(self, epoch, logs=None):
+            calls["in_epoch_end"] = True
+            try:
+                super().on_epoch_end(epoch, logs)
+            finally:
+                calls["in_epoch_end"] = False
+
+    model = scalar_model(keras.optimizers.SGD(learning_rate=0.01, momentum=0.9))
+    x = np.linspace(-1, 1, 12, dtype="float32")[:, None]
+    callback = Counting(max_lr=0.1)
+    eager = EagerRates(callback)
+    history = model.fit(x, x, batch_size=3, epochs=5, verbose=0, callbacks=[callback, eager])
+    assert calls["count"] == 1  # one vectorized evaluation for the fit, not one per epoch
+    np.testing.assert_allclose(history.history["learning_rate"], eager.rates, rtol=1e-6)
+    np.testing.assert_allclose(history.history["momentum"], eager.momenta, rtol=1e-6)
+    assert len(set(history.history["learning_rate"])) == 5  # the table follows the curve
+
+
+def test_a_schedule_that_takes_one_step_at_a_time_is_logged_eagerly():
+    from kerasplus.callbacks import WarmupLR
+
+    class OneStepDecay(keras.optimizers.schedules.LearningRateSchedule):
+        """A user's schedule: fine in the compiled step, refuses a vector of steps."""
+
+        def __call__(self, step):
+            return 0.1 * 0.9 ** keras.ops.cast(keras.ops.reshape(step, ()), "float32")
+
+    model = scalar_model(keras.optimizers.SGD(learning_rate=OneStepDecay()))
+    x = np.linspace(-1, 1, 12, dtype="float32")[:, None]
+    callback = WarmupLR(warmup_steps=6)
+    eager = EagerRates(callback)
+    history = model.fit(x, x, batch_size=3, epochs=4, verbose=0, callbacks=[callback, eager])
+    assert callback._rate_table.values is None  # the vectorized evaluation failed: eager fallback
+    np.testing.assert_allclose(history.history["learning_rate"], eager.rates, rtol=1e-6)
+    assert len(set(history.history["learning_rate"])) == 4
