@@ -25,6 +25,7 @@ from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
 from kerasplus.callbacks import _accumulation, _train_functions
 from kerasplus.callbacks._scheduled_scalar import ScheduledScalar
+from kerasplus.schedules.finite_horizon import padded_length
 
 # optimizer -> {"learning_rate" or the momentum attribute: value before the first kerasplus callback of this fit}
 _ORIGINALS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -194,6 +195,11 @@ def _fingerprint_argument(value):
     return ("id", id(value))
 
 
+def _step_dtype():
+    """The integer dtype of step vectors: JAX without x64 has no int64 (it warns and truncates)."""
+    return "int32" if keras.backend.backend() == "jax" else "int64"
+
+
 class _LogTable:
     """Host-side values of a schedule at this `fit`'s remaining steps, for the epoch-end logs.
 
@@ -216,7 +222,7 @@ class _LogTable:
         steps, epochs = params.get("steps"), params.get("epochs")
         if steps is None or epochs is None or not callable(source) or int(steps) * int(epochs) > TABLE_LIMIT:
             return cls(source, step, None)
-        steps_ahead = ops.arange(step, step + int(steps) * int(epochs) + 1, dtype="int64")
+        steps_ahead = ops.arange(step, step + padded_length(int(steps) * int(epochs) + 1), dtype=_step_dtype())
         try:
             values = ops.convert_to_numpy(ops.cast(source(steps_ahead), "float32"))
         except Exception:  # noqa: BLE001 - a schedule written for one step at a time
@@ -400,7 +406,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         steps, epochs = self.params.get("steps"), self.params.get("epochs")
         if steps is None or epochs is None or int(steps) * int(epochs) > TABLE_LIMIT:
             return None
-        relative = ops.arange(int(steps) * int(epochs) + 1, dtype="int64")
+        relative = ops.arange(int(steps) * int(epochs) + 1, dtype=_step_dtype())
         try:
             values = ops.convert_to_tensor(ops.cast(momentum_schedule(relative), "float32"))
         except Exception:  # noqa: BLE001 - e.g. a user's scale_fn written for one step at a time
