@@ -130,6 +130,61 @@ def stop_reporting_config(optimizer):
     vars(optimizer).pop("get_config", None)
 
 
+def _canary_jax_train_function():
+    if keras.backend.backend() != "jax":
+        return
+    import numpy as np
+    from keras.src.backend.jax.trainer import JAXTrainer
+
+    source = inspect.getsource(JAXTrainer.make_train_function)
+    require(
+        "self._make_function(" in source, "JAXTrainer.make_train_function wraps its jitted step with _make_function"
+    )
+    require("_get_state_sharding_spec" in source, "JAXTrainer.make_train_function reads _get_state_sharding_spec")
+    calls = []
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse", steps_per_execution=2)
+    model.make_train_function()
+
+    def step(state, data):
+        calls.append(1)
+        return model.train_step(state, data)
+
+    model.train_function = jax_train_function(model, step)
+    x = np.ones((4, 1), "float32")
+    model.fit(x, x, batch_size=1, epochs=1, verbose=0)
+    require(len(calls) == 4, f"_make_function calls the step once per batch with steps_per_execution=2; {len(calls)}")
+    require(jax_state_shardings(model) is None, "no state shardings without a distribution")
+
+
+@fenced(
+    reason="on JAX, a train function that reads a schedule's start as an input (not a constant baked into the trace) "
+    "so a later fit reuses its compiled step; Keras builds its train function only around model.train_step, "
+    "and its per-batch loop (steps_per_execution) is the private JAXTrainer._make_function",
+    waits_for="a public way to pass extra inputs to the compiled train step, or to make a train function around a "
+    "given step function (keras-team/keras)",
+    feature="OneCycleLR/CyclicLR/WarmupLR/NaNGuard: a second fit on JAX traces nothing new",
+    canary=_canary_jax_train_function,
+)
+def jax_train_function(model, step):
+    """A JAX model's train function around `step(state, data) -> (logs, state)`, batches looped as Keras does."""
+    return model._make_function(step)
+
+
+@fenced(
+    reason="the output shardings Keras gives its jitted train step under a keras.distribution (private "
+    "JAXTrainer._get_state_sharding_spec), for a train function kerasplus jits itself",
+    waits_for="a public way to pass extra inputs to the compiled train step (keras-team/keras)",
+    feature="OneCycleLR/CyclicLR/WarmupLR/NaNGuard under keras.distribution on JAX",
+    canary=_canary_jax_train_function,
+)
+def jax_state_shardings(model):
+    """The state shardings Keras's jitted train step outputs under the current distribution, or None."""
+    if keras.distribution.distribution() is None:
+        return None
+    return model._get_state_sharding_spec()
+
+
 # ---------------------------------------------------------------------------
 # Resume: BackupAndRestore, the data position inside fit
 # ---------------------------------------------------------------------------

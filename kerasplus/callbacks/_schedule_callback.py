@@ -93,6 +93,14 @@ def fit_total_steps(params: dict, epochs=None, steps_per_epoch=None, who="callba
 
 
 @keras.saving.register_keras_serializable(package="kerasplus")
+def _is_jax_tracer(value) -> bool:
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(value, jax.core.Tracer)
+
+
 class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """`schedule` counted from optimizer step `first_step`: ``schedule(step - first_step)``.
 
@@ -111,6 +119,7 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.schedule = schedule
         self.gradient_accumulation_steps = int(gradient_accumulation_steps or 1)
         self._first_step = None
+        self._baked = False  # JAX: whether a trace read the start as a constant
         self.first_step = first_step
 
     @property
@@ -124,6 +133,7 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         # reuses the same trace; JAX bakes Python values into its trace (trace_key tells the
         # train-function register), and PyTorch's step is eager.
         self._first_step_value = int(value)
+        self._first_step_array = None
         if keras.backend.backend() == "tensorflow":
             if self._first_step is None:
                 self._first_step = keras.Variable(int(value), dtype="int64", trainable=False, name="first_step")
@@ -132,8 +142,23 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     @property
     def trace_key(self):
-        """What a traced train step baked in of this schedule beyond its identity (None: nothing)."""
-        return None if self._first_step is not None else self._first_step_value
+        """What a traced train step baked in of this schedule beyond its identity (None: nothing).
+
+        On JAX nothing while the step reads the start as an input (`trace_input_value`,
+        registered by the callback that installed it); the start once a trace read it as
+        a constant.
+        """
+        if self._first_step is not None:
+            return None
+        if keras.backend.backend() == "jax" and not self._baked:
+            return None
+        return self._first_step_value
+
+    def trace_input_value(self):
+        """JAX: the start as an array, the input a train function of `_train_functions` passes its trace."""
+        if self._first_step_array is None:
+            self._first_step_array = ops.convert_to_tensor(self._first_step_value, "int32")
+        return self._first_step_array
 
     def steps_since_start(self, step):
         """``step - first_step``, reading the first step as the traced step must (a Variable on TensorFlow)."""
@@ -146,7 +171,13 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 return step - self._first_step_value
         step = ops.convert_to_tensor(step)
         if self._first_step is None:
-            first = ops.convert_to_tensor(self._first_step_value, step.dtype)
+            traced = _train_functions.traced_input(self)
+            if traced is not None:
+                first = ops.cast(traced, step.dtype)
+            else:
+                if _is_jax_tracer(step):
+                    self._baked = True  # a constant in this trace: it keys the train function (trace_key)
+                first = ops.convert_to_tensor(self._first_step_value, step.dtype)
         else:
             first = ops.cast(self._first_step, step.dtype)
         if k > 1:  # batches -> updates (Keras calls the schedule with its batch count)
@@ -392,7 +423,8 @@ class ScheduleCallback(keras.callbacks.Callback):
             kept.pop(next(iter(kept)))
         kept[fingerprint] = (started, momentum_scalar)
         # A train function traced before with other objects captured the old rate: reuse
-        # one traced with these, or trace anew.
+        # one traced with these, or trace anew. On JAX it reads the start as an input.
+        _train_functions.trace_input(self.model, started)
         _train_functions.select(self.model)
 
     def _tabulate_momentum(self, momentum_schedule, started, iterations):

@@ -18,18 +18,23 @@ The kept functions are dropped when the model's train function is replaced by
 anything else between fits (`compile` resets it, so a recompiled model never
 reuses a stale function).
 
-Not on JAX: `jax.jit` caches a trace by the function it wraps (the model's
-`train_step`) and the arguments' shapes, not by the Python state a schedule
-installs, so a kept function would make a new jit of the same `train_step` reuse
-its trace, whatever is installed. There each `select` makes a new function and
-`finish` drops it, as Keras does after `compile`: one trace per `fit`.
+On JAX, `jax.jit` bakes the Python values a step reads into its trace; what
+changes between fits (the start of a schedule, `StartedSchedule.first_step`) is
+passed instead as an input of a train function this register jits itself
+(`trace_input`: the callback names the object; inside the trace `traced_input`
+gives it the traced value). A value read as a constant in a trace is part of the
+key (`trace_key`), so such a function is never reused with another value.
 """
 
 from __future__ import annotations
 
+import threading
+
 import keras
 
 from kerasplus._internals import keras as internal_keras
+
+_READING = threading.local()  # .values: {id(holder): traced value} while this register's JAX step is traced
 
 
 def _key(model) -> tuple:
@@ -48,6 +53,9 @@ def _key(model) -> tuple:
         model.steps_per_execution,
         model.jit_compile,
         model.run_eagerly,
+        keras.distribution.distribution() if keras.backend.backend() == "jax" else None,
+        len(_state(model)["inputs"]),
+        *_state(model)["inputs"],
     )
 
 
@@ -62,15 +70,60 @@ def _plain(value) -> bool:
 def _state(model) -> dict:
     """{"bare": fn, "active": bool, "left": fn, "cache": [(key, fn)]}, kept on the model (freed with it)."""
     return internal_keras.kerasplus_slot(model).setdefault(
-        "train_functions", {"bare": None, "active": False, "left": None, "cache": []}
+        "train_functions", {"bare": None, "active": False, "left": None, "cache": [], "inputs": []}
     )
+
+
+def trace_input(model, holder) -> None:
+    """Makes ``holder.trace_input_value()`` an input of the JAX train functions `select` makes from now on.
+
+    Until `finish`. `holder` then reads it in the traced step through `traced_input`,
+    so the step follows a later change of that value without a new trace.
+    """
+    inputs = _state(model)["inputs"]
+    if not any(h is holder for h in inputs):
+        inputs.append(holder)
+
+
+def traced_input(holder):
+    """The value `holder` reads in a JAX train step this register is tracing; None anywhere else."""
+    values = getattr(_READING, "values", None)
+    return None if values is None else values.get(id(holder))
+
+
+def _jax_reads_inputs(model) -> bool:
+    """Whether the model's train step is jitted by Keras (so a train function of ours replaces it)."""
+    return not model.run_eagerly and bool(model.jit_compile) and not keras.config.is_nnx_enabled()
+
+
+def _make(model) -> None:
+    """A new train function for what is installed: on JAX one reading the registered inputs."""
+    if keras.backend.backend() != "jax" or not _jax_reads_inputs(model):
+        model.make_train_function(force=True)
+        return
+    import jax
+
+    holders = list(_state(model)["inputs"])
+    train_step = model.train_step  # the instance's (NaNGuard's) or the class's, as Keras binds it
+    shardings = internal_keras.jax_state_shardings(model)
+
+    def step(state, data, values):
+        _READING.values = {id(h): v for h, v in zip(holders, values)}
+        try:
+            return train_step(state, data)
+        finally:
+            _READING.values = None
+
+    jitted = jax.jit(step, donate_argnums=0, out_shardings=None if shardings is None else (None, shardings))
+
+    def call(state, data):
+        return jitted(state, data, [h.trace_input_value() for h in holders])
+
+    model.train_function = internal_keras.jax_train_function(model, call)
 
 
 def select(model) -> None:
     """Puts on `model` a train function traced with what is installed now (reused when there is one)."""
-    if keras.backend.backend() == "jax":
-        model.make_train_function(force=True)
-        return
     state = _state(model)
     if not state["active"]:
         if model.train_function is not state["left"]:
@@ -82,16 +135,14 @@ def select(model) -> None:
         if _same(kept_key, key):
             model.train_function = function
             return
-    model.make_train_function(force=True)
+    _make(model)
 
 
 def finish(model) -> None:
     """Files the train function in use and gives `model` back the one its `fit` started with."""
-    if keras.backend.backend() == "jax":
-        model.train_function = None  # dropped, so no later jit of train_step finds its trace
-        return
     state = _state(model)
     if not state["active"]:
+        state["inputs"] = []
         return
     state["active"] = False
     function = model.train_function
@@ -100,3 +151,4 @@ def finish(model) -> None:
         state["cache"] = [(k, f) for k, f in state["cache"] if not _same(k, key)][-7:] + [(key, function)]
     model.train_function = state["bare"]
     state["left"] = state["bare"]
+    state["inputs"] = []

@@ -192,6 +192,59 @@ def _():
     return out
 
 
+class CountingTraces(keras.Sequential):
+    traces = 0
+
+    def train_step(self, *args):  # (data), or (state, data) on JAX
+        type(self).traces += 1  # Python in a compiled step runs only while it is traced
+        return super().train_step(*args)
+
+
+@component("callbacks: a later fit reuses the traced step and follows its own curve (OneCycleLR + WarmupLR + NaNGuard)")
+def _():
+    """Off PyTorch (whose step is eager) a second fit with equal callbacks traces nothing new; the
+    weights after three fits match SGD with each fit's rates set from Python before each step."""
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    model = CountingTraces([keras.Input((4,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(keras.optimizers.SGD(0.05), "mse", **JIT)
+    reference = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    reference.compile(keras.optimizers.SGD(0.05), "mse")
+    traces = []
+    for _ in range(3):
+        callbacks = [
+            kerasplus.callbacks.OneCycleLR(max_lr=0.1, cycle_momentum=False),
+            kerasplus.callbacks.WarmupLR(warmup_steps=3),
+            kerasplus.callbacks.NaNGuard(),
+        ]
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
+        traces.append(CountingTraces.traces)
+        rates = kerasplus.schedules.Warmup(kerasplus.schedules.OneCycle(0.1, 8), 3)(np.arange(8))
+        for k, rate in enumerate(numbers(rates)):
+            reference.optimizer.learning_rate.assign(rate)
+            reference.train_on_batch(x[4 * (k % 4) : 4 * (k % 4) + 4], y[4 * (k % 4) : 4 * (k % 4) + 4])
+    out = {"kernel": numbers(model.get_weights()[0]), "reference": numbers(reference.get_weights()[0])}
+    np.testing.assert_allclose(out["kernel"], out["reference"], rtol=1e-5, atol=1e-6)
+    if BACKEND != "torch":
+        out["later_fits_traced_nothing"] = traces[0] > 0 and traces[2] == traces[1] == traces[0]
+        assert out["later_fits_traced_nothing"], f"train_step traces after each fit: {traces}"
+    return out
+
+
+@component("private-API canaries (kerasplus._internals) on this backend")
+def _():
+    from kerasplus._internals import registry
+
+    failed = []
+    for name, entry in sorted(registry.ENTRIES.items()):
+        try:
+            entry.canary()
+        except Exception as error:  # noqa: BLE001 - every failing canary is named
+            failed.append(f"{name}: {type(error).__name__}: {error}")
+    assert not failed, "\n".join(failed)
+    return {"all_pass": True}
+
+
 @component("callbacks.CyclicLR (rate and momentum)")
 def _():
     rates = fit_rates(kerasplus.callbacks.CyclicLR(0.01, 0.1, step_size_up=4, cycle_momentum=False), 16)
