@@ -43,3 +43,24 @@ def select_backend(single_thread_jax=False):
         worst = max(worst, subprocess.run([sys.executable, sys.argv[0], *rest, "--backend", name], env=env).returncode)
         print(flush=True)
     sys.exit(worst)
+
+
+CPU_HELP = "pin the process to this core (default: the last one); -1 leaves it unpinned"
+
+
+def add_cpu_argument(parser):
+    """Lists --cpu in the script's own parser (pin_to_cpu has acted on it already)."""
+    parser.add_argument("--cpu", type=int, default=os.cpu_count() - 1, help=CPU_HELP)
+
+
+def pin_to_cpu():
+    """Pins this process to the core of --cpu (before imports start threads, which inherit it); returns it or None."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_cpu_argument(parser)
+    known, _ = parser.parse_known_args()
+    if known.cpu < 0:
+        return None
+    if known.cpu >= os.cpu_count():
+        sys.exit(f"--cpu: {known.cpu} is not a core of this machine (0..{os.cpu_count() - 1}, or -1)")
+    os.sched_setaffinity(0, {known.cpu})
+    return known.cpu

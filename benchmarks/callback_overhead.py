@@ -2,9 +2,15 @@
 
 Variants, all in this one process, order rotated each repeat; each ratio is the
 median over repeats of the ratio measured within one repeat:
-  ours    OneCycleLR + WarmupLR + keras EarlyStopping
+  ours    OneCycleLR + WarmupLR + EarlyStopping (kerasplus's; Keras's until 2026-12-04)
   bare    no callbacks (the anchor)
   python  a per-batch callback that assigns the rate from Python (the common pattern)
+  bare2   bare again: the "bare / bare" row is the noise floor of this run
+
+The process is pinned to one core (`--cpu`, default the last one; `--cpu -1`
+leaves it unpinned): on these 2-core VMs the main thread, Keras's callback
+thread and XLA's thread otherwise migrate between cores, and bare `fit` on JAX
+measured 0.94x itself (bare / bare, 9 repeats of 16 epochs) unpinned, 0.999x pinned.
 
 Rows:
   fit steps/s      per epoch after the first (tracing excluded for every variant)
@@ -38,6 +44,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import _backends  # noqa: E402
 
 BACKEND = _backends.select_backend(single_thread_jax=True)
+PINNED = _backends.pin_to_cpu()  # before any import starts a thread: threads inherit it
 
 import _digits_mlp  # noqa: E402
 import keras  # noqa: E402
@@ -70,9 +77,10 @@ def callbacks_for(variant, steps, epochs):
         "ours": [
             kerasplus.callbacks.OneCycleLR(max_lr=0.1),
             kerasplus.callbacks.WarmupLR(warmup_steps=steps),
-            keras.callbacks.EarlyStopping(monitor="loss", patience=100),
+            kerasplus.callbacks.EarlyStopping(monitor="loss", patience=100),
         ],
         "bare": [],
+        "bare2": [],
         "python": [PythonAssignLR(0.1, epochs * steps)],
     }[variant]
 
@@ -171,21 +179,23 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--step-calls", type=int, default=200, help="train_function calls per timing")
+    _backends.add_cpu_argument(parser)
     _backends.add_argument(parser)
     args = parser.parse_args()
     threads = limit_threads()
     print_header(
-        f"callback_overhead [{BACKEND}]: small MLP (64-64-64-10) on digits, batch 32, steps_per_execution=1, {threads}"
+        f"callback_overhead [{BACKEND}]: small MLP (64-64-64-10) on digits, batch 32, steps_per_execution=1, {threads}, "
+        + (f"pinned to CPU {PINNED}" if PINNED is not None else "not pinned")
     )
     x, y = make_data()
-    variants = ["ours", "bare", "python"]
+    variants = ["ours", "bare", "python", "bare2"]
     fit_rates = {v: [] for v in variants}
     fit_steps_per_second("bare", x, y, 2)  # warm up TensorFlow
     models = compiled_step_models(x, y)
     iterators = {v: step_inputs(x, y) for v in models}
     step_us = {v: [] for v in models}
     for r in range(args.repeats):
-        for variant in variants[r % 3 :] + variants[: r % 3]:
+        for variant in variants[r % len(variants) :] + variants[: r % len(variants)]:
             fit_rates[variant].append(fit_steps_per_second(variant, x, y, args.epochs))
         for variant in ("ours", "bare") if r % 2 else ("bare", "ours"):
             step_us[variant].append(time_compiled_step(models[variant], iterators[variant], args.step_calls))
@@ -221,6 +231,12 @@ def main():
             fit["ours"],
             fit["python"],
             paired(fit_rates["ours"], fit_rates["python"]),
+        ),
+        (
+            "fit steps/s: bare / bare (noise floor)",
+            fit["bare2"],
+            fit["bare"],
+            paired(fit_rates["bare2"], fit_rates["bare"]),
         ),
         (
             "train step steps/s: kerasplus / bare",

@@ -134,6 +134,7 @@ class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         # train-function register), and PyTorch's step is eager.
         self._first_step_value = int(value)
         self._first_step_array = None
+        _train_functions.input_changed()
         if keras.backend.backend() == "tensorflow":
             if self._first_step is None:
                 self._first_step = keras.Variable(int(value), dtype="int64", trainable=False, name="first_step")
@@ -285,6 +286,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self.override_schedule = v.check_bool("override_schedule", override_schedule)
         self._optimizer = None  # the one driven, chosen at on_train_begin
         self._momentum_fn = None
+        self._eager_momentum_optimizer = None  # PyTorch: the optimizer whose momentum is set before each step
         self._momentum_attribute = None
         self._eager_momentum = None
         self._momentum_table = None
@@ -396,6 +398,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         # when training resumes. Removed when fit ends.
         internal_keras.report_config_as_compiled(optimizer, original_rate, originals)
         self._momentum_fn = None
+        self._eager_momentum_optimizer = None
         self._momentum_of_step = None
         self._momentum_table = None
         self._rate_table = None
@@ -413,6 +416,7 @@ class ScheduleCallback(keras.callbacks.Callback):
                 self._momentum_table = self._tabulate_momentum(momentum_schedule, started, iterations)
                 self._momentum_list = None
                 self._set_eager_momentum(optimizer)
+                self._eager_momentum_optimizer = optimizer
             else:
                 if momentum_scalar is None or float(momentum_scalar) != base:
                     momentum_scalar = ScheduledScalar(base, self._momentum_fn)
@@ -477,8 +481,9 @@ class ScheduleCallback(keras.callbacks.Callback):
             setattr(optimizer, self._momentum_attribute, value)
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self._momentum_fn is not None and keras.backend.backend() == "torch":
-            self._set_eager_momentum(self.driven_optimizer())
+        # Called for every batch on every backend (Keras calls each callback's hook): one attribute test.
+        if self._eager_momentum_optimizer is not None:
+            self._set_eager_momentum(self._eager_momentum_optimizer)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not self._installed:

@@ -85,6 +85,14 @@ def trace_input(model, holder) -> None:
         inputs.append(holder)
 
 
+_VERSION = [0]  # bumped whenever a holder's input value changes: train functions refresh what they pass
+
+
+def input_changed() -> None:
+    """Tells the train functions that a holder's `trace_input_value` changed (read again at the next step)."""
+    _VERSION[0] += 1
+
+
 def traced_input(holder):
     """The value `holder` reads in a JAX train step this register is tracing; None anywhere else."""
     values = getattr(_READING, "values", None)
@@ -116,8 +124,12 @@ def _make(model) -> None:
 
     jitted = jax.jit(step, donate_argnums=0, out_shardings=None if shardings is None else (None, shardings))
 
+    passed = [None, None]  # (version, values): read again only after a holder's value changed
+
     def call(state, data):
-        return jitted(state, data, [h.trace_input_value() for h in holders])
+        if passed[0] != _VERSION[0]:
+            passed[:] = _VERSION[0], [h.trace_input_value() for h in holders]
+        return jitted(state, data, passed[1])
 
     model.train_function = internal_keras.jax_train_function(model, call)
 

@@ -131,6 +131,26 @@ def test_patience_criterion_stops_where_keras_does(seed, patience):
     assert feed(EarlyStopping(patience=patience), va) == keras_epoch
 
 
+@pytest.mark.parametrize("mode, min_delta", [("min", 0.0), ("max", 0.0), ("min", 0.01), ("max", 1e-9)])
+def test_improvements_compared_on_the_host_match_keras_backend_op_to_float32(mode, min_delta):
+    # Steps below float32's resolution at 0.3 (and one of 0.02): Keras's ops.less/greater see
+    # those in float32, so a comparison of the Python floats would disagree with it at the ties.
+    ulp = float(np.spacing(np.float32(0.3)))
+    sign = -1.0 if mode == "min" else 1.0
+    values = 0.3 + sign * np.array([0.0, 1e-9, ulp / 4, ulp, 2 * ulp, 0.02, 0.02 + 1e-9, 0.03, 0.03, 0.031])
+    ours, theirs = [], []
+    for callback, record in ((EarlyStopping, ours), (keras.callbacks.EarlyStopping, theirs)):
+        stop = callback(monitor="val_loss", mode=mode, min_delta=min_delta, patience=2)
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        stop.set_model(model)
+        stop.on_train_begin()
+        for epoch, value in enumerate(values):
+            stop.on_epoch_end(epoch, {"val_loss": float(value)})
+            record.append((stop.wait, float(stop.best)))
+    assert ours == theirs
+
+
 def test_state_round_trip_continues_the_same_run():
     va, tr = curves(3)
     expected = pq_stop(va, tr, 0.5, 5)
