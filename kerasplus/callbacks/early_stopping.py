@@ -215,24 +215,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def _improves(self, current, reference):
         """Keras's rule: better than `reference` by more than `min_delta` (`monitor_op` and its sign set)."""
-        return self._is_improvement(current, reference)
-
-    def _is_improvement(self, monitor_value, reference_value):
-        """Keras's comparison, made on the host for the Python numbers the epoch's logs hold.
-
-        Keras calls `ops.less`/`ops.greater`: an eager backend op at every epoch end
-        (15-25 us on JAX, a noticeable share of a small model's epoch). Same result:
-        both sides rounded to float32 first, as the backend op converts them.
-        """
-        if reference_value is None:
-            return True
-        shifted = monitor_value - self.min_delta
-        if isinstance(shifted, (int, float, np.floating)) and isinstance(reference_value, (int, float, np.floating)):
-            if self.monitor_op is keras.ops.less:
-                return bool(np.float32(shifted) < np.float32(reference_value))
-            if self.monitor_op is keras.ops.greater:
-                return bool(np.float32(shifted) > np.float32(reference_value))
-        return super()._is_improvement(monitor_value, reference_value)
+        return reference is None or self.monitor_op(current - self.min_delta, reference)
 
     def _generalization_loss(self):
         e_opt = min(self._va)

@@ -208,12 +208,36 @@ ARCHITECTURES = ["MobileNetV2", "MobileNetV3Small", "EfficientNetB0", "ResNet50"
 # in int8 steps of the output (softmax: 1/256): Keras QAT model vs the file with the default
 # kernels, and the file with the reference kernels vs the file with the default kernels.
 # A bound of 255 is the whole softmax range: the two computations pick different classes.
-END_TO_END_STEPS = {
-    "MobileNetV2": (64, 97),
-    "MobileNetV3Small": (136, 80),
-    "EfficientNetB0": (255, 255),
-    "ResNet50": (255, 255),
+# Both figures move with the CPU (TensorFlow's float kernels and XNNPACK's int8 kernels are chosen
+# per CPU, and these nets amplify one step to hundreds): measured on AMD EPYC x2 and on Intel Xeon
+# x2 with AVX-512 (2026-12-04; the same file and Keras model give 207 / 180 there on MobileNetV2).
+END_TO_END_STEPS_BY_CPU = {
+    "AuthenticAMD": {
+        "MobileNetV2": (64, 97),
+        "MobileNetV3Small": (136, 80),
+        "EfficientNetB0": (255, 255),
+        "ResNet50": (255, 255),
+    },
+    "GenuineIntel": {
+        "MobileNetV2": (207, 180),
+        "MobileNetV3Small": (84, 188),
+        "EfficientNetB0": (255, 255),
+        "ResNet50": (128, 128),
+    },
 }
+
+
+def cpu_vendor():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            found = re.search(r"vendor_id\s*:\s*(\S+)", cpuinfo.read())
+    except OSError:
+        return None
+    return found.group(1) if found else None
+
+
+# A CPU not measured gets the whole softmax range (the kernel-limit assertion below still runs).
+END_TO_END_STEPS = END_TO_END_STEPS_BY_CPU.get(cpu_vendor(), {name: (255, 255) for name in ARCHITECTURES})
 
 
 @pytest.mark.slow
