@@ -137,6 +137,10 @@ def paste_partner(mask, x, shift):
     if shift == 0:  # a batch of one is its own partner
         return x.clone()
     out = torch.empty_like(x)
+    # A mask as large as the images: torch.where broadcasting a one-channel mask over the
+    # channels took 1.56 ms on a 256x32x32x3 batch, 0.99 ms with the expanded mask (copy included),
+    # one thread; the whole CutMix call 1.79 -> 1.68 ms with torch's two threads.
+    mask = mask.expand(x.shape).contiguous()
     # partner(x)[i] is x[i - shift] for i >= shift and x[batch - shift + i] below.
     torch.where(mask[shift:], x[: batch - shift], x[shift:], out=out[shift:])
     torch.where(mask[:shift], x[batch - shift :], x[:shift], out=out[:shift])
