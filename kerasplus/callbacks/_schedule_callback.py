@@ -92,7 +92,6 @@ def fit_total_steps(params: dict, epochs=None, steps_per_epoch=None, who="callba
     return max(batches // k, 1)
 
 
-@keras.saving.register_keras_serializable(package="kerasplus")
 def _is_jax_tracer(value) -> bool:
     if keras.backend.backend() != "jax":
         return False
@@ -101,6 +100,7 @@ def _is_jax_tracer(value) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+@keras.saving.register_keras_serializable(package="kerasplus")
 class StartedSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """`schedule` counted from optimizer step `first_step`: ``schedule(step - first_step)``.
 

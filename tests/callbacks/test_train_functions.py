@@ -121,3 +121,15 @@ def test_a_start_read_as_a_constant_keys_the_trace_and_one_read_as_an_input_does
     finally:
         _train_functions._READING.values = None
     assert fed.trace_key is None
+
+
+def test_the_installed_schedule_is_registered_and_round_trips_through_serialization():
+    from kerasplus.callbacks._schedule_callback import StartedSchedule
+    from kerasplus.schedules import OneCycle
+
+    assert keras.saving.get_registered_name(StartedSchedule) == "kerasplus>StartedSchedule"
+    started = StartedSchedule(OneCycle(0.1, 20), first_step=5)
+    config = keras.saving.serialize_keras_object(started)
+    back = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    assert isinstance(back, StartedSchedule) and back.first_step == 5
+    assert float(back(9)) == pytest.approx(float(started(9)))
