@@ -262,6 +262,25 @@ def _step_dtype():
     return "int32" if keras.backend.backend() == "jax" else "int64"
 
 
+def _values_over_fit(function, params, first=0, padded=False):
+    """``function`` at the steps ``first .. first + steps * epochs`` of this `fit` (numpy float32), or None.
+
+    One evaluation on the vector of steps (`padded`: of a power-of-two length, see
+    `padded_length`). None when the fit's length is unknown or above TABLE_LIMIT, or
+    `function` does not take a vector of steps (a user's ``scale_fn`` written for one).
+    """
+    steps, epochs = params.get("steps"), params.get("epochs")
+    if steps is None or epochs is None or not callable(function) or int(steps) * int(epochs) > TABLE_LIMIT:
+        return None
+    count = int(steps) * int(epochs) + 1
+    vector = ops.arange(first, first + (padded_length(count) if padded else count), dtype=_step_dtype())
+    try:
+        values = ops.convert_to_numpy(ops.cast(function(vector), "float32"))
+    except Exception:  # noqa: BLE001 - a schedule written for one step at a time
+        return None
+    return values if tuple(values.shape) == tuple(vector.shape) else None
+
+
 class _LogTable:
     """Host-side values of a schedule at this `fit`'s remaining steps, for the epoch-end logs.
 
@@ -281,17 +300,7 @@ class _LogTable:
 
     @classmethod
     def build(cls, source, step, params):
-        steps, epochs = params.get("steps"), params.get("epochs")
-        if steps is None or epochs is None or not callable(source) or int(steps) * int(epochs) > TABLE_LIMIT:
-            return cls(source, step, None)
-        steps_ahead = ops.arange(step, step + padded_length(int(steps) * int(epochs) + 1), dtype=_step_dtype())
-        try:
-            values = ops.convert_to_numpy(ops.cast(source(steps_ahead), "float32"))
-        except Exception:  # noqa: BLE001 - a schedule written for one step at a time
-            return cls(source, step, None)
-        if tuple(values.shape) != tuple(steps_ahead.shape):
-            return cls(source, step, None)
-        return cls(source, step, values)
+        return cls(source, step, _values_over_fit(source, params, first=step, padded=True))
 
     def value(self, step, evaluate):
         index = step - self.first
@@ -470,17 +479,8 @@ class ScheduleCallback(keras.callbacks.Callback):
         None when the fit's length is unknown or too long, or the schedule does not take
         all steps at once; `StartedSchedule` then evaluates it at every step.
         """
-        steps, epochs = self.params.get("steps"), self.params.get("epochs")
-        if steps is None or epochs is None or int(steps) * int(epochs) > TABLE_LIMIT:
-            return None
-        relative = ops.arange(int(steps) * int(epochs) + 1, dtype=_step_dtype())
-        try:
-            values = ops.convert_to_numpy(ops.cast(started.schedule(relative), "float32"))
-        except Exception:  # noqa: BLE001 - e.g. a user's schedule written for one step at a time
-            return None
-        if tuple(values.shape) != tuple(relative.shape):
-            return None
-        return values.tolist()
+        values = _values_over_fit(started.schedule, self.params)
+        return None if values is None else values.tolist()
 
     def _tabulate_momentum(self, momentum_schedule, started, iterations):
         """PyTorch: ``(values, first_step, iterations)`` of the momentum at every step of this `fit`, or None.
@@ -490,17 +490,8 @@ class ScheduleCallback(keras.callbacks.Callback):
         schedule (a dozen); None when the fit's length is unknown or too long,
         or the schedule does not take all steps at once (a user's `scale_fn`).
         """
-        steps, epochs = self.params.get("steps"), self.params.get("epochs")
-        if steps is None or epochs is None or int(steps) * int(epochs) > TABLE_LIMIT:
-            return None
-        relative = ops.arange(int(steps) * int(epochs) + 1, dtype=_step_dtype())
-        try:
-            values = ops.convert_to_tensor(ops.cast(momentum_schedule(relative), "float32"))
-        except Exception:  # noqa: BLE001 - e.g. a user's scale_fn written for one step at a time
-            return None
-        if tuple(values.shape) != tuple(relative.shape):
-            return None
-        return values, started, iterations
+        values = _values_over_fit(momentum_schedule, self.params)
+        return None if values is None else (ops.convert_to_tensor(values), started, iterations)
 
     def _set_eager_momentum(self, optimizer):
         """PyTorch: the momentum for the next step.
