@@ -6,8 +6,12 @@ KerasTuner is imported inside each function: importing kerasplus must not import
 from __future__ import annotations
 
 import inspect
+import logging
+import numbers as numbers_module
 
 from kerasplus._internals.registry import fenced, require
+
+logger = logging.getLogger("kerasplus.tuning")
 
 # ---------------------------------------------------------------------------
 # tuning.search: kerasplus runs each trial inside KerasTuner's trial loop
@@ -178,6 +182,16 @@ def _canary_durable_oracle():
     hyperband = keras_tuner.oracles.HyperbandOracle(objective="loss", max_epochs=4, factor=2)
     for name in ("_get_size", "_get_num_brackets"):
         require(callable(getattr(hyperband, name, None)), f"HyperbandOracle.{name}")
+    bayesian = keras_tuner.oracles.BayesianOptimizationOracle(objective="loss", max_trials=2)
+    require(isinstance(getattr(bayesian, "_tried_so_far", None), set), "BayesianOptimizationOracle()._tried_so_far")
+    for name in ("_random_populate_space", "_compute_values_hash", "populate_space"):
+        require(callable(getattr(bayesian, name, None)), f"BayesianOptimizationOracle.{name}")
+    require(
+        bayesian._compute_values_hash({"a": 1.0})
+        == bayesian._compute_values_hash({"a": 1.0})
+        != bayesian._compute_values_hash({"a": 0.5}),
+        "Oracle._compute_values_hash(values) identifies a set of values",
+    )
 
 
 _DURABLE_ORACLES = {}
@@ -185,9 +199,12 @@ _DURABLE_ORACLES = {}
 
 @fenced(
     reason="KerasTuner's oracle writes its files in place and reloads a killed project inconsistently "
-    "(grid order lost, finished trials rerun, half-created trials never run)",
-    waits_for="atomic oracle/trial files and a complete Oracle.reload in KerasTuner (1.4.8 has neither)",
-    feature="tuning.search: resuming a killed search runs every planned trial exactly once",
+    "(grid order lost, finished trials rerun, half-created trials never run); its Bayesian oracle proposes "
+    "points already tried",
+    waits_for="atomic oracle/trial files and a complete Oracle.reload in KerasTuner (1.4.8 has neither), "
+    "and a BayesianOptimizationOracle that never proposes a tried point",
+    feature="tuning.search: resuming a killed search runs every planned trial exactly once; "
+    "no two trials of a Bayesian search run the same hyperparameters",
     canary=_canary_durable_oracle,
 )
 def make_durable(oracle) -> None:
@@ -201,7 +218,11 @@ def make_durable(oracle) -> None:
       the oracle's file is dropped (it is created again); a trial whose ``trial.json`` says it finished is
       not run again; every trial that was running is rerun from scratch (its partial metrics cleared);
     - for a grid, rebuilds the grid's order and queue, which KerasTuner does not save (without them a
-      resumed grid stops after the trials already created, or raises ``KeyError``).
+      resumed grid stops after the trials already created, or raises ``KeyError``);
+    - for a Bayesian search, replaces a proposal already tried (the same values, or numbers within 1e-6 of
+      their range) with a random untried point: KerasTuner's Gaussian process proposes the same optimum,
+      often a corner of the space, trial after trial (with the loss ``1 - x`` on ``x`` in [0, 1] it ran
+      ``x = 1.0`` five times in ten trials).
     """
     import keras_tuner
 
@@ -210,9 +231,12 @@ def make_durable(oracle) -> None:
 
 
 @fenced(
-    reason="give a KerasTuner oracle class atomic file writes and a reload that repairs what a kill leaves",
-    waits_for="atomic oracle/trial files and a complete Oracle.reload in KerasTuner (1.4.8 has neither)",
-    feature="tuning.search: resuming a killed search runs every planned trial exactly once",
+    reason="give a KerasTuner oracle class atomic file writes and a reload that repairs what a kill leaves, "
+    "and a Bayesian oracle proposals it has not tried",
+    waits_for="atomic oracle/trial files and a complete Oracle.reload in KerasTuner (1.4.8 has neither), "
+    "and a BayesianOptimizationOracle that never proposes a tried point",
+    feature="tuning.search: resuming a killed search runs every planned trial exactly once; "
+    "no two trials of a Bayesian search run the same hyperparameters",
     canary=_canary_durable_oracle,
 )
 def durable_oracle_class(base: type) -> type:
@@ -221,6 +245,8 @@ def durable_oracle_class(base: type) -> type:
         return base
     if base in _DURABLE_ORACLES:
         return _DURABLE_ORACLES[base]
+
+    import keras_tuner
 
     from kerasplus.tuning._state_files import write_json_atomically
 
@@ -298,7 +324,47 @@ def durable_oracle_class(base: type) -> type:
         oracle._ordered_ids = ordered
         oracle._populate_next = list(oracle.start_order)
 
-    _DURABLE_ORACLES[base] = type(f"Durable{base.__name__}", (DurableOracle, base), {})
+    class DistinctProposals:
+        """A Bayesian oracle that replaces a proposal already tried with a random untried point."""
+
+        def populate_space(self, trial_id):
+            response = super().populate_space(trial_id)
+            values = response.get("values")
+            if response.get("status") == "RUNNING" and values and tried_already(self, values):
+                logger.info(
+                    "kerasplus.tuning: the Bayesian oracle proposed %s for trial %s, already tried; "
+                    "running a random untried point instead.",
+                    values,
+                    trial_id,
+                )
+                response = self._random_populate_space()
+            return response
+
+    def tried_already(oracle, values):
+        """Whether a trial of `oracle` ran `values`, or values within 1e-6 of each range of them."""
+        if oracle._compute_values_hash(values) in oracle._tried_so_far:
+            return True
+        space = {hp.name: hp for hp in oracle.hyperparameters.space}
+        return any(
+            set(trial.hyperparameters.values) == set(values)
+            and all(
+                same_value(space.get(name), value, trial.hyperparameters.values[name]) for name, value in values.items()
+            )
+            for trial in oracle.trials.values()
+        )
+
+    def same_value(hp, a, b):
+        if a == b:
+            return True
+        numeric = all(isinstance(x, numbers_module.Real) and not isinstance(x, bool) for x in (a, b))
+        if hp is None or not numeric:
+            return False
+        return abs(hp.value_to_prob(a) - hp.value_to_prob(b)) <= 1e-6
+
+    mixins = (DurableOracle,)
+    if issubclass(base, keras_tuner.oracles.BayesianOptimizationOracle):
+        mixins = (DistinctProposals, DurableOracle)
+    _DURABLE_ORACLES[base] = type(f"Durable{base.__name__}", (*mixins, base), {})
     return _DURABLE_ORACLES[base]
 
 

@@ -640,6 +640,49 @@ def test_a_search_killed_once_runs_every_planned_trial_exactly_once(method, tmp_
     assert len(killed_and_resumed(tmp_path, method, [after_events(3, 0.1)], launch=fork_server)) == 1
 
 
+def bayesian_proposals(directory, durable, trials=10):
+    """The values of `x` a Bayesian oracle proposes on [0, 1] when each trial's loss is ``1 - x`` (the GP's
+    optimum is the bound ``x = 1``); `durable`: through `make_durable`, as `search` builds its oracles."""
+    import keras_tuner
+
+    from kerasplus._internals.keras_tuner import make_durable
+
+    hp = keras_tuner.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    oracle = keras_tuner.oracles.BayesianOptimizationOracle(
+        objective=keras_tuner.Objective("loss", "min"),
+        max_trials=trials,
+        num_initial_points=4,
+        seed=1,
+        hyperparameters=hp,
+    )
+    oracle._set_project_dir(str(directory), "p")
+    oracle._display.verbose = 0
+    if durable:
+        make_durable(oracle)
+    proposals = []
+    for _ in range(trials):
+        trial = oracle.create_trial("tuner0")
+        assert trial.status == "RUNNING"
+        proposals.append(float(trial.hyperparameters.values["x"]))
+        oracle.update_trial(trial.trial_id, {"loss": 1.0 - proposals[-1]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return proposals
+
+
+def test_a_bayesian_search_never_runs_a_point_it_has_tried(tmp_path):
+    """KerasTuner 1.4.8's Bayesian oracle proposed x = 1.0 again and again (each rerun a wasted trial, and a
+    flaky failure of the killed-search tests above when the GP's optimum landed on a corner twice)."""
+    plain = bayesian_proposals(tmp_path / "plain", durable=False)
+    assert plain.count(1.0) >= 3  # when this fails, KerasTuner stopped repeating: recheck DistinctProposals
+    ours = bayesian_proposals(tmp_path / "ours", durable=True)
+    assert ours[:6] == plain[:6] and ours[5] == 1.0  # the same initial points and the same first GP proposal
+    assert all(0.0 <= x <= 1.0 for x in ours)
+    gaps = [abs(a - b) for i, a in enumerate(ours) for b in ours[:i]]
+    assert min(gaps) > 1e-6, sorted(ours)
+
+
 def test_a_grid_killed_while_the_oracle_saves_resumes_whole(tmp_path, fork_server):
     landed = killed_and_resumed(tmp_path, "grid", [during_oracle_save(3)], launch=fork_server)
     assert landed == [(False, "oracle.json")]  # killed between trials, with oracle.json half written
