@@ -13,6 +13,7 @@ from keras import ops
 from kerasplus import _optimizer_choice
 from kerasplus import _validation as v
 from kerasplus._internals import keras as internal_keras
+from kerasplus._internals import tensorflow as internal_tensorflow
 from kerasplus.callbacks import _accumulation, _train_functions
 
 logger = logging.getLogger(__name__)
@@ -281,12 +282,45 @@ def _class_train_step(model):
 
 
 def _all_finite(tensors):
-    if keras.backend.backend() == "torch":
+    backend = keras.backend.backend()
+    if backend == "torch":
         return _torch_all_finite(tensors)
-    flags = [ops.all(ops.isfinite(x)) for x in tensors if "float" in str(x.dtype)]
+    floats = [x for x in tensors if "float" in str(x.dtype)]
+    if backend == "tensorflow" and len(floats) > 1:
+        return _graph_all_finite(floats)
+    return _each_finite(floats)
+
+
+def _each_finite(floats):
+    flags = [ops.all(ops.isfinite(x)) for x in floats]
     if not flags:
         return ops.convert_to_tensor(True)
     return ops.all(ops.stack(flags)) if len(flags) > 1 else flags[0]
+
+
+def _graph_all_finite(floats):
+    """TensorFlow: the sum of every element is finite when every element is (checked per tensor only if not).
+
+    A TensorFlow graph without XLA runs each op as a node of its own: two per
+    tensor (``isfinite``, ``all``) cost MobileNetV2 about 2.6 ms a step (4 %).
+    Here tensors of one shape are added first (one ``add_n`` node each), then
+    each sum reduced: MobileNetV2's 158 weights have 36 shapes. The sum is
+    exact as a test: a NaN or an infinity anywhere makes it NaN or infinite;
+    only an overflow of finite values does too, and then the per-tensor check
+    decides.
+    """
+    import tensorflow as tf
+
+    groups = {}
+    for x in floats:
+        groups.setdefault((tuple(x.shape), str(x.dtype)), []).append(x)
+    sums = [
+        tf.cast(tf.reduce_sum(tf.add_n(group) if len(group) > 1 else group[0]), tf.float32) for group in groups.values()
+    ]
+    total = tf.add_n(sums) if len(sums) > 1 else sums[0]
+    return internal_tensorflow.graph_cond(
+        ops.isfinite(total), lambda: ops.convert_to_tensor(True), lambda: _each_finite(floats)
+    )
 
 
 def _torch_all_finite(tensors):
@@ -346,7 +380,11 @@ def guarded_train_step(model, train_step, check_weights):
             if backend == "torch":
                 before = [x.value.detach().clone() for x in variables]  # eager in-place updates
             else:
-                before = [ops.copy(x.value) for x in variables]  # in-graph reads (tf.identity), before the step writes
+                import tensorflow as tf
+
+                # In-graph reads (one ReadVariableOp each, no Identity) before the step writes: a read keeps the
+                # old buffer when the step updates the variable in place.
+                before = [tf.convert_to_tensor(x.value) for x in variables]
             logs = train_step(data)
             weights = [x.value for x in model.trainable_variables + accumulators] if check_weights else []
             finite = _step_finite(logs, weights)
@@ -359,7 +397,13 @@ def guarded_train_step(model, train_step, check_weights):
                 if not bool(finite):
                     undo()
             else:
-                ops.cond(finite, lambda: None, undo)
+
+                def undone():
+                    undo()
+                    return ops.convert_to_tensor(False)
+
+                # One If op: tf.cond's Switch and Merge per captured variable cost more than the check.
+                internal_tensorflow.graph_cond(finite, lambda: ops.convert_to_tensor(True), undone)
             return _mark_skipped(logs, finite)
 
     _GUARDED_STEPS.add(guarded)

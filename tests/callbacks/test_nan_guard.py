@@ -271,3 +271,40 @@ def test_torch_deferred_update_matches_the_copy_and_restore_path_exactly(poison)
     for got, want in zip(fast_state, copy_state):
         np.testing.assert_array_equal(got, want)
     assert all(np.isfinite(s).all() for s in fast_state)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the graph check of TensorFlow")
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("finite", True),
+        ("overflowing_sum", True),  # every value finite, their sum is not: the per-tensor check decides
+        ("one_nan", False),
+        ("one_inf", False),
+        ("opposite_infs", False),  # +inf and -inf in two tensors of one shape: add_n gives NaN
+        ("one_inf_in_float16", False),
+    ],
+)
+def test_the_graph_finiteness_check_is_exact(case, expected):
+    import tensorflow as tf
+
+    from kerasplus.callbacks import nan_guard
+
+    rng = np.random.default_rng(0)
+    tensors = [rng.normal(size=(3, 4)).astype("float32") for _ in range(5)] + [np.ones(7, "float32")]
+    if case == "overflowing_sum":
+        tensors = [np.full((3, 4), 3e38, "float32") for _ in range(4)] + [np.full(7, -3e38, "float32")]
+    elif case == "one_nan":
+        tensors[2][1, 1] = np.nan
+    elif case == "one_inf":
+        tensors[5][3] = np.inf
+    elif case == "opposite_infs":
+        tensors[0][0, 0], tensors[1][0, 0] = np.inf, -np.inf
+    elif case == "one_inf_in_float16":
+        tensors.append(np.array([1.0, np.inf], "float16"))
+
+    @tf.function
+    def check(values):
+        return nan_guard._all_finite(values)
+
+    assert bool(check([tf.constant(x) for x in tensors])) is expected
