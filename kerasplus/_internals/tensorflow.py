@@ -225,7 +225,12 @@ def _canary_single_op_cond():
 )
 def graph_cond(pred, true_fn, false_fn):
     """``tf.cond(pred, true_fn, false_fn)`` as one If op. Both branches return the same structure; neither is
-    differentiated, and each orders its own stateful ops (none is ordered inside a branch)."""
+    differentiated, and each orders its own stateful ops (none is ordered inside a branch). Executed eagerly
+    (no graph to build), the predicate is read on the host and one branch runs, as ``tf.cond`` does."""
+    import tensorflow as tf
     from tensorflow.python.ops import cond_v2
+
+    if tf.executing_eagerly():
+        return true_fn() if bool(pred) else false_fn()
 
     return cond_v2.fast_cond_v2(pred, true_fn, false_fn)
