@@ -415,9 +415,10 @@ def _canary_monitor_op():
 
 
 @fenced(
-    reason="resolve mode='auto' to the monitored metric's direction as Keras's EarlyStopping does",
+    reason="resolve mode (and 'auto' to the monitored metric's direction) and min_delta's sign as Keras's "
+    "EarlyStopping does",
     waits_for="a public MonitorCallback method that sets monitor_op (keras-team/keras)",
-    feature="kerasplus EarlyStopping criteria 'gl', 'pq', 'up' with mode='auto'",
+    feature="kerasplus EarlyStopping, every criterion (its patience rule compares on the host)",
     canary=_canary_monitor_op,
 )
 def set_monitor_op(callback) -> None:

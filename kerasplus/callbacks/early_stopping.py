@@ -13,6 +13,7 @@ from kerasplus.callbacks._callback_state import (
 )
 
 CRITERIA = ("patience", "gl", "pq", "up")
+_HOST_COMPARISONS = {keras.ops.less: np.less, keras.ops.greater: np.greater}
 
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
@@ -179,11 +180,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if raw is None or epoch < self.start_from_epoch:
             return
         current = self._smoothed(raw)
-        if self.criterion == "patience":
-            super().on_epoch_end(epoch, {**logs, self.monitor: current})
-            return
         if self.monitor_op is None:
             internal_keras.set_monitor_op(self)
+        if self.criterion == "patience":
+            self._patience_epoch(epoch, current)
+            return
         if self.monitor_op is keras.ops.greater and self.criterion != "up":
             raise ValueError(
                 f"criterion={self.criterion!r} needs a quantity that goes down, but "
@@ -203,6 +204,24 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
+    def _patience_epoch(self, epoch, current):
+        """Keras's rule (`keras.callbacks.EarlyStopping.on_epoch_end`), its comparisons made on the host."""
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()  # never set: the current weights are the best
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._improves(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improves(current, self.baseline):
+                self.wait = 0  # beat both the baseline and the best so far
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
     def _track_best(self, epoch, current):
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self.model.get_weights()
@@ -214,8 +233,20 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 self.best_weights = self.model.get_weights()
 
     def _improves(self, current, reference):
-        """Keras's rule: better than `reference` by more than `min_delta` (`monitor_op` and its sign set)."""
-        return reference is None or self.monitor_op(current - self.min_delta, reference)
+        """Keras's rule: better than `reference` by more than `min_delta` (`monitor_op` and its sign set).
+
+        Decided as Keras's ``ops.less``/``ops.greater`` decide it, both sides in `floatx`
+        (float32 ties included), but with numpy on the host: the backend op costs an eager
+        dispatch and a device read every epoch (about 0.1 ms on JAX, 1 % of a small
+        model's epoch).
+        """
+        if reference is None:
+            return True
+        host = _HOST_COMPARISONS.get(self.monitor_op)
+        if host is None:  # a monitor_op set by hand
+            return bool(self.monitor_op(current - self.min_delta, reference))
+        cast = np.dtype(keras.backend.floatx()).type
+        return bool(host(cast(current - self.min_delta), cast(reference)))
 
     def _generalization_loss(self):
         e_opt = min(self._va)

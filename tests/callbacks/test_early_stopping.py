@@ -131,6 +131,39 @@ def test_patience_criterion_stops_where_keras_does(seed, patience):
     assert feed(EarlyStopping(patience=patience), va) == keras_epoch
 
 
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"baseline": 0.45, "patience": 4},
+        {"baseline": 0.2, "patience": 2},
+        {"restore_best_weights": True, "patience": 5},
+        {"mode": "max", "patience": 3, "min_delta": 0.001},
+        {"start_from_epoch": 7, "patience": 1},
+    ],
+)
+def test_patience_counters_follow_keras_epoch_by_epoch(seed, kwargs):
+    # Keras's own callback as the reference for every counter it keeps (ours decides on the host).
+    va, _ = curves(seed, n=30)
+    records = []
+    for callback in (EarlyStopping, keras.callbacks.EarlyStopping):
+        stop = callback(monitor="val_loss", **kwargs)
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        stop.set_model(model)
+        stop.on_train_begin()
+        record = []
+        for epoch, value in enumerate(va):
+            model.layers[0].kernel.assign([[float(epoch)]])
+            stop.on_epoch_end(epoch, {"val_loss": float(value)})
+            best_weights = None if stop.best_weights is None else float(stop.best_weights[0][0, 0])
+            record.append((stop.wait, stop.best, stop.best_epoch, stop.stopped_epoch, best_weights))
+            if model.stop_training:
+                break
+        records.append(record)
+    assert records[0] == records[1]
+
+
 @pytest.mark.parametrize("mode, min_delta", [("min", 0.0), ("max", 0.0), ("min", 0.01), ("max", 1e-9)])
 def test_improvements_at_float32_ties_are_decided_as_keras_decides(mode, min_delta):
     # Steps below float32's resolution at 0.3 (and one of 0.02): Keras's ops.less/greater see
