@@ -245,6 +245,48 @@ def _():
     return {"all_pass": True}
 
 
+OPTIMIZERS = {
+    "SGD": lambda rate: keras.optimizers.SGD(rate, momentum=0.9),
+    "SGD_nesterov": lambda rate: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True),
+    "Adam": lambda rate: keras.optimizers.Adam(rate),
+    "AdamW": lambda rate: keras.optimizers.AdamW(rate, weight_decay=0.1),
+    "Adamax": lambda rate: keras.optimizers.Adamax(rate),
+    "Nadam": lambda rate: keras.optimizers.Nadam(rate),
+    "RMSprop": lambda rate: keras.optimizers.RMSprop(rate, momentum=0.5),
+    "Adagrad": lambda rate: keras.optimizers.Adagrad(rate),
+    "Adadelta": lambda rate: keras.optimizers.Adadelta(rate),
+    "Lion": lambda rate: keras.optimizers.Lion(rate),
+    "Lamb": lambda rate: keras.optimizers.Lamb(rate),
+    "Ftrl": lambda rate: keras.optimizers.Ftrl(rate),
+    "Adafactor": lambda rate: keras.optimizers.Adafactor(rate),
+    "Adam_ema": lambda rate: keras.optimizers.Adam(rate, use_ema=True, ema_overwrite_frequency=5),
+}
+
+
+@component("callbacks.OneCycleLR on every Keras optimizer = the same curve compiled in as its schedule")
+def _():
+    """What the callback installs (on eager PyTorch a host table of Python floats) trains as the schedule does."""
+    steps = 12
+    x, y = batch(n=steps * 4)
+    out = {}
+    for name, make in OPTIMIZERS.items():
+        weights = []
+        for installed in (False, True):
+            model = fixed_weights(mlp())
+            rate = 0.01 if installed else kerasplus.schedules.OneCycle(0.05, steps)
+            model.compile(make(rate), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            callbacks = [kerasplus.callbacks.OneCycleLR(0.05, total_steps=steps, cycle_momentum=False)]
+            model.fit(x, y, batch_size=4, shuffle=False, verbose=0, callbacks=callbacks if installed else [])
+            weights.append(np.concatenate([w.ravel() for w in model.get_weights()]).astype("float64"))
+        compiled, installed = weights
+        start = np.concatenate([w.ravel() for w in mlp().get_weights()]).astype("float64")
+        moved = np.abs(compiled - start).max()
+        assert moved > 1e-4, (name, "the fit did not move the weights: the check could not fail")
+        assert np.abs(installed - compiled).max() <= 1e-6 * moved, (name, np.abs(installed - compiled).max(), moved)
+        out[name] = numbers(installed[:6])
+    return out
+
+
 @component("callbacks.CyclicLR (rate and momentum)")
 def _():
     rates = fit_rates(kerasplus.callbacks.CyclicLR(0.01, 0.1, step_size_up=4, cycle_momentum=False), 16)
