@@ -6,6 +6,9 @@ median over repeats of the ratio measured within one repeat:
   bare    no callbacks (the anchor)
   python  a per-batch callback that assigns the rate from Python (the common pattern)
   bare2   bare again: the "bare / bare" row is the noise floor of this run
+  noop    three `keras.callbacks.Callback()` (as many as "ours"): what Keras's own
+          dispatch of any three callbacks costs (each hook of each callback is a
+          Python call per batch; on JAX the batch-end calls run on Keras's thread)
 
 The process is pinned to one core (`--cpu`, default the last one; `--cpu -1`
 leaves it unpinned): on these 2-core VMs the main thread, Keras's callback
@@ -81,6 +84,7 @@ def callbacks_for(variant, steps, epochs):
         ],
         "bare": [],
         "bare2": [],
+        "noop": [keras.callbacks.Callback() for _ in range(3)],
         "python": [PythonAssignLR(0.1, epochs * steps)],
     }[variant]
 
@@ -188,7 +192,7 @@ def main():
         + (f"pinned to CPU {PINNED}" if PINNED is not None else "not pinned")
     )
     x, y = make_data()
-    variants = ["ours", "bare", "python", "bare2"]
+    variants = ["ours", "bare", "python", "bare2", "noop"]
     fit_rates = {v: [] for v in variants}
     fit_steps_per_second("bare", x, y, 2)  # warm up TensorFlow
     models = compiled_step_models(x, y)
@@ -213,37 +217,18 @@ def main():
         "ours/anchor are medians, ratio is the median of per-repeat ratios"
     )
     print(f"{'name':52s} {'ours':>9s} {'anchor':>9s} {'ratio':>7s}")
+    pairs = [
+        ("fit steps/s: kerasplus callbacks / bare fit", fit_rates, "ours", "bare"),
+        ("fit steps/s: per-batch Python assign / bare fit", fit_rates, "python", "bare"),
+        ("fit steps/s: kerasplus / per-batch Python assign", fit_rates, "ours", "python"),
+        ("fit steps/s: 3 no-op Keras callbacks / bare fit", fit_rates, "noop", "bare"),
+        ("fit steps/s: kerasplus / 3 no-op Keras callbacks", fit_rates, "ours", "noop"),
+        ("fit steps/s: bare / bare (noise floor)", fit_rates, "bare2", "bare"),
+        ("train step steps/s: kerasplus / bare", step_rates, "ours", "bare"),
+    ]
+    medians = {id(fit_rates): fit, id(step_rates): step}
     rows = [
-        (
-            "fit steps/s: kerasplus callbacks / bare fit",
-            fit["ours"],
-            fit["bare"],
-            paired(fit_rates["ours"], fit_rates["bare"]),
-        ),
-        (
-            "fit steps/s: per-batch Python assign / bare fit",
-            fit["python"],
-            fit["bare"],
-            paired(fit_rates["python"], fit_rates["bare"]),
-        ),
-        (
-            "fit steps/s: kerasplus / per-batch Python assign",
-            fit["ours"],
-            fit["python"],
-            paired(fit_rates["ours"], fit_rates["python"]),
-        ),
-        (
-            "fit steps/s: bare / bare (noise floor)",
-            fit["bare2"],
-            fit["bare"],
-            paired(fit_rates["bare2"], fit_rates["bare"]),
-        ),
-        (
-            "train step steps/s: kerasplus / bare",
-            step["ours"],
-            step["bare"],
-            paired(step_rates["ours"], step_rates["bare"]),
-        ),
+        (name, medians[id(rates)][a], medians[id(rates)][b], paired(rates[a], rates[b])) for name, rates, a, b in pairs
     ]
     for name, ours, anchor, ratio in rows:
         print(f"{name:52s} {ours:9.1f} {anchor:9.1f} {ratio:7.3f}")

@@ -34,6 +34,14 @@ def _lookup(table, step, torch_tables=None):
     """
     if torch_tables is not None and keras.backend.backend() == "torch":
         return _torch_lookup(table, step, torch_tables)
+    if keras.backend.backend() == "jax":
+        # A gather in XLA's clamping mode: XLA itself clamps the index into the table, so the
+        # traced step has no clip and no out-of-bounds NaN select (`ops.take` fills with NaN).
+        # XLA copies this lookup into every update fusion that reads the rate: each op it
+        # saves is saved once per updated variable.
+        import jax.numpy as jnp
+
+        return jnp.take(table, ops.cast(ops.convert_to_tensor(step), "int32"), mode="clip")
     index = ops.clip(ops.cast(ops.convert_to_tensor(step), "int32"), 0, len(table) - 1)
     if keras.backend.backend() == "tensorflow":
         # One Gather op; `ops.take` adds ~7 ops to wrap negative indices, which

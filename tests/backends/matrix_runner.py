@@ -121,8 +121,27 @@ def _():
 
 @component("schedules.FiniteHorizonSchedule")
 def _():
+    """The tabulated lookup holds its ends: steps before 0, past the horizon and past the padded table (64).
+
+    Step 30 = total_steps extrapolates the last phase one step, as torch does (see `one_cycle`).
+    """
     schedule = kerasplus.schedules.OneCycle(0.1, 30)
-    return [isinstance(schedule, kerasplus.schedules.FiniteHorizonSchedule), int(schedule.horizon)]
+    steps = [-3, 0, 1, 29, 30, 31, 63, 64, 1000]
+    vector = numbers(schedule(np.asarray(steps, "int32")))
+    scalars = [numbers(schedule(np.int32(k))) for k in steps]
+    if BACKEND == "jax":
+        import jax
+
+        traced = [numbers(jax.jit(schedule)(np.int32(k))) for k in steps]
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        traced = [numbers(tf.function(schedule, jit_compile=True)(tf.constant(k, "int32"))) for k in steps]
+    else:
+        traced = scalars
+    assert vector == scalars == traced, (vector, scalars, traced)
+    assert vector[0] == vector[1] and vector[5] == vector[6] == vector[7] == vector[8] == vector[3], vector
+    return [isinstance(schedule, kerasplus.schedules.FiniteHorizonSchedule), int(schedule.horizon), vector]
 
 
 # ----------------------------------------------------------------- callbacks
