@@ -18,6 +18,7 @@ import warnings
 import weakref
 
 import keras
+import numpy as np
 from keras import ops
 
 from kerasplus import _optimizer_choice
@@ -90,6 +91,20 @@ def fit_total_steps(params: dict, epochs=None, steps_per_epoch=None, who="callba
             stacklevel=3,
         )
     return max(batches // k, 1)
+
+
+def _host_step(optimizer) -> int:
+    """The optimizer's step count, read on the host (at an epoch end).
+
+    On JAX numpy reads the array itself: in `fit`, right after the state sync of an epoch
+    end, ``ops.convert_to_numpy(variable)`` took 56 us and ``int(array)`` 40 us, against
+    6.5 us for ``np.asarray(array)`` (digits MLP, medians over 75 epoch ends), a third of
+    what a small model's epoch gains from the in-graph schedule.
+    """
+    variable = internal_keras.schedule_step(optimizer)
+    if keras.backend.backend() == "jax":
+        return int(np.asarray(variable.value))
+    return int(ops.convert_to_numpy(variable))
 
 
 def _is_jax_tracer(value) -> bool:
@@ -541,7 +556,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         if logs is None or not self._installed:
             return
         optimizer = self.driven_optimizer()
-        step = int(ops.convert_to_numpy(internal_keras.schedule_step(optimizer)))
+        step = _host_step(optimizer)
         rate = internal_keras.learning_rate_source(optimizer)
         if self._rate_table is None or self._rate_table.source is not rate:
             self._rate_table = _LogTable.build(rate, step, self.params)
